@@ -1,0 +1,8 @@
+"""graphc: a declarative graph compiler and visualizer for neural networks."""
+
+__version__ = "0.1.0"
+
+from graphc.errors import GraphcError, SpecError  # noqa: E402
+from graphc.api import Model, load, loads  # noqa: E402
+
+__all__ = ["GraphcError", "Model", "SpecError", "__version__", "load", "loads"]

@@ -1,0 +1,5 @@
+"""`python -m graphc`."""
+
+from graphc.cli import entry
+
+entry()

@@ -1,0 +1,119 @@
+"""The Python API: `graphc.load(path) -> Model` and what a Model can do."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import numpy as np
+
+from graphc.errors import SpecError
+from graphc.ir.graph import Graph
+from graphc.spec.build import Spec, load_spec, parse_spec
+
+
+class Model:
+    """One model of a spec, built into a checked graph, with its parameters."""
+
+    def __init__(self, spec: Spec, model: str | None = None):
+        self.spec = spec
+        self.model_name = model or spec.default_model()
+        self.graph: Graph = spec.build(self.model_name)
+        self._session = None
+
+    # -- construction -------------------------------------------------------------------
+    @property
+    def name(self) -> str:
+        return self.graph.name
+
+    @property
+    def weights(self) -> dict[str, np.ndarray]:
+        return {k: v.data for k, v in self.graph.params.items()}
+
+    def load_weights(self, path: str) -> "Model":
+        from graphc.runtime.weights import load_weights
+
+        load_weights(self.graph, path)
+        self._session = None
+        return self
+
+    def save_weights(self, path: str) -> None:
+        from graphc.runtime.weights import save_weights
+
+        save_weights(self.graph, path)
+
+    # -- inspection ---------------------------------------------------------------------
+    def check(self) -> list[tuple[str, str, str]]:
+        """(layer, op, output shape) for every layer; building the model already checked every shape."""
+        rows = []
+        values = {v.name: v for v in self.graph.values()}
+        for info in self.graph.layers:
+            shapes = ", ".join(str(values[o].type) for o in info.outputs if o in values)
+            rows.append((info.name, info.op, shapes))
+        return rows
+
+    def summary(self, fmt: str = "table") -> str:
+        from graphc.summary import summarize
+
+        return summarize(self.graph, fmt)
+
+    def __repr__(self) -> str:
+        return f"<graphc.Model {self.name}: {len(self.graph.layers)} layers, {self.graph.param_count():,} parameters>"
+
+    # -- export and run -----------------------------------------------------------------
+    def inference_graph(self, opt_level: int = 2, passes: list[str] | None = None, explain: list | None = None) -> Graph:
+        """A copy pruned to what the outputs need (unused inputs dropped), optimized."""
+        graph = copy.deepcopy(self.graph)
+        graph.prune()
+        used = {id(v) for n in graph.nodes for v in n.inputs} | {id(v) for v in graph.outputs}
+        graph.inputs = [v for v in graph.inputs if id(v) in used]
+        try:
+            from graphc.passes import optimize
+        except ImportError:
+            return graph
+        return optimize(graph, level=opt_level, passes=passes, explain=explain)
+
+    def to_onnx(self, opt_level: int = 2, passes: list[str] | None = None, explain: list | None = None):
+        from graphc.export.onnx_export import to_onnx
+
+        return to_onnx(self.inference_graph(opt_level, passes, explain))
+
+    def onnx_bytes(self, opt_level: int = 2, passes: list[str] | None = None, explain: list | None = None) -> bytes:
+        return self.to_onnx(opt_level, passes, explain).SerializeToString(deterministic=True)
+
+    def export(self, path: str, opt_level: int = 2, passes: list[str] | None = None, explain: list | None = None) -> str:
+        """Write the ONNX model atomically; returns the path."""
+        from graphc.util.atomic import write_bytes
+
+        write_bytes(path, self.onnx_bytes(opt_level, passes, explain))
+        return path
+
+    def run(self, feeds: dict[str, Any], provider: str = "auto") -> dict[str, np.ndarray]:
+        """Run on onnxruntime; feeds map input names to arrays."""
+        from graphc.runtime.session import make_session, run
+
+        if self._session is None or self._session[0] != provider:
+            self._session = (provider, make_session(self.onnx_bytes(), provider, quiet=True))
+        return run(self._session[1], feeds)
+
+    def evaluate(self, feeds: dict[str, Any]) -> dict[str, np.ndarray]:
+        """Run with the ops' numpy references (slow; an independent check of onnxruntime)."""
+        from graphc.ir.interp import interpret
+
+        return interpret(self.graph, feeds)
+
+
+def load(path: str, params: dict[str, Any] | None = None, seed: int = 0, model: str | None = None,
+         weights: str | None = None) -> Model:
+    """Read a spec file; `params` overrides its params (as --set), `weights` loads an .npz."""
+    m = Model(load_spec(path, params, seed), model)
+    return m.load_weights(weights) if weights else m
+
+
+def loads(text: str, params: dict[str, Any] | None = None, seed: int = 0, model: str | None = None,
+          file: str = "<spec>") -> Model:
+    """Like `load`, from spec text."""
+    return Model(parse_spec(text, file, params, seed), model)
+
+
+__all__ = ["Model", "SpecError", "load", "loads"]

@@ -1,0 +1,220 @@
+"""The `graphc` command line: argument parsing, messages and exit codes (0 ok, 2 user error, 1 bug)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import traceback
+from typing import Callable
+
+from graphc import __version__
+from graphc.errors import GraphcError, ShapeError, SpecError
+
+EXIT_OK, EXIT_INTERNAL, EXIT_USER = 0, 1, 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # argparse's usage errors exit 2 as well, in our format
+        self.print_usage(sys.stderr)
+        print(f"graphc: error: {message}", file=sys.stderr)
+        sys.exit(EXIT_USER)
+
+
+def _spec_args(p: argparse.ArgumentParser, model: bool = True) -> None:
+    p.add_argument("spec", help="the spec file (.yaml)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a spec parameter (repeatable): --set dropout=0.3")
+    p.add_argument("--seed", type=int, default=0, help="seed of the weight initialization (default 0)")
+    if model:
+        p.add_argument("--model", help="which model of a spec with several models (default: the first)")
+    p.add_argument("--weights", metavar="FILE.npz", help="load parameters by name from an .npz file")
+
+
+def _load(args):
+    from graphc.api import load
+    from graphc.spec.params import parse_overrides
+
+    return load(args.spec, parse_overrides(args.set), args.seed, getattr(args, "model", None), args.weights)
+
+
+def _out_path(args, default_ext: str) -> str:
+    if args.output:
+        return args.output
+    base = os.path.splitext(os.path.basename(args.spec))[0]
+    return base + default_ext
+
+
+def _opt_args(p: argparse.ArgumentParser) -> None:
+    group = p.add_mutually_exclusive_group()
+    for level in (0, 1, 2):
+        group.add_argument(f"-O{level}", dest="opt_level", action="store_const", const=level,
+                           help={0: "no optimization", 1: "cleanups only", 2: "all passes (default)"}[level])
+    p.set_defaults(opt_level=2)
+    p.add_argument("--passes", help="comma-separated passes to run instead of a level")
+    p.add_argument("--explain", action="store_true", help="print what each pass changed")
+
+
+# -- commands -------------------------------------------------------------------------------
+def cmd_compile(args) -> int:
+    model = _load(args)
+    passes = args.passes.split(",") if args.passes else None
+    explain: list | None = [] if args.explain else None
+    if args.train:
+        from graphc.training.compile import export_train_step
+
+        path = _out_path(args, ".train.onnx")
+        export_train_step(model, path, opt_level=args.opt_level)
+    else:
+        path = _out_path(args, ".onnx")
+        model.export(path, args.opt_level, passes, explain)
+    if explain is not None:
+        for line in explain:
+            print(line)
+    if args.save_weights:
+        model.save_weights(args.save_weights)
+    print(f"wrote {path}")
+    return EXIT_OK
+
+
+def cmd_check(args) -> int:
+    model = _load(args)
+    rows = model.check()
+    width = max(len(r[0]) for r in rows)
+    opw = max(len(r[1]) for r in rows)
+    for v in model.graph.inputs:
+        print(f"{'input ' + v.name:<{width + opw + 2}}  {v.type}")
+    for name, op, shape in rows:
+        print(f"{name:<{width}}  {op:<{opw}}  {shape}")
+    print(f"ok: {model.name}: {len(rows)} layers, {model.graph.param_count():,} parameters, shapes check")
+    return EXIT_OK
+
+
+def cmd_summary(args) -> int:
+    print(_load(args).summary(args.format))
+    return EXIT_OK
+
+
+def cmd_run(args) -> int:
+    from graphc.runtime.cli_run import run_command
+
+    return run_command(args)
+
+
+def cmd_grad(args) -> int:
+    from graphc.autodiff.export import export_grad
+
+    model = _load(args)
+    path = _out_path(args, ".grad.onnx")
+    export_grad(model, path, wrt=args.wrt, loss=args.loss, opt_level=args.opt_level)
+    print(f"wrote {path}")
+    return EXIT_OK
+
+
+def cmd_train(args) -> int:
+    from graphc.training.cli_train import train_command
+
+    return train_command(args)
+
+
+def cmd_viz(args) -> int:
+    from graphc.viz.cli_viz import viz_command
+
+    return viz_command(args)
+
+
+# -- parser ---------------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="graphc", description="graphc: compile, check, run, train and draw neural-network specs.")
+    parser.add_argument("--version", action="version", version=f"graphc {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    p = sub.add_parser("compile", help="spec -> ONNX file", description="Compile a spec to a standard ONNX model.")
+    _spec_args(p)
+    p.add_argument("-o", "--output", metavar="OUT.onnx", help="output file (default: <spec name>.onnx)")
+    p.add_argument("--save-weights", metavar="FILE.npz", help="also write the parameters to an .npz file")
+    p.add_argument("--train", action="store_true", help="export the whole training step instead (see docs/training.md)")
+    _opt_args(p)
+    p.set_defaults(func=cmd_compile)
+
+    p = sub.add_parser("check", help="check shapes, print each layer's output shape",
+                       description="Parse and shape-check a spec; prints each layer's output shape.")
+    _spec_args(p)
+    p.set_defaults(func=cmd_check)
+
+    p = sub.add_parser("summary", help="table of layers, shapes, parameters and FLOPs",
+                       description="Print a summary of the model: per layer and totals.")
+    _spec_args(p)
+    p.add_argument("--format", choices=("table", "json", "markdown"), default="table")
+    p.set_defaults(func=cmd_summary)
+
+    p = sub.add_parser("run", help="run a spec or an ONNX file on onnxruntime",
+                       description="Run a spec or .onnx model on onnxruntime with inputs from .npy/.npz files.")
+    _spec_args(p)
+    p.add_argument("--input", "-i", action="append", default=[], metavar="NAME=FILE.npy",
+                   help="an input array (repeatable); FILE.npz supplies every array it holds by name")
+    p.add_argument("--output", "-o", metavar="OUT.npz", help="save the outputs here instead of printing them")
+    p.add_argument("--provider", choices=("auto", "cpu", "cuda"), default="auto",
+                   help="auto: CUDA when onnxruntime-gpu and a GPU are there, else CPU")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("grad", help="gradient graph -> ONNX file",
+                       description="Export an ONNX model computing the outputs and their gradients.")
+    _spec_args(p)
+    p.add_argument("-o", "--output", metavar="OUT.onnx", help="output file (default: <spec name>.grad.onnx)")
+    p.add_argument("--wrt", default="params", help="params (default), inputs, or a comma-separated list of names")
+    p.add_argument("--loss", help="a scalar output to differentiate (its cotangent is 1, not an input)")
+    _opt_args(p)
+    p.set_defaults(func=cmd_grad)
+
+    p = sub.add_parser("train", help="train a spec with its training: section",
+                       description="Train the model as its spec's training: section says.")
+    _spec_args(p)
+    p.add_argument("--out", metavar="DIR", help="run folder (default: runs/<spec name>/)")
+    p.add_argument("--epochs", type=int, help="override training.epochs")
+    p.add_argument("--resume", action="store_true", help="continue from DIR/checkpoint")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--provider", choices=("auto", "cpu", "cuda"), default="auto")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("viz", help="draw a spec or ONNX model with Graphviz",
+                       description="Draw a spec or .onnx model (svg, png, pdf or dot).")
+    _spec_args(p)
+    p.add_argument("-o", "--output", metavar="OUT.svg", help="svg, png, pdf or dot (default: <spec name>.svg)")
+    p.add_argument("--level", choices=("layer", "op", "grad"), default="layer")
+    p.add_argument("--depth", type=int, help="collapse scopes deeper than this")
+    p.add_argument("--expand", action="store_true", help="draw every copy of repeated blocks")
+    p.add_argument("--passes", action="store_true", help="before and after optimization, side by side")
+    p.add_argument("--rankdir", choices=("TB", "LR"), default="TB", help="top-to-bottom or left-to-right")
+    p.set_defaults(func=cmd_viz)
+    return parser
+
+
+def main(argv: list[str] | None = None, handler: Callable | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return EXIT_USER
+    try:
+        return (handler or args.func)(args)
+    except SpecError as e:
+        print(str(e), file=sys.stderr)
+        return EXIT_USER
+    except ShapeError as e:
+        print(f"error: {e.message}" + (f" ({e.hint})" if e.hint else ""), file=sys.stderr)
+        return EXIT_USER
+    except GraphcError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_USER
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception:  # noqa: BLE001 - a bug in graphc: say so, with the trace for the report
+        print("graphc: internal error (a bug in graphc, please report it with this trace):", file=sys.stderr)
+        traceback.print_exc()
+        return EXIT_INTERNAL
+
+
+def entry() -> None:
+    sys.exit(main())

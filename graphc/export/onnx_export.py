@@ -1,0 +1,139 @@
+"""IR -> ONNX ModelProto, standard opsets only, byte-for-byte deterministic."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+from graphc.ir.graph import Graph, Node, Value
+from graphc.ir.types import TensorType, onnx_dtype
+
+OPSET = 21  # Gelu (20) and LayerNormalization (17) are standard here; stock onnxruntime runs all of it
+IR_VERSION = 10
+
+
+class LowerCtx:
+    """What an op's `lower` function sees: names of values, and ways to add ONNX nodes and constants."""
+
+    def __init__(self, graph: Graph):
+        self.graph = graph
+        self.nodes: list[onnx.NodeProto] = []
+        self.initializers: list[TensorProto] = []
+        self.current: Node | None = None
+        self._aliases: dict[int, str] = {}
+        self._shape_cache: dict[str, str] = {}
+        self._used: set[str] = {v.name for v in graph.values()}
+        self._output_ids = {id(v) for v in graph.outputs}
+        self._emitted_in_node = 0
+        self._node_names: set[str] = set()
+
+    def _fresh(self, base: str) -> str:
+        name, k = base, 1
+        while name in self._used:
+            k += 1
+            name = f"{base}_{k}"
+        self._used.add(name)
+        return name
+
+    # -- names --------------------------------------------------------------------------
+    def name(self, value: Value) -> str:
+        return self._aliases.get(id(value), value.name)
+
+    def names(self, values: list[Value]) -> list[str]:
+        return [self.name(v) for v in values]
+
+    def tmp(self, node: Node, suffix: str) -> str:
+        return self._fresh(f"{node.name}/{suffix}")
+
+    def alias(self, out: Value, source: Value) -> None:
+        """`out` is the same tensor as `source`: no node unless `out` is a graph output."""
+        if id(out) in self._output_ids:
+            self.emit("Identity", [self.name(source)], [out.name])
+        else:
+            self._aliases[id(out)] = self.name(source)
+
+    # -- emission -----------------------------------------------------------------------
+    def emit(self, op_type: str, inputs: list[str], outputs: list[str], **attrs) -> None:
+        node = self.current
+        base = node.name if node is not None else op_type
+        name = base if self._emitted_in_node == 0 else f"{base}/{op_type}"
+        self._emitted_in_node += 1
+        self.nodes.append(helper.make_node(op_type, inputs, outputs, name=self._fresh_node(name), **attrs))
+
+    def _fresh_node(self, base: str) -> str:
+        name, k = base, 1
+        while name in self._node_names:
+            k += 1
+            name = f"{base}_{k}"
+        self._node_names.add(name)
+        return name
+
+    def tensor(self, array: np.ndarray, name: str) -> TensorProto:
+        return numpy_helper.from_array(np.ascontiguousarray(array), name)
+
+    def const(self, array: np.ndarray, hint: str) -> str:
+        name = self._fresh(hint)
+        self.initializers.append(self.tensor(np.asarray(array), name))
+        return name
+
+    def shape_of(self, value: Value) -> str:
+        """Name of a tensor holding value's runtime shape (one Shape node per value)."""
+        key = self.name(value)
+        if key not in self._shape_cache:
+            out = self._fresh(f"{key}/shape")
+            self.emit("Shape", [key], [out])
+            self._shape_cache[key] = out
+        return self._shape_cache[key]
+
+    def lower(self, node: Node) -> None:
+        from graphc.ops import OPS
+
+        self.current, self._emitted_in_node = node, 0
+        OPS[node.op].lower(self, node)
+        self.current = None
+
+
+def value_info(name: str, t: TensorType) -> onnx.ValueInfoProto:
+    return helper.make_tensor_value_info(name, onnx_dtype(t.dtype), [d for d in t.shape])
+
+
+def to_onnx(graph: Graph, with_value_info: bool = True) -> onnx.ModelProto:
+    """Lower every node and assemble a deterministic ModelProto."""
+    ctx = LowerCtx(graph)
+    for param in graph.params.values():
+        ctx.initializers.append(ctx.tensor(param.data, param.name))
+    for const in graph.consts():
+        ctx.initializers.append(ctx.tensor(const.data, const.name))
+    for node in graph.nodes:
+        ctx.lower(node)
+    inputs = [value_info(v.name, v.type) for v in graph.inputs]
+    outputs = [value_info(ctx.name(v), v.type) for v in graph.outputs]
+    infos = []
+    if with_value_info:
+        io_names = {v.name for v in graph.inputs} | {ctx.name(v) for v in graph.outputs}
+        produced = {o for n in ctx.nodes for o in n.output}
+        for node in graph.nodes:
+            for v in node.outputs:
+                name = ctx.name(v)
+                if name not in io_names and name in produced:
+                    infos.append(value_info(name, v.type))
+                    io_names.add(name)
+    onnx_graph = helper.make_graph(ctx.nodes, graph.name, inputs, outputs, ctx.initializers, doc_string=graph.doc or None,
+                                   value_info=infos)
+    model = helper.make_model(onnx_graph, opset_imports=[helper.make_opsetid("", OPSET)], ir_version=IR_VERSION,
+                              producer_name="graphc", producer_version=_version())
+    for key in sorted(graph.metadata):
+        entry = model.metadata_props.add()
+        entry.key, entry.value = key, graph.metadata[key]
+    return model
+
+
+def _version() -> str:
+    from graphc import __version__
+
+    return __version__
+
+
+def model_bytes(graph: Graph) -> bytes:
+    return to_onnx(graph).SerializeToString(deterministic=True)

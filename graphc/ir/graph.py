@@ -1,0 +1,182 @@
+"""The typed graph: values, nodes, parameters, and the layers (scopes) they came from."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Iterator
+
+import numpy as np
+
+from graphc.errors import Location
+from graphc.ir.types import TensorType, dtype_of_array
+
+
+@dataclass(eq=False)
+class Value:
+    """A tensor in the graph. `kind` is input, param, const or node (produced by `producer`)."""
+
+    name: str
+    type: TensorType
+    kind: str = "node"
+    producer: "Node | None" = None
+    data: np.ndarray | None = None  # parameters and constants
+    trainable: bool = True  # parameters only
+
+    @property
+    def shape(self) -> tuple:
+        return self.type.shape
+
+    @property
+    def dtype(self) -> str:
+        return self.type.dtype
+
+    def __repr__(self) -> str:
+        return f"%{self.name}: {self.type}"
+
+
+@dataclass(eq=False)
+class Node:
+    """One op application. `layer` is the dotted name of the spec layer it belongs to."""
+
+    op: str
+    inputs: list[Value]
+    outputs: list[Value]
+    attrs: dict[str, Any]
+    name: str
+    layer: str = ""
+    loc: Location | None = None
+
+    def __repr__(self) -> str:
+        ins = ", ".join(f"%{v.name}" for v in self.inputs)
+        outs = ", ".join(f"%{v.name}" for v in self.outputs)
+        attrs = "".join(f", {k}={v!r}" for k, v in sorted(self.attrs.items()))
+        return f"{outs} = {self.op}({ins}{attrs})"
+
+
+@dataclass
+class LayerInfo:
+    """A spec layer as the user wrote it: kept for views, summaries and error messages."""
+
+    name: str
+    op: str
+    attrs: dict[str, Any]
+    inputs: list[str]
+    outputs: list[str]
+    loc: Location | None = None
+    block: str | None = None  # block name when this layer is a use of a block
+    repeat: int | None = None  # copies of a repeated block
+    params: list[str] = field(default_factory=list)
+
+
+class Graph:
+    """A computation graph in topological order, with parameters held as initializers."""
+
+    def __init__(self, name: str):
+        self.name = name
+        self.doc = ""
+        self.inputs: list[Value] = []
+        self.outputs: list[Value] = []
+        self.params: dict[str, Value] = {}
+        self.nodes: list[Node] = []
+        self.layers: list[LayerInfo] = []
+        self.metadata: dict[str, str] = {}
+        self._names: set[str] = set()
+        self._node_names: set[str] = set()
+
+    # -- naming -------------------------------------------------------------------------
+    def fresh_name(self, base: str) -> str:
+        name, k = base, 1
+        while name in self._names:
+            k += 1
+            name = f"{base}_{k}"
+        self._names.add(name)
+        return name
+
+    def fresh_node_name(self, base: str) -> str:
+        name, k = base, 1
+        while name in self._node_names:
+            k += 1
+            name = f"{base}_{k}"
+        self._node_names.add(name)
+        return name
+
+    def rename(self, value: Value, name: str) -> None:
+        """Give a value a new unique name (the old one is freed)."""
+        self._names.discard(value.name)
+        value.name = self.fresh_name(name)
+
+    # -- construction -------------------------------------------------------------------
+    def add_input(self, name: str, type: TensorType) -> Value:
+        value = Value(self.fresh_name(name), type, kind="input")
+        self.inputs.append(value)
+        return value
+
+    def add_param(self, name: str, data: np.ndarray, trainable: bool = True) -> Value:
+        value = Value(self.fresh_name(name), TensorType(dtype_of_array(data), tuple(data.shape)),
+                      kind="param", data=data, trainable=trainable)
+        self.params[value.name] = value
+        return value
+
+    def add_const(self, data: np.ndarray, name: str = "const") -> Value:
+        data = np.asarray(data)
+        return Value(self.fresh_name(name), TensorType(dtype_of_array(data), tuple(data.shape)),
+                     kind="const", data=data)
+
+    def add_node(self, op: str, inputs: list[Value], attrs: dict, out_types: list[TensorType],
+                 name: str, layer: str = "", loc: Location | None = None,
+                 out_names: list[str] | None = None) -> Node:
+        node = Node(op, list(inputs), [], dict(attrs), self.fresh_node_name(name), layer, loc)
+        names = out_names or [f"{node.name}" if len(out_types) == 1 else f"{node.name}.{i}"
+                              for i in range(len(out_types))]
+        node.outputs = [Value(self.fresh_name(n), t, "node", node) for n, t in zip(names, out_types)]
+        self.nodes.append(node)
+        return node
+
+    # -- queries ------------------------------------------------------------------------
+    def values(self) -> Iterator[Value]:
+        yield from self.inputs
+        yield from self.params.values()
+        for node in self.nodes:
+            yield from node.outputs
+
+    def users(self) -> dict[int, list[Node]]:
+        """id(value) -> nodes that read it."""
+        result: dict[int, list[Node]] = {}
+        for node in self.nodes:
+            for v in node.inputs:
+                result.setdefault(id(v), []).append(node)
+        return result
+
+    def consts(self) -> list[Value]:
+        seen: dict[int, Value] = {}
+        for node in self.nodes:
+            for v in node.inputs:
+                if v.kind == "const":
+                    seen.setdefault(id(v), v)
+        return list(seen.values())
+
+    def layer(self, name: str) -> LayerInfo | None:
+        return next((l for l in self.layers if l.name == name), None)
+
+    def param_count(self, trainable_only: bool = False) -> int:
+        return sum(int(p.data.size) for p in self.params.values() if p.trainable or not trainable_only)
+
+    def __repr__(self) -> str:
+        lines = [f"graph {self.name}("]
+        lines += [f"    {v!r}," for v in self.inputs]
+        lines.append(") {")
+        lines += [f"  {n!r}" for n in self.nodes]
+        lines.append("  return " + ", ".join(f"%{v.name}" for v in self.outputs))
+        lines.append("}")
+        return "\n".join(lines)
+
+    def prune(self) -> None:
+        """Drop nodes and parameters that no output depends on."""
+        live: set[int] = {id(v) for v in self.outputs}
+        kept: list[Node] = []
+        for node in reversed(self.nodes):
+            if any(id(o) in live for o in node.outputs):
+                kept.append(node)
+                live.update(id(v) for v in node.inputs)
+        self.nodes = kept[::-1]
+        self.params = {k: v for k, v in self.params.items() if id(v) in live}

@@ -1,0 +1,6 @@
+"""All ops, registered on import. `OPS` maps an op name to its `OpDef`."""
+
+from graphc.ops.registry import OPS, REQUIRED, OpDef, evaluate, get_op, register
+from graphc.ops import elementwise, nn, reduce, shape  # noqa: F401  (registration)
+
+__all__ = ["OPS", "REQUIRED", "OpDef", "evaluate", "get_op", "register"]

@@ -1,0 +1,388 @@
+"""Neural-network ops: matmul/gemm, convolution, pooling, normalization, dropout, resize."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from graphc.errors import ShapeError
+from graphc.ir import dims
+from graphc.ir.types import TensorType, format_shape
+from graphc.ops.common import int64, need_float, need_rank, onnx_node, same_dtype
+from graphc.ops.gradutil import unbroadcast
+from graphc.ops.registry import REQUIRED, OpDef, register
+
+NN = "nn"
+POOL = "pool"
+NORM = "norm"
+
+
+# -- matmul / gemm --------------------------------------------------------------------------
+def _matmul_infer(ts, a):
+    x, y = ts
+    same_dtype(ts, "matmul")
+    if x.rank == 0 or y.rank == 0:
+        raise ShapeError("matmul: inputs must have rank >= 1")
+    xs = x.shape if x.rank > 1 else (1,) + x.shape
+    ys = y.shape if y.rank > 1 else y.shape + (1,)
+    dims.unify(xs[-1], ys[-2], f"matmul: inner dims of {format_shape(x.shape)} @ {format_shape(y.shape)}")
+    batch = dims.broadcast([xs[:-2], ys[:-2]], "matmul batch dims")
+    out = batch + ((xs[-2],) if x.rank > 1 else ()) + ((ys[-1],) if y.rank > 1 else ())
+    return [x.with_shape(out)]
+
+
+def _swap_last(b, v):
+    perm = list(range(v.type.rank))
+    perm[-2], perm[-1] = perm[-1], perm[-2]
+    return b.transpose(v, perm=perm)
+
+
+def _matmul_vjp(b, n, g):
+    x, y = n.inputs
+    if x.type.rank < 2 or y.type.rank < 2:
+        raise ShapeError("matmul: gradients of 1-D matmul are not supported; reshape to 2-D first")
+    dx = b.matmul(g[0], _swap_last(b, y))
+    dy = b.matmul(_swap_last(b, x), g[0])
+    return [unbroadcast(b, dx, x), unbroadcast(b, dy, y)]
+
+
+register(OpDef("matmul", ("a", "b"), _matmul_infer, lambda ins, a: np.matmul(ins[0], ins[1]), onnx_node("MatMul"),
+               vjp=_matmul_vjp, family=NN, doc="matrix product with numpy broadcasting of batch dims"))
+
+
+def _gemm_infer(ts, a):
+    same_dtype(ts, "gemm")
+    A, B = ts[0], ts[1]
+    need_rank(A, "gemm", 2, what="input a")
+    need_rank(B, "gemm", 2, what="input b")
+    m, k = A.shape[::-1] if a["trans_a"] else A.shape
+    k2, n = B.shape[::-1] if a["trans_b"] else B.shape
+    dims.unify(k, k2, "gemm: inner dims")
+    out = (m, n)
+    if len(ts) == 3:
+        dims.broadcast([out, ts[2].shape], "gemm bias")
+    return [A.with_shape(out)]
+
+
+def _gemm_ref(ins, a):
+    A = ins[0].T if a["trans_a"] else ins[0]
+    B = ins[1].T if a["trans_b"] else ins[1]
+    y = a["alpha"] * (A @ B)
+    if len(ins) == 3:
+        y = y + a["beta"] * ins[2]
+    return y.astype(ins[0].dtype)
+
+
+def _gemm_vjp(b, n, g):
+    A, B = n.inputs[0], n.inputs[1]
+    ga = b.mul(g[0], n.attrs["alpha"]) if n.attrs["alpha"] != 1.0 else g[0]
+    # Y = op(A) op(B): d op(A) = G op(B)^T, d op(B) = op(A)^T G
+    if n.attrs["trans_a"]:
+        dA = b.gemm(B, ga, trans_a=n.attrs["trans_b"], trans_b=1)
+    else:
+        dA = b.gemm(ga, B, trans_b=0 if n.attrs["trans_b"] else 1)
+    if n.attrs["trans_b"]:
+        dB = b.gemm(ga, A, trans_a=1, trans_b=n.attrs["trans_a"])
+    else:
+        dB = b.gemm(A, ga, trans_a=0 if n.attrs["trans_a"] else 1)
+    grads = [dA, dB]
+    if len(n.inputs) == 3:
+        gc = b.mul(g[0], n.attrs["beta"]) if n.attrs["beta"] != 1.0 else g[0]
+        grads.append(unbroadcast(b, gc, n.inputs[2]))
+    return grads
+
+
+register(OpDef("gemm", ("a", "b", "c"), _gemm_infer, _gemm_ref,
+               onnx_node("Gemm", {"alpha": "alpha", "beta": "beta", "trans_a": "transA", "trans_b": "transB"}),
+               attrs={"trans_a": 0, "trans_b": 0, "alpha": 1.0, "beta": 1.0}, min_inputs=2, vjp=_gemm_vjp,
+               family=NN, public=False, doc="alpha * op(a) @ op(b) + beta * c (2-D, as ONNX Gemm)"))
+
+
+# -- convolution ----------------------------------------------------------------------------
+def _spatial(x: TensorType) -> tuple:
+    return x.shape[2:]
+
+
+def conv_out_shape(x: TensorType, w: TensorType, a: dict, op: str = "conv") -> tuple:
+    nd = x.rank - 2
+    if nd < 1 or w.rank != x.rank:
+        raise ShapeError(f"{op}: input {format_shape(x.shape)} and weight {format_shape(w.shape)} ranks do not fit")
+    k = w.shape[2:]
+    out = []
+    for i in range(nd):
+        size = dims.conv_out(x.shape[2 + i], k[i], a["strides"][i], a["pads"][i] + a["pads"][i + nd],
+                             a["dilations"][i])
+        if isinstance(size, int) and size < 1:
+            raise ShapeError(f"{op}: kernel {list(k)} (dilation {list(a['dilations'])}, padding "
+                             f"{list(a['pads'][:nd])}) is larger than the input {format_shape(x.shape)}",
+                             hint="use a smaller kernel, padding, or a larger input")
+        out.append(size)
+    return tuple(out)
+
+
+def _conv_infer(ts, a):
+    x, w = ts[0], ts[1]
+    same_dtype(ts, "conv")
+    need_float(x, "conv")
+    group = a["group"]
+    cin = x.shape[1]
+    if isinstance(cin, int) and isinstance(w.shape[1], int) and cin != w.shape[1] * group:
+        raise ShapeError(f"conv: input has {cin} channels, the weight {format_shape(w.shape)} with groups={group} "
+                         f"expects {w.shape[1] * group}")
+    if isinstance(w.shape[0], int) and w.shape[0] % group:
+        raise ShapeError(f"conv: {w.shape[0]} filters do not divide into groups={group}")
+    if len(ts) == 3:
+        dims.unify(ts[2].shape[0], w.shape[0], "conv: bias size")
+    return [x.with_shape((x.shape[0], w.shape[0]) + conv_out_shape(x, w, a))]
+
+
+def _window_slices(out_sp, kidx, strides, dilations):
+    return tuple(slice(kidx[i] * dilations[i], kidx[i] * dilations[i] + strides[i] * (out_sp[i] - 1) + 1, strides[i])
+                 for i in range(len(out_sp)))
+
+
+def _pad_spatial(x, pads, value=0.0):
+    nd = x.ndim - 2
+    return np.pad(x, [(0, 0), (0, 0)] + [(pads[i], pads[i + nd]) for i in range(nd)], constant_values=value)
+
+
+def conv_ref(x, w, bias, a):
+    """Direct N-d convolution (cross-correlation, as PyTorch and ONNX) in numpy."""
+    nd = x.ndim - 2
+    xp = _pad_spatial(x, a["pads"])
+    kshape = w.shape[2:]
+    out_sp = [(xp.shape[2 + i] - a["dilations"][i] * (kshape[i] - 1) - 1) // a["strides"][i] + 1 for i in range(nd)]
+    group = a["group"]
+    cg, mg = x.shape[1] // group, w.shape[0] // group
+    y = np.zeros((x.shape[0], w.shape[0], *out_sp), dtype=np.result_type(x, w))
+    for kidx in np.ndindex(*kshape):
+        patch = xp[(slice(None), slice(None)) + _window_slices(out_sp, kidx, a["strides"], a["dilations"])]
+        for gi in range(group):
+            wk = w[(slice(gi * mg, (gi + 1) * mg), slice(None)) + kidx]
+            y[:, gi * mg:(gi + 1) * mg] += np.einsum("nc...,mc->nm...", patch[:, gi * cg:(gi + 1) * cg], wk)
+    if bias is not None:
+        y += bias.reshape((1, -1) + (1,) * nd)
+    return y.astype(x.dtype)
+
+
+CONV_ATTRS = {"strides": REQUIRED, "pads": REQUIRED, "dilations": REQUIRED, "group": 1}
+_CONV_ONNX = {"strides": "strides", "pads": "pads", "dilations": "dilations", "group": "group"}
+
+register(OpDef("conv", ("x", "weight", "bias"), _conv_infer,
+               lambda ins, a: conv_ref(ins[0], ins[1], ins[2] if len(ins) > 2 else None, a),
+               onnx_node("Conv", _CONV_ONNX), attrs=dict(CONV_ATTRS), min_inputs=2, family=NN, public=False,
+               doc="N-d convolution, weight [out, in/groups, *kernel], pads as ONNX [begins..., ends...]"))
+
+
+def conv_transpose_out_shape(x: TensorType, w: TensorType, a: dict) -> tuple:
+    nd = x.rank - 2
+    out = []
+    for i in range(nd):
+        k = w.shape[2 + i]
+        extra = a["dilations"][i] * (k - 1) + a["output_padding"][i] + 1 - a["pads"][i] - a["pads"][i + nd]
+        size = dims.add(dims.mul(dims.add(x.shape[2 + i], -1), a["strides"][i]), extra)
+        if isinstance(size, int) and size < 1:
+            raise ShapeError(f"conv_transpose: output size {size} along spatial axis {i} is not positive")
+        out.append(size)
+    return tuple(out)
+
+
+def _conv_transpose_infer(ts, a):
+    x, w = ts[0], ts[1]
+    same_dtype(ts, "conv_transpose")
+    if x.rank != w.rank or x.rank < 3:
+        raise ShapeError(f"conv_transpose: input {format_shape(x.shape)} and weight {format_shape(w.shape)} "
+                         "ranks do not fit")
+    dims.unify(x.shape[1], w.shape[0], "conv_transpose: input channels vs weight axis 0")
+    return [x.with_shape((x.shape[0], dims.mul(w.shape[1], a["group"])) + conv_transpose_out_shape(x, w, a))]
+
+
+def conv_transpose_ref(x, w, bias, a):
+    """Transposed convolution (the gradient of conv with respect to its input) in numpy."""
+    nd = x.ndim - 2
+    group = a["group"]
+    cg, mg = x.shape[1] // group, w.shape[1]
+    kshape = w.shape[2:]
+    in_sp = x.shape[2:]
+    full = [(in_sp[i] - 1) * a["strides"][i] + a["dilations"][i] * (kshape[i] - 1) + 1 + a["output_padding"][i]
+            for i in range(nd)]
+    y = np.zeros((x.shape[0], mg * group, *full), dtype=np.result_type(x, w))
+    for kidx in np.ndindex(*kshape):
+        sl = _window_slices(in_sp, kidx, a["strides"], a["dilations"])
+        for gi in range(group):
+            wk = w[(slice(gi * cg, (gi + 1) * cg), slice(None)) + kidx]
+            y[(slice(None), slice(gi * mg, (gi + 1) * mg)) + sl] += np.einsum(
+                "nc...,cm->nm...", x[:, gi * cg:(gi + 1) * cg], wk)
+    crop = tuple(slice(a["pads"][i], full[i] - a["pads"][i + nd]) for i in range(nd))
+    y = y[(slice(None), slice(None)) + crop]
+    if bias is not None:
+        y = y + bias.reshape((1, -1) + (1,) * nd)
+    return y.astype(x.dtype)
+
+
+register(OpDef("conv_transpose", ("x", "weight", "bias"), _conv_transpose_infer,
+               lambda ins, a: conv_transpose_ref(ins[0], ins[1], ins[2] if len(ins) > 2 else None, a),
+               onnx_node("ConvTranspose", dict(_CONV_ONNX, output_padding="output_padding")),
+               attrs=dict(CONV_ATTRS, output_padding=REQUIRED), min_inputs=2, family=NN, public=False,
+               doc="N-d transposed convolution, weight [in, out/groups, *kernel]"))
+
+
+# -- pooling --------------------------------------------------------------------------------
+def _pool_attrs_as_conv(a) -> dict:
+    return {"strides": a["strides"], "pads": a["pads"], "dilations": [1] * len(a["kernel"])}
+
+
+def _pool_infer(op):
+    def infer(ts, a):
+        x = ts[0]
+        need_float(x, op)
+        nd = len(a["kernel"])
+        if x.rank != nd + 2:
+            raise ShapeError(f"input has shape {format_shape(x.shape)}, {op} needs rank {nd + 2} (N, C, spatial...)")
+        fake_w = TensorType(x.dtype, (1, 1) + tuple(a["kernel"]))
+        for i in range(nd):
+            if a["pads"][i] * 2 > a["kernel"][i] or a["pads"][i + nd] * 2 > a["kernel"][i]:
+                raise ShapeError(f"{op}: padding {a['pads'][i]} is more than half the window {a['kernel'][i]}")
+        return [x.with_shape(x.shape[:2] + conv_out_shape(x, fake_w, _pool_attrs_as_conv(a), op))]
+    return infer
+
+
+def pool_ref(x, a, reduce: str):
+    nd = x.ndim - 2
+    kshape, strides = a["kernel"], a["strides"]
+    fill = -np.inf if reduce == "max" else 0.0
+    xp = _pad_spatial(x, a["pads"], fill)
+    out_sp = [(xp.shape[2 + i] - kshape[i]) // strides[i] + 1 for i in range(nd)]
+    windows = [xp[(slice(None), slice(None)) + _window_slices(out_sp, k, strides, [1] * nd)] for k in np.ndindex(*kshape)]
+    stack = np.stack(windows)
+    if reduce == "max":
+        return stack.max(axis=0).astype(x.dtype)
+    if a.get("count_include_pad", 1):
+        return (stack.sum(axis=0) / float(np.prod(kshape))).astype(x.dtype)
+    ones = _pad_spatial(np.ones_like(x), a["pads"], 0.0)
+    counts = np.stack([ones[(slice(None), slice(None)) + _window_slices(out_sp, k, strides, [1] * nd)]
+                       for k in np.ndindex(*kshape)]).sum(axis=0)
+    return (stack.sum(axis=0) / counts).astype(x.dtype)
+
+
+POOL_ATTRS = {"kernel": REQUIRED, "strides": REQUIRED, "pads": REQUIRED}
+_POOL_ONNX = {"kernel": "kernel_shape", "strides": "strides", "pads": "pads"}
+
+register(OpDef("maxpool", ("x",), _pool_infer("maxpool"), lambda ins, a: pool_ref(ins[0], a, "max"),
+               onnx_node("MaxPool", _POOL_ONNX), attrs=dict(POOL_ATTRS), family=POOL, public=False,
+               doc="max over sliding windows (padding counts as -inf)"))
+register(OpDef("avgpool", ("x",), _pool_infer("avgpool"), lambda ins, a: pool_ref(ins[0], a, "avg"),
+               onnx_node("AveragePool", dict(_POOL_ONNX, count_include_pad="count_include_pad")),
+               attrs=dict(POOL_ATTRS, count_include_pad=1), family=POOL, public=False,
+               doc="mean over sliding windows (padding counted, as PyTorch's default)"))
+
+
+def _gap_infer(ts, a):
+    x = ts[0]
+    need_float(x, "global_avgpool")
+    if x.rank < 3:
+        raise ShapeError(f"input has shape {format_shape(x.shape)}, global_avgpool needs [N, C, spatial...]")
+    return [x.with_shape(x.shape[:2] + (1,) * (x.rank - 2))]
+
+
+def _gap_vjp(b, n, g):
+    x = n.inputs[0]
+    count = b.shape_size(x, axes=list(range(2, x.type.rank)), dtype=x.dtype)
+    return [b.div(b.expand_as(g[0], x), count)]
+
+
+register(OpDef("global_avgpool", ("x",), _gap_infer,
+               lambda ins, a: ins[0].mean(axis=tuple(range(2, ins[0].ndim)), keepdims=True),
+               onnx_node("GlobalAveragePool"), vjp=_gap_vjp, family=POOL, public=False,
+               doc="mean over all spatial axes, keeping them as size 1"))
+
+
+# -- normalization --------------------------------------------------------------------------
+def _channel_shape(x: TensorType) -> tuple:
+    return (1, x.shape[1]) + (1,) * (x.rank - 2)
+
+
+def _bn_infer(ts, a):
+    x = ts[0]
+    need_float(x, "batchnorm")
+    if x.rank < 2:
+        raise ShapeError(f"input has shape {format_shape(x.shape)}, batchnorm needs [N, C, ...]")
+    for t in ts[1:]:
+        dims.unify(t.shape[0] if t.rank == 1 else None, x.shape[1], "batchnorm: parameter size vs channels")
+    return [x]
+
+
+def _bn_ref(ins, a):
+    x, scale, bias, mean, var = ins
+    shape = (1, -1) + (1,) * (x.ndim - 2)
+    r = lambda v: v.reshape(shape)  # noqa: E731
+    return ((x - r(mean)) / np.sqrt(r(var) + a["eps"]) * r(scale) + r(bias)).astype(x.dtype)
+
+
+register(OpDef("batchnorm", ("x", "scale", "bias", "mean", "var"), _bn_infer, _bn_ref,
+               onnx_node("BatchNormalization", {"eps": "epsilon"}), attrs={"eps": 1e-5}, family=NORM, public=False,
+               doc="inference batch norm over axis 1 with running statistics"))
+
+
+def _ln_infer(ts, a):
+    x = ts[0]
+    need_float(x, "layernorm")
+    axis = dims.normalize_axis(a["axis"], x.rank, "layernorm")
+    for t in ts[1:]:
+        if tuple(t.shape) != tuple(x.shape[axis:]):
+            raise ShapeError(f"layernorm: parameter shape {format_shape(t.shape)} does not match normalized "
+                             f"shape {format_shape(x.shape[axis:])}")
+    return [x]
+
+
+def _ln_ref(ins, a):
+    x = ins[0]
+    axes = tuple(range(a["axis"] % x.ndim, x.ndim))
+    mu = x.mean(axis=axes, keepdims=True)
+    var = ((x - mu) ** 2).mean(axis=axes, keepdims=True)
+    y = (x - mu) / np.sqrt(var + a["eps"])
+    if len(ins) > 1:
+        y = y * ins[1]
+    if len(ins) > 2:
+        y = y + ins[2]
+    return y.astype(x.dtype)
+
+
+register(OpDef("layernorm", ("x", "scale", "bias"), _ln_infer, _ln_ref,
+               onnx_node("LayerNormalization", {"axis": "axis", "eps": "epsilon"}), attrs={"axis": -1, "eps": 1e-5},
+               min_inputs=1, family=NORM, public=False, doc="normalize over the axes from `axis` on, then scale and shift"))
+
+
+# -- dropout / resize -----------------------------------------------------------------------
+def _dropout_lower(ctx, n):
+    ctx.alias(n.outputs[0], n.inputs[0])
+
+
+register(OpDef("dropout", ("x",), lambda ts, a: [ts[0]], lambda ins, a: ins[0], _dropout_lower,
+               attrs={"rate": 0.5}, vjp=lambda b, n, g: [g[0]], family="regularization",
+               doc="identity at inference; in training graphs zeroes a `rate` fraction and rescales"))
+
+
+def _resize_infer(ts, a):
+    x = ts[0]
+    if x.rank < 3:
+        raise ShapeError(f"input has shape {format_shape(x.shape)}, upsample needs [N, C, spatial...]")
+    s = int(a["scale"])
+    return [x.with_shape(x.shape[:2] + tuple(dims.mul(d, s) for d in x.shape[2:]))]
+
+
+def _resize_ref(ins, a):
+    y = ins[0]
+    for axis in range(2, y.ndim):
+        y = np.repeat(y, int(a["scale"]), axis=axis)
+    return y
+
+
+def _resize_lower(ctx, n):
+    nd = n.inputs[0].type.rank - 2
+    scales = np.asarray([1.0, 1.0] + [float(n.attrs["scale"])] * nd, dtype=np.float32)
+    ctx.emit("Resize", [ctx.name(n.inputs[0]), "", ctx.const(scales, f"{n.name}/scales")], ctx.names(n.outputs),
+             mode="nearest", nearest_mode="floor", coordinate_transformation_mode="asymmetric")
+
+
+register(OpDef("upsample", ("x",), _resize_infer, _resize_ref, _resize_lower, attrs={"scale": 2}, family=POOL,
+               doc="nearest-neighbour upsampling of every spatial axis by an integer `scale`"))

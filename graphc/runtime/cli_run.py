@@ -1,0 +1,57 @@
+"""`graphc run`: inputs from .npy/.npz, outputs printed or saved."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from graphc.errors import SpecError
+from graphc.runtime.weights import read_npz
+from graphc.util.atomic import atomic_path
+
+
+def read_inputs(pairs: list[str]) -> dict[str, np.ndarray]:
+    feeds: dict[str, np.ndarray] = {}
+    for pair in pairs:
+        name, sep, path = pair.partition("=")
+        if not sep:
+            if pair.endswith(".npz"):
+                feeds.update(read_npz(pair))
+                continue
+            raise SpecError(f"--input takes NAME=FILE.npy (or FILE.npz), got '{pair}'")
+        if not os.path.exists(path):
+            raise SpecError(f"--input {name}: no such file: {path}")
+        try:
+            feeds[name] = np.load(path, allow_pickle=False)
+        except (OSError, ValueError) as e:
+            raise SpecError(f"--input {name}: cannot read {path}: {e}") from None
+    return feeds
+
+
+def run_command(args) -> int:
+    from graphc.runtime.session import make_session, run
+
+    feeds = read_inputs(args.input)
+    if args.spec.endswith(".onnx"):
+        if not os.path.exists(args.spec):
+            raise SpecError(f"no such file: {args.spec}")
+        try:
+            session = make_session(args.spec, args.provider)
+        except Exception as e:  # noqa: BLE001 - onnxruntime's own load errors are user errors here
+            raise SpecError(f"cannot load {args.spec}: {str(e).splitlines()[0]}") from None
+    else:
+        from graphc.cli import _load
+
+        session = make_session(_load(args).onnx_bytes(), args.provider)
+    outputs = run(session, feeds)
+    if args.output:
+        with atomic_path(args.output, suffix=".npz") as tmp:
+            np.savez(tmp, **outputs)
+        print(f"wrote {args.output}")
+    else:
+        with np.printoptions(precision=5, suppress=True, threshold=200):
+            for name, value in outputs.items():
+                print(f"{name}: shape {list(value.shape)} {value.dtype}")
+                print(value)
+    return 0

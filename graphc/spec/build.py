@@ -1,0 +1,533 @@
+"""Spec -> typed graph: validates the spec, expands blocks and `$params`, builds and checks every layer.
+
+Every error is a SpecError at the spec location it concerns (`spec.yaml:12:5: error: ...`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from graphc.errors import Location, ShapeError, SpecError, did_you_mean
+from graphc.ir.builder import Builder
+from graphc.ir.graph import Graph, LayerInfo, Value
+from graphc.ir.types import DTYPES, TensorType, is_float
+from graphc.layers import LAYERS, LayerCtx
+from graphc.ops import OPS
+from graphc.spec.params import substitute
+from graphc.spec.yaml_loader import LocList, LocMap, load_yaml
+
+SPEC_VERSION = 1
+IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+TOP_KEYS = ("graphc", "name", "doc", "params", "inputs", "layers", "outputs", "blocks", "models", "training")
+MODEL_KEYS = ("inputs", "layers", "outputs", "doc")
+BLOCK_KEYS = ("params", "inputs", "layers", "outputs", "doc")
+INPUT_KEYS = ("shape", "dtype")
+RESERVED = ("name", "in", "repeat")
+
+
+def _check_keys(mapping: LocMap, allowed, what: str) -> None:
+    for key in mapping:
+        if key not in allowed:
+            raise SpecError(f"unknown key '{key}' in {what}", mapping.key_loc(key),
+                            did_you_mean(str(key), allowed) or f"allowed: {', '.join(allowed)}")
+
+
+def _need_map(value: Any, loc: Location, what: str, example: str) -> LocMap:
+    if not isinstance(value, LocMap):
+        raise SpecError(f"{what} must be a mapping, like {example}", getattr(value, "loc", loc))
+    return value
+
+
+def _need_ident(value: Any, loc: Location, what: str) -> str:
+    if not isinstance(value, str) or not IDENT.match(value):
+        raise SpecError(f"{what} must be an identifier (letters, digits, _), got {value!r}", loc)
+    return value
+
+
+@dataclass
+class Spec:
+    """A parsed, validated spec: header, parameters, blocks, and the raw models to build."""
+
+    file: str
+    text: str
+    name: str
+    doc: str
+    params: dict[str, Any]
+    blocks: dict[str, LocMap]
+    models: dict[str, LocMap]
+    training: LocMap | None
+    seed: int
+    multi: bool
+    loc: Location
+    overrides: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def spec_hash(self) -> str:
+        payload = json.dumps({"text": self.text, "set": self.overrides, "seed": self.seed}, sort_keys=True, default=str)
+        return hashlib.sha256(payload.encode()).hexdigest()
+
+    def model_names(self) -> list[str]:
+        return list(self.models)
+
+    def default_model(self) -> str:
+        return next(iter(self.models))
+
+    def build(self, model: str | None = None) -> Graph:
+        """Build and shape-check one model's graph (every input kept)."""
+        model = model or self.default_model()
+        if model not in self.models:
+            raise SpecError(f"no model '{model}' in this spec", self.loc,
+                            did_you_mean(model, self.models) or f"models: {', '.join(self.models)}")
+        return ModelBuilder(self, model).build()
+
+
+def parse_spec(text: str, file: str = "<spec>", overrides: dict[str, Any] | None = None, seed: int = 0) -> Spec:
+    root = load_yaml(text, file)
+    top = Location(file, 1, 1)
+    if not isinstance(root, LocMap):
+        raise SpecError("a spec is a YAML mapping starting with 'graphc: 1'", getattr(root, "loc", top))
+    _check_keys(root, TOP_KEYS, "the spec")
+    if "graphc" not in root:
+        raise SpecError("missing 'graphc: 1' (the spec language version) at the top of the spec", root.loc)
+    if root["graphc"] != SPEC_VERSION:
+        raise SpecError(f"unsupported spec language version {root['graphc']!r}; this graphc reads version "
+                        f"{SPEC_VERSION}", root.value_loc("graphc"))
+    if "name" not in root:
+        raise SpecError("missing 'name:' (an identifier; it becomes the ONNX graph name)", root.loc)
+    name = _need_ident(root["name"], root.value_loc("name"), "name")
+    params = _spec_params(root, overrides or {})
+    blocks = {}
+    if "blocks" in root:
+        raw = _need_map(root["blocks"], root.value_loc("blocks"), "blocks", "{my_block: {inputs: [x], layers: [...]}}")
+        for bname, body in raw.items():
+            _need_ident(bname, raw.key_loc(bname), "a block name")
+            body = _need_map(body, raw.value_loc(bname), f"block {bname}", "{inputs: [x], layers: [...]}")
+            _check_keys(body, BLOCK_KEYS, f"block {bname}")
+            if bname in LAYERS or bname in OPS:
+                raise SpecError(f"block name '{bname}' is already the name of an op", raw.key_loc(bname))
+            blocks[bname] = body
+    if "models" in root:
+        if "layers" in root or "inputs" in root:
+            key = "layers" if "layers" in root else "inputs"
+            raise SpecError(f"a spec has either 'models:' or top-level '{key}:', not both", root.key_loc(key))
+        raw = _need_map(root["models"], root.value_loc("models"), "models", "{generator: {inputs: ..., layers: ...}}")
+        models = {}
+        for mname, body in raw.items():
+            _need_ident(mname, raw.key_loc(mname), "a model name")
+            body = _need_map(body, raw.value_loc(mname), f"model {mname}", "{inputs: {x: [N, 4]}, layers: [...]}")
+            _check_keys(body, MODEL_KEYS, f"model {mname}")
+            models[mname] = body
+        if not models:
+            raise SpecError("'models:' is empty", root.value_loc("models"))
+        multi = True
+    else:
+        if "layers" not in root:
+            raise SpecError("missing 'layers:' (the list of layers)", root.loc)
+        models = {name: root}
+        multi = False
+    training = root.get("training")
+    if training is not None:
+        training = _need_map(training, root.value_loc("training"), "training", "{loss: ..., optimizer: ...}")
+    doc = root.get("doc") or ""
+    return Spec(file, text, name, str(doc), params, blocks, models, training, seed, multi, root.loc,
+                dict(overrides or {}))
+
+
+def _spec_params(root: LocMap, overrides: dict[str, Any]) -> dict[str, Any]:
+    params: dict[str, Any] = {}
+    if "params" in root:
+        raw = _need_map(root["params"], root.value_loc("params"), "params", "{dropout: 0.25}")
+        for key, value in raw.items():
+            _need_ident(key, raw.key_loc(key), "a parameter name")
+            params[key] = value
+    for key, value in overrides.items():
+        if key not in params:
+            raise SpecError(f"--set {key}: the spec has no parameter '{key}'",
+                            hint=did_you_mean(key, params) or (f"parameters: {', '.join(params)}" if params
+                                                              else "declare it under params:"))
+        params[key] = value
+    return params
+
+
+# -- building graphs ------------------------------------------------------------------------
+@dataclass
+class _Entry:
+    """A name visible in a scope: its output values and the names of those outputs."""
+
+    values: list[Value]
+    out_names: tuple[str, ...] = ()
+    loc: Location | None = None
+
+
+class _Scope:
+    def __init__(self, prefix: str, params: dict[str, Any], param_prefix: str | None = None, share: bool = False):
+        self.prefix = prefix  # "" or "enc.0." : dotted prefix of layer names
+        self.param_prefix = prefix if param_prefix is None else param_prefix  # prefix of parameter names
+        self.share = share  # a model used as a layer: reuse its parameters when they exist
+        self.params = params
+        self.entries: dict[str, _Entry] = {}
+        self.pending: dict[str, Location] = {}  # layers declared later in the same list
+        self.counts: dict[str, int] = {}
+        self.last: list[Value] | None = None
+        self.input_names: list[str] = []
+        self.referenced: set[str] = set()  # names some layer of this list reads explicitly with in:
+
+
+def _default_input(scope: _Scope) -> str | None:
+    """The input the first layer reads without `in:`: the only one no layer reads explicitly
+    (preferring the only float one, so a label input used for training does not count)."""
+    free = [n for n in scope.input_names if n not in scope.referenced] or scope.input_names
+    if len(free) == 1:
+        return free[0]
+    floats = [n for n in free if is_float(scope.entries[n].values[0].dtype)]
+    return floats[0] if len(floats) == 1 else None
+
+
+class ModelBuilder:
+    def __init__(self, spec: Spec, model: str):
+        self.spec = spec
+        self.model = model
+        self.graph = Graph(spec.name if not spec.multi else model)
+        self.builder = Builder(self.graph)
+        self.active: list[str] = [model]  # models/blocks being expanded (to catch recursion)
+
+    def build(self) -> Graph:
+        body = self.spec.models[self.model]
+        g = self.graph
+        g.doc = str(body.get("doc") or self.spec.doc or "")
+        scope = _Scope("", dict(self.spec.params))
+        if "inputs" not in body:
+            raise SpecError("missing 'inputs:' (name: shape for each input)", body.loc)
+        for name, value in self._parse_inputs(body["inputs"], body.value_loc("inputs"), scope.params).items():
+            scope.entries[name] = _Entry([g.add_input(name, value[0])], loc=value[1])
+            scope.input_names.append(name)
+        self._build_layers(body, scope)
+        g.outputs = self._outputs(body, scope)
+        g.metadata = {"graphc_version": _version(), "spec_sha256": self.spec.spec_hash, "spec_name": self.spec.name}
+        return g
+
+    # -- inputs -------------------------------------------------------------------------
+    def _parse_inputs(self, raw: Any, loc: Location, params: dict) -> dict[str, tuple[TensorType, Location]]:
+        raw = _need_map(raw, loc, "inputs", "{image: [N, 1, 28, 28]}")
+        result = {}
+        for name, value in raw.items():
+            _need_ident(name, raw.key_loc(name), "an input name")
+            vloc = raw.value_loc(name)
+            value = substitute(value, params, vloc)
+            dtype = "float32"
+            if isinstance(value, LocMap):
+                _check_keys(value, INPUT_KEYS, f"input {name}")
+                if "shape" not in value:
+                    raise SpecError(f"input {name} needs a shape, like {{shape: [N, 4], dtype: float32}}", value.loc)
+                dtype = value.get("dtype", "float32")
+                if dtype not in DTYPES:
+                    raise SpecError(f"input {name}: unknown dtype '{dtype}'", value.value_loc("dtype"),
+                                    did_you_mean(str(dtype), DTYPES) or f"one of {', '.join(DTYPES)}")
+                shape, vloc = value["shape"], value.value_loc("shape")
+            else:
+                shape = value
+            if not isinstance(shape, list):
+                raise SpecError(f"input {name}: shape must be a list of dims, like [N, 784]", vloc)
+            for i, d in enumerate(shape):
+                dloc = shape.item_loc(i) if isinstance(shape, LocList) else vloc
+                if isinstance(d, bool) or not (isinstance(d, int) or (isinstance(d, str) and IDENT.match(d))):
+                    raise SpecError(f"input {name}: dim {d!r} must be a positive integer or an identifier like N",
+                                    dloc)
+                if isinstance(d, int) and d < 1:
+                    raise SpecError(f"input {name}: dim {d} must be positive", dloc)
+            result[name] = (TensorType(dtype, tuple(shape)), raw.key_loc(name))
+        return result
+
+    # -- layers -------------------------------------------------------------------------
+    def _build_layers(self, body: LocMap, scope: _Scope) -> None:
+        layers = body.get("layers")
+        if not isinstance(layers, LocList) or not layers:
+            raise SpecError("'layers:' must be a non-empty list of layers, like [{dense: {units: 10}}]",
+                            getattr(layers, "loc", body.key_loc("layers") if "layers" in body else body.loc))
+        items = [self._split_item(item, layers.item_loc(i)) for i, item in enumerate(layers)]
+        for _, attrs, _, _ in items:
+            refs = attrs.get("in") if attrs is not None else None
+            for ref in (refs if isinstance(refs, list) else [refs]):
+                if isinstance(ref, str):
+                    scope.referenced.add(ref.partition(".")[0])
+        counts: dict[str, int] = {}
+        names = []
+        for op, attrs, loc, _ in items:
+            counts[op] = counts.get(op, 0) + 1
+            explicit = attrs.get("name") if attrs is not None else None
+            if explicit is not None:
+                _need_ident(explicit, attrs.value_loc("name"), "a layer name")
+            names.append(explicit if explicit is not None else f"{op}_{counts[op]}")
+        for name, (_, attrs, loc, _) in zip(names, items):
+            if name in scope.entries or name in scope.pending:
+                first = scope.entries.get(name).loc if name in scope.entries else scope.pending[name]
+                where = attrs.value_loc("name") if attrs is not None and "name" in attrs else loc
+                raise SpecError(f"duplicate name '{name}' (first used at line {first.line if first else '?'})", where,
+                                "give each layer a unique name:")
+            scope.pending[name] = loc
+        for name, (op, attrs, loc, item) in zip(names, items):
+            self._build_layer(op, attrs, loc, name, scope)
+            del scope.pending[name]
+
+    def _split_item(self, item: Any, loc: Location):
+        if not isinstance(item, LocMap) or len(item) != 1:
+            what = "several keys" if isinstance(item, LocMap) else f"{type(item).__name__} {item!r}"
+            raise SpecError(f"a layer is a mapping with exactly one key, the op (like '- dense: {{units: 10}}'), "
+                            f"got {what}", getattr(item, "loc", loc))
+        op = next(iter(item))
+        attrs = item[op]
+        if attrs is not None and not isinstance(attrs, LocMap):
+            raise SpecError(f"the attributes of {op} must be a mapping, like '- {op}: {{...}}', got {attrs!r}",
+                            item.value_loc(op))
+        return str(op), attrs, item.key_loc(op), item
+
+    def _kind(self, op: str, loc: Location) -> str:
+        if op in self.spec.blocks:
+            return "block"
+        if self.spec.multi and op in self.spec.models:
+            return "model"
+        if op in LAYERS:
+            return "layer"
+        if op in OPS and OPS[op].public:
+            return "op"
+        known = list(self.spec.blocks) + list(LAYERS) + [k for k, v in OPS.items() if v.public]
+        if self.spec.multi:
+            known += list(self.spec.models)
+        raise SpecError(f"unknown op '{op}'", loc, did_you_mean(op, known) or "see docs/spec-language.md for the ops")
+
+    def _build_layer(self, op: str, raw_attrs: LocMap | None, loc: Location, name: str, scope: _Scope) -> None:
+        kind = self._kind(op, loc)
+        attrs = substitute(raw_attrs, scope.params, loc) if raw_attrs is not None else LocMap()
+        if raw_attrs is None:
+            attrs.loc, attrs.key_locs, attrs.value_locs = loc, {}, {}
+        full = scope.prefix + name
+        inputs, input_names = self._resolve_inputs(attrs, loc, scope, name)
+        repeat = attrs.get("repeat")
+        if "repeat" in attrs and kind != "block":
+            raise SpecError(f"{full}: 'repeat' is only for blocks ({op} is not a block)", attrs.key_loc("repeat"))
+        given = {k: v for k, v in attrs.items() if k not in RESERVED}
+        info = LayerInfo(full, op, dict(given), input_names, [], loc)
+        try:
+            if kind == "block":
+                outputs, out_names = self._expand_block(op, given, attrs, inputs, input_names, full, repeat, scope)
+                info.block, info.repeat = op, repeat
+            elif kind == "model":
+                outputs, out_names = self._expand_model(op, attrs, inputs, full, loc)
+                info.block = op
+            else:
+                outputs, out_names = self._build_primitive(kind, op, given, attrs, inputs, input_names, full, loc,
+                                                           info, scope)
+        except ShapeError as e:
+            raise SpecError(f"{full}: {e.message}", loc, e.hint) from None
+        for i, value in enumerate(outputs):
+            suffix = "" if len(outputs) == 1 else f".{out_names[i] if i < len(out_names) else i}"
+            if value.kind == "node" and not self._is_visible(value, scope):
+                self.graph.rename(value, full + suffix)
+        info.outputs = [v.name for v in outputs]
+        self.graph.layers.append(info)
+        scope.entries[name] = _Entry(outputs, out_names, loc)
+        scope.last = outputs
+
+    def _is_visible(self, value: Value, scope: _Scope) -> bool:
+        """True when the value already is another layer's or input's output (don't rename it)."""
+        return any(value is v for e in scope.entries.values() for v in e.values)
+
+    def _build_primitive(self, kind, op, given, attrs, inputs, input_names, full, loc, info, scope):
+        definition = LAYERS[op] if kind == "layer" else OPS[op]
+        for key in given:
+            if key not in definition.attrs:
+                raise SpecError(f"{full}: {op} has no attribute '{key}'", attrs.key_loc(key),
+                                did_you_mean(str(key), list(definition.attrs) + list(RESERVED))
+                                or (f"attributes: {', '.join(definition.attrs)}" if definition.attrs
+                                    else f"{op} takes no attributes"))
+        from graphc.ops.registry import REQUIRED
+
+        for key, default in definition.attrs.items():
+            if default is REQUIRED and key not in given:
+                raise SpecError(f"{full}: {op} needs the attribute '{key}'", loc)
+        self._check_arity(definition, op, inputs, full, attrs, loc)
+        with self.builder.scope(full, loc):
+            if kind == "layer":
+                ctx = LayerCtx(self.builder, full, self.spec.seed, op, input_names,
+                               param_name=scope.param_prefix + full[len(scope.prefix):], share=scope.share)
+                full_attrs = {k: given.get(k, v) for k, v in definition.attrs.items()}
+                outputs = definition.build(ctx, inputs, full_attrs)
+                info.params = ctx.params
+                return outputs, definition.outputs if len(definition.outputs) > 1 else ()
+            node = self.builder.emit_node(op, *inputs, **given)
+            return node.outputs, ()
+
+    def _check_arity(self, definition, op, inputs, full, attrs, loc) -> None:
+        names = definition.inputs
+        variadic = bool(names) and names[-1].endswith("*")
+        low = len(names) - 1 if variadic else getattr(definition, "min_inputs", None) or len(names)
+        high = None if variadic else len(names)
+        n = len(inputs)
+        if n < max(low, 1 if variadic else 0) or (high is not None and n > high):
+            want = (f"at least {max(low, 1)}" if variadic else
+                    str(high) if low == high else f"{low} to {high}")
+            shown = ", ".join(n_.rstrip("*") for n_ in names) or "none"
+            where = attrs.value_loc("in") if "in" in attrs else loc
+            raise SpecError(f"{full}: {op} takes {want} input(s) ({shown}), got {n}", where,
+                            f"give them with in: [{shown}]" if n < (low or 1) else None)
+
+    # -- references ---------------------------------------------------------------------
+    def _resolve_inputs(self, attrs: LocMap, loc: Location, scope: _Scope, name: str):
+        if "in" not in attrs:
+            if scope.last is not None:
+                last = scope.last[0]
+                return [last], [last.name]
+            if not scope.input_names:
+                return [], []
+            choice = _default_input(scope)
+            if choice is not None:
+                return [scope.entries[choice].values[0]], [choice]
+            raise SpecError(f"{scope.prefix}{name}: the first layer must say which input it reads, with in:", loc,
+                            f"inputs: {', '.join(scope.input_names)}")
+        refs = attrs["in"]
+        in_loc = attrs.value_loc("in")
+        items = list(refs) if isinstance(refs, list) else [refs]
+        values, names = [], []
+        for i, ref in enumerate(items):
+            rloc = refs.item_loc(i) if isinstance(refs, LocList) else in_loc
+            if isinstance(ref, (int, float)) and not isinstance(ref, bool):
+                values.append(ref)
+                names.append(repr(ref))
+                continue
+            values.append(self._lookup(ref, rloc, scope, name))
+            names.append(str(ref))
+        return values, names
+
+    def _lookup(self, ref: Any, loc: Location, scope: _Scope, current: str) -> Value:
+        if not isinstance(ref, str):
+            raise SpecError(f"in: expects layer or input names, got {ref!r}", loc)
+        base, _, suffix = ref.partition(".")
+        if base == current:
+            raise SpecError(f"cycle: layer '{current}' reads its own output", loc,
+                            "a layer can only read inputs and earlier layers")
+        if base not in scope.entries:
+            if base in scope.pending:
+                later = scope.pending[base]
+                raise SpecError(f"'{base}' is defined later (line {later.line}); a layer can only read inputs and "
+                                f"earlier layers (this would be a cycle)", loc)
+            raise SpecError(f"unknown name '{ref}' in in:", loc,
+                            did_you_mean(base, scope.entries) or f"known here: {', '.join(scope.entries) or 'nothing'}")
+        entry = scope.entries[base]
+        if not suffix:
+            return entry.values[0]
+        if suffix.isdigit() and int(suffix) < len(entry.values):
+            return entry.values[int(suffix)]
+        if suffix in entry.out_names:
+            return entry.values[entry.out_names.index(suffix)]
+        options = [str(i) for i in range(len(entry.values))] + list(entry.out_names)
+        raise SpecError(f"'{base}' has no output '{suffix}'", loc,
+                        did_you_mean(suffix, options) or f"its outputs: {', '.join(options)}")
+
+    # -- blocks and models --------------------------------------------------------------
+    def _expand_block(self, bname, given, attrs, inputs, input_names, full, repeat, scope):
+        body = self.spec.blocks[bname]
+        if bname in self.active:
+            raise SpecError(f"block {bname} uses itself (recursion)", attrs.loc)
+        defaults = {}
+        if "params" in body:
+            raw = _need_map(body["params"], body.value_loc("params"), f"block {bname} params", "{heads: 4}")
+            defaults = dict(raw)
+        for key in given:
+            if key not in defaults:
+                raise SpecError(f"{full}: block {bname} has no parameter '{key}'", attrs.key_loc(key),
+                                did_you_mean(str(key), list(defaults) + list(RESERVED))
+                                or (f"its parameters: {', '.join(defaults)}" if defaults else "it takes none"))
+        block_inputs = body.get("inputs", ["x"])
+        if not isinstance(block_inputs, list) or not block_inputs:
+            raise SpecError(f"block {bname}: inputs must be a list of names, like [x]", body.loc)
+        if len(inputs) != len(block_inputs):
+            raise SpecError(f"{full}: block {bname} takes {len(block_inputs)} input(s) "
+                            f"({', '.join(map(str, block_inputs))}), got {len(inputs)}",
+                            attrs.value_loc("in") if "in" in attrs else attrs.loc)
+        if repeat is not None and (isinstance(repeat, bool) or not isinstance(repeat, int) or repeat < 1):
+            raise SpecError(f"{full}: repeat must be a positive integer, got {repeat!r}", attrs.value_loc("repeat"))
+        params = dict(self.spec.params)
+        params.update(substitute(defaults, params, body.loc))
+        params.update(given)
+        current = list(inputs)
+        self.active.append(bname)
+        for copy in range(repeat or 1):
+            prefix = f"{full}.{copy}." if repeat is not None else f"{full}."
+            inner = _Scope(prefix, params, scope.param_prefix + prefix[len(scope.prefix):], scope.share)
+            for iname, value in zip(block_inputs, current):
+                if not isinstance(value, Value):
+                    value = self.builder.const(value, "float32", f"{prefix}{iname}")
+                inner.entries[str(iname)] = _Entry([value])
+                inner.input_names.append(str(iname))
+            self._build_layers(body, inner)
+            outs = self._outputs(body, inner)
+            current = [outs[0]] + list(inputs[1:])
+        self.active.pop()
+        out_names = tuple(body["outputs"]) if "outputs" in body and len(outs) > 1 else ()
+        return outs, out_names
+
+    def _expand_model(self, mname, attrs, inputs, full, loc):
+        if mname in self.active:
+            raise SpecError(f"model {mname} uses itself", loc)
+        body = self.spec.models[mname]
+        declared = self._parse_inputs(body["inputs"], body.value_loc("inputs"), self.spec.params)
+        if len(inputs) != len(declared):
+            raise SpecError(f"{full}: model {mname} takes {len(declared)} input(s) ({', '.join(declared)}), "
+                            f"got {len(inputs)}", attrs.value_loc("in") if "in" in attrs else loc)
+        extra = [k for k in attrs if k not in RESERVED]
+        if extra:
+            raise SpecError(f"{full}: a model used as a layer takes only name and in", attrs.key_loc(extra[0]))
+        inner = _Scope(f"{full}.", dict(self.spec.params), f"{mname}.", share=True)
+        for (iname, (itype, _)), value in zip(declared.items(), inputs):
+            if isinstance(value, Value) and value.type.rank != itype.rank:
+                raise ShapeError(f"model {mname} input {iname} is {itype}, got {value.type}")
+            inner.entries[iname] = _Entry([value])
+            inner.input_names.append(iname)
+        self.active.append(mname)
+        self._build_layers(body, inner)
+        self.active.pop()
+        return self._outputs(body, inner), ()
+
+    # -- outputs ------------------------------------------------------------------------
+    def _outputs(self, body: LocMap, scope: _Scope) -> list[Value]:
+        if "outputs" not in body:
+            if scope.last is None:
+                raise SpecError("the model has no layers", body.loc)
+            return [scope.last[0]]
+        refs = body["outputs"]
+        if isinstance(refs, str):
+            refs_list, locs = [refs], [body.value_loc("outputs")]
+        elif isinstance(refs, LocList) and refs:
+            refs_list, locs = list(refs), refs.item_locs
+        else:
+            raise SpecError("outputs must be a list of layer names, like [logits]", body.value_loc("outputs"))
+        values = []
+        for ref, loc in zip(refs_list, locs):
+            value = self._lookup(ref, loc, scope, current="")
+            if value.kind != "node":
+                raise SpecError(f"output '{ref}' is an input, not a layer", loc)
+            if any(value is v for v in values):
+                raise SpecError(f"output '{ref}' is listed twice", loc)
+            values.append(value)
+        return values
+
+
+def _version() -> str:
+    from graphc import __version__
+
+    return __version__
+
+
+def load_spec(path: str, overrides: dict[str, Any] | None = None, seed: int = 0) -> Spec:
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except FileNotFoundError:
+        raise SpecError(f"no such file: {path}") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise SpecError(f"cannot read {path}: {e}") from None
+    return parse_spec(text, path, overrides, seed)

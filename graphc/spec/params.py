@@ -1,0 +1,88 @@
+"""`$param` substitution: `$name` takes a parameter's value, `$a * 4` is evaluated arithmetic."""
+
+from __future__ import annotations
+
+import ast
+import operator
+import re
+from typing import Any, Mapping
+
+import yaml
+
+from graphc.errors import Location, SpecError, did_you_mean
+from graphc.spec.yaml_loader import LocList, LocMap
+
+_REF = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
+_OPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
+        ast.FloorDiv: operator.floordiv, ast.Mod: operator.mod, ast.Pow: operator.pow}
+
+
+def _eval(node: ast.AST, names: Mapping[str, Any]):
+    if isinstance(node, ast.Expression):
+        return _eval(node.body, names)
+    if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)):
+        return node.value
+    if isinstance(node, ast.Name):
+        return names[node.id]
+    if isinstance(node, ast.BinOp) and type(node.op) in _OPS:
+        return _OPS[type(node.op)](_eval(node.left, names), _eval(node.right, names))
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
+        value = _eval(node.operand, names)
+        return -value if isinstance(node.op, ast.USub) else value
+    raise ValueError("unsupported expression")
+
+
+def substitute_str(text: str, params: Mapping[str, Any], loc: Location | None) -> Any:
+    """Resolve `$name` or an arithmetic expression over `$names`; other strings are unchanged."""
+    if "$" not in text:
+        return text
+    for ref in _REF.findall(text):
+        if ref not in params:
+            raise SpecError(f"unknown parameter ${ref}", loc,
+                            did_you_mean(ref, params) or (f"parameters here: {', '.join(sorted(params))}"
+                                                          if params else "declare it under params:"))
+    whole = _REF.fullmatch(text.strip())
+    if whole:
+        return params[whole.group(1)]
+    expr = _REF.sub(lambda m: m.group(1), text)
+    try:
+        value = _eval(ast.parse(expr, mode="eval"), params)
+    except (SyntaxError, ValueError, KeyError, TypeError, ZeroDivisionError) as e:
+        raise SpecError(f"cannot evaluate '{text}': {e}", loc,
+                        "expressions may use numbers, $params, + - * / // % ** and parentheses") from None
+    if isinstance(value, float) and value.is_integer() and "/" not in expr.replace("//", ""):
+        value = int(value)
+    return value
+
+
+def substitute(value: Any, params: Mapping[str, Any], loc: Location | None) -> Any:
+    """Substitute parameters inside a value (recursively through lists and mappings)."""
+    if isinstance(value, str):
+        return substitute_str(value, params, loc)
+    if isinstance(value, LocList):
+        out = LocList(substitute(v, params, value.item_loc(i)) for i, v in enumerate(value))
+        out.loc, out.item_locs = value.loc, value.item_locs
+        return out
+    if isinstance(value, LocMap):
+        out = LocMap((k, substitute(v, params, value.value_loc(k))) for k, v in value.items())
+        out.loc, out.key_locs, out.value_locs = value.loc, value.key_locs, value.value_locs
+        return out
+    if isinstance(value, list):
+        return [substitute(v, params, loc) for v in value]
+    if isinstance(value, dict):
+        return {k: substitute(v, params, loc) for k, v in value.items()}
+    return value
+
+
+def parse_overrides(pairs: list[str] | None) -> dict[str, Any]:
+    """`--set k=v` pairs; values are read as YAML scalars (0.3, true, relu, [1, 2])."""
+    result: dict[str, Any] = {}
+    for pair in pairs or []:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key.strip():
+            raise SpecError(f"--set takes key=value, got '{pair}'")
+        try:
+            result[key.strip()] = yaml.safe_load(raw) if raw.strip() else ""
+        except yaml.YAMLError:
+            raise SpecError(f"--set {key}: cannot read the value '{raw}'") from None
+    return result
