@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 import numpy as np
@@ -63,7 +62,7 @@ class Model:
     # -- export and run -----------------------------------------------------------------
     def inference_graph(self, opt_level: int = 2, passes: list[str] | None = None, explain: list | None = None) -> Graph:
         """A copy pruned to what the outputs need (unused inputs dropped), optimized."""
-        graph = copy.deepcopy(self.graph)
+        graph = self.graph.clone()
         graph.prune()
         used = {id(v) for n in graph.nodes for v in n.inputs} | {id(v) for v in graph.outputs}
         graph.inputs = [v for v in graph.inputs if id(v) in used]

@@ -170,6 +170,33 @@ class Graph:
         lines.append("}")
         return "\n".join(lines)
 
+    def clone(self) -> "Graph":
+        """An independent copy of the structure (parameter arrays are shared, never mutated in place)."""
+        import copy as _copy
+
+        new = Graph(self.name)
+        new.doc, new.metadata = self.doc, dict(self.metadata)
+        new.layers = [_copy.copy(l) for l in self.layers]
+        new._names, new._node_names = set(self._names), set(self._node_names)
+        mapping: dict[int, Value] = {}
+
+        def twin(v: Value) -> Value:
+            if id(v) not in mapping:
+                mapping[id(v)] = Value(v.name, v.type, v.kind, None, v.data, v.trainable)
+            return mapping[id(v)]
+
+        new.inputs = [twin(v) for v in self.inputs]
+        new.params = {k: twin(v) for k, v in self.params.items()}
+        for node in self.nodes:
+            copy_ = Node(node.op, [twin(v) for v in node.inputs], [], dict(node.attrs), node.name, node.layer,
+                         node.loc)
+            copy_.outputs = [twin(v) for v in node.outputs]
+            for v in copy_.outputs:
+                v.producer = copy_
+            new.nodes.append(copy_)
+        new.outputs = [twin(v) for v in self.outputs]
+        return new
+
     def prune(self) -> None:
         """Drop nodes and parameters that no output depends on."""
         live: set[int] = {id(v) for v in self.outputs}

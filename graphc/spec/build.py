@@ -174,7 +174,8 @@ class _Scope:
         self.counts: dict[str, int] = {}
         self.last: list[Value] | None = None
         self.input_names: list[str] = []
-        self.referenced: set[str] = set()  # names some layer of this list reads explicitly with in:
+        self.referenced: set[str] = set()
+        self.visible: set[str] = set()  # names of values already some layer's output (never renamed)  # names some layer of this list reads explicitly with in:
 
 
 def _default_input(scope: _Scope) -> str | None:
@@ -325,16 +326,13 @@ class ModelBuilder:
             raise SpecError(f"{full}: {e.message}", loc, e.hint) from None
         for i, value in enumerate(outputs):
             suffix = "" if len(outputs) == 1 else f".{out_names[i] if i < len(out_names) else i}"
-            if value.kind == "node" and not self._is_visible(value, scope):
+            if value.kind == "node" and value.name not in scope.visible:
                 self.graph.rename(value, full + suffix)
         info.outputs = [v.name for v in outputs]
         self.graph.layers.append(info)
         scope.entries[name] = _Entry(outputs, out_names, loc)
+        scope.visible.update(v.name for v in outputs)
         scope.last = outputs
-
-    def _is_visible(self, value: Value, scope: _Scope) -> bool:
-        """True when the value already is another layer's or input's output (don't rename it)."""
-        return any(value is v for e in scope.entries.values() for v in e.values)
 
     def _build_primitive(self, kind, op, given, attrs, inputs, input_names, full, loc, info, scope):
         definition = LAYERS[op] if kind == "layer" else OPS[op]
