@@ -4,5 +4,6 @@ __version__ = "0.1.0"
 
 from graphc.errors import GraphcError, SpecError  # noqa: E402
 from graphc.api import Model, load, loads  # noqa: E402
+from graphc import dsl  # noqa: E402
 
-__all__ = ["GraphcError", "Model", "SpecError", "__version__", "load", "loads"]
+__all__ = ["GraphcError", "Model", "SpecError", "__version__", "dsl", "load", "loads"]

@@ -59,6 +59,28 @@ class Model:
     def __repr__(self) -> str:
         return f"<graphc.Model {self.name}: {len(self.graph.layers)} layers, {self.graph.param_count():,} parameters>"
 
+    def to_dot(self, level: str = "layer", **options) -> str:
+        """Graphviz DOT source of a view (layer, op or grad); see graphc.viz.ViewOptions."""
+        from graphc.viz import to_dot
+
+        return to_dot(self.graph, level=level, **options)
+
+    def _repr_svg_(self) -> str | None:
+        """Jupyter shows a Model as its layer diagram (None without Graphviz: the text repr is used)."""
+        from graphc.viz import svg_text
+
+        return svg_text(self.to_dot())
+
+    def grad(self, wrt: str | list[str] = "params", loss: str | None = None) -> "Model":
+        """A Model whose graph also computes gradients (see graphc.autodiff.grad_graph); differentiable again."""
+        import copy
+
+        from graphc.autodiff import grad_graph
+
+        new = copy.copy(self)
+        new.graph, new._session = grad_graph(self.graph, wrt, loss), None
+        return new
+
     # -- export and run -----------------------------------------------------------------
     def inference_graph(self, opt_level: int = 2, passes: list[str] | None = None, explain: list | None = None) -> Graph:
         """A copy pruned to what the outputs need (unused inputs dropped), optimized."""
@@ -100,6 +122,20 @@ class Model:
         from graphc.ir.interp import interpret
 
         return interpret(self.graph, feeds)
+
+    def fit(self, out: str | None = None, epochs: int | None = None, resume: bool = False, verbose: bool = True,
+            provider: str = "auto") -> list[dict]:
+        """Train as the spec's training: section says (like `graphc train`); returns the history,
+        one record per epoch. The model's weights become the trained ones; `out` (optional)
+        gets model.onnx, weights.npz, history.json and checkpoint/ (see docs/training.md)."""
+        from graphc.training.compile import train_config
+        from graphc.training.loop import Trainer
+
+        trainer = Trainer(self, train_config(self), provider)
+        result = trainer.fit(out, epochs, resume, log=print if verbose else None)
+        self._session = None
+        self.last_fit = result
+        return result.history
 
 
 def load(path: str, params: dict[str, Any] | None = None, seed: int = 0, model: str | None = None,

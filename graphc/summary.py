@@ -1,44 +1,197 @@
-"""`graphc summary`: per-layer table of output shapes and parameter counts, with totals."""
+"""`graphc summary`: per layer output shape, parameters, MACs and FLOPs; totals and memory.
+
+Costs are per example: every symbolic dim (`N`, `seq`) counts as 1 (so a `[N, T, C]` tensor
+with symbolic `T` is counted for one step; the summary lists such dims). Definitions:
+
+- MACs: multiply-accumulates of matmul / gemm (dense) and convolutions:
+  dense `in*out`; conv `Cout*Hout*Wout * Cin/groups*kh*kw`; conv_transpose
+  `Cin*Hin*Win * Cout/groups*kh*kw`; rnn/lstm/gru `T * (W_ih + W_hh elements)` (all directions).
+- FLOPs = 2 * MACs + one per output element for bias adds, elementwise ops and activations,
+  + softmax 3, batchnorm 2 (inference scale and shift), layernorm 7 per element, pooling one
+  per window element, reductions one per input element; recurrent layers: bias elements and
+  gate elements once per step. Shape ops, dropout, gather, cast: 0.
+"""
 
 from __future__ import annotations
 
 import json
+import math
 
-from graphc.ir.graph import Graph
+from graphc.ir.graph import Graph, Node
+from graphc.ir.types import TensorType, np_dtype
+
+_ONNX_NAMES = {"Conv": "conv", "ConvTranspose": "conv_transpose", "Gemm": "gemm", "MatMul": "matmul",
+               "MaxPool": "maxpool", "AveragePool": "avgpool", "GlobalAveragePool": "global_avgpool",
+               "BatchNormalization": "batchnorm", "LayerNormalization": "layernorm", "Softmax": "softmax",
+               "LogSoftmax": "log_softmax"}
+_FREE_FAMILIES = ("shape", "regularization")
+_PER_ELEMENT = {"softmax": 3, "log_softmax": 3, "batchnorm": 2, "layernorm": 7, "reparameterize": 4, "causal_mask": 1}
+
+
+def numel(t: TensorType) -> int:
+    """Elements per example: symbolic dims count as 1."""
+    return math.prod(d for d in t.shape if isinstance(d, int))
+
+
+def nbytes(t: TensorType) -> int:
+    try:
+        size = np_dtype(t.dtype).itemsize
+    except KeyError:
+        size = 4
+    return numel(t) * size
+
+
+def node_cost(node: Node) -> tuple[int, int, bool]:
+    """(MACs, FLOPs, known) of one node, per example."""
+    op = _ONNX_NAMES.get(node.op, node.op)
+    ins, out = node.inputs, node.outputs[0].type if node.outputs else None
+    if out is None:
+        return 0, 0, True
+    n_out = numel(out)
+    bias = n_out if len(ins) >= 3 else 0
+    if op == "gemm":
+        a = ins[0].type
+        trans_a = node.attrs.get("trans_a", node.attrs.get("transA", 0))
+        k = a.shape[0] if trans_a else a.shape[-1]
+        macs = n_out * (k if isinstance(k, int) else 1)
+        return macs, 2 * macs + bias, True
+    if op == "matmul":
+        k = ins[0].type.shape[-1] if ins[0].type.rank else 1
+        macs = n_out * (k if isinstance(k, int) else 1)
+        return macs, 2 * macs, True
+    if op == "conv":
+        macs = n_out * numel(ins[1].type.with_shape(ins[1].shape[1:]))
+        return macs, 2 * macs + bias, True
+    if op == "conv_transpose":
+        macs = numel(ins[0].type) * numel(ins[1].type.with_shape(ins[1].shape[1:]))
+        return macs, 2 * macs + bias, True
+    if op in ("rnn", "lstm", "gru"):
+        steps = ins[0].shape[1] if ins[0].type.rank == 3 and isinstance(ins[0].shape[1], int) else 1
+        weights = sum(numel(v.type) for v in ins[1:] if v.type.rank == 2)
+        biases = sum(numel(v.type) for v in ins[1:] if v.type.rank == 1)
+        gates = sum(v.shape[0] for v in ins[1:] if v.type.rank == 2 and isinstance(v.shape[0], int)) // 2
+        macs = steps * weights
+        return macs, 2 * macs + steps * (biases + gates), True
+    if op in ("maxpool", "avgpool"):
+        kernel = node.attrs.get("kernel", node.attrs.get("kernel_shape", [1]))
+        return 0, n_out * math.prod(kernel), True
+    if op == "global_avgpool":
+        return 0, numel(ins[0].type), True
+    if op in _PER_ELEMENT:
+        return 0, _PER_ELEMENT[op] * n_out, True
+    family = _family(node.op)
+    if family in _FREE_FAMILIES:
+        return 0, 0, True
+    if family == "reduce":
+        return 0, numel(ins[0].type) if ins else 0, True
+    if family in ("math", "activation"):
+        return 0, n_out, True
+    return 0, 0, False
+
+
+def _family(op: str) -> str:
+    from graphc.viz.style import family_of
+
+    return family_of(op)
+
+
+def summary_data(graph: Graph) -> dict:
+    """Everything `graphc summary` prints, as plain data (also the JSON format)."""
+    from graphc.viz.structure import layer_tree
+
+    values = {v.name: v for v in graph.values()}
+    infos = {info.name: info for info in graph.layers}
+    top = layer_tree(graph)
+    row_of: dict[str, int] = {}
+    rows = []
+    for i, item in enumerate(top):
+        names = list(item.layer_names())
+        for name in names + [item.name]:
+            row_of[name] = i
+        pnames = dict.fromkeys(p for n in names for p in (infos[n].params if n in infos else []))
+        if not pnames and item.kind == "block":  # a block whose inner layers kept no param list
+            pnames = dict.fromkeys(p for p in graph.params if p.startswith(item.name + "."))
+        params = [graph.params[p] for p in pnames if p in graph.params]
+        op = item.info.op + (f" x{item.info.repeat}" if item.info.repeat else "")
+        rows.append({"layer": item.name, "op": op,
+                     "output": ", ".join(str(values[o].type) for o in item.info.outputs if o in values),
+                     "params": int(sum(p.data.size for p in params)),
+                     "trainable_params": int(sum(p.data.size for p in params if p.trainable)),
+                     "macs": 0, "flops": 0})
+    uncounted: dict[str, None] = {}
+    activation = 0
+    for node in graph.nodes:
+        macs, flops, known = node_cost(node)
+        if not known:
+            uncounted[node.op] = None
+        activation += sum(nbytes(v.type) for v in node.outputs)
+        i = row_of.get(node.layer, row_of.get(node.layer.split(".")[0]))
+        if i is not None:
+            rows[i]["macs"] += macs
+            rows[i]["flops"] += flops
+    symbolic = sorted({d for v in graph.values() for d in v.shape if isinstance(d, str)})
+    total = graph.param_count()
+    trainable = graph.param_count(trainable_only=True)
+    return {
+        "model": graph.name, "layers": rows,
+        "total_params": total, "trainable_params": trainable, "non_trainable_params": total - trainable,
+        "param_bytes": int(sum(p.data.nbytes for p in graph.params.values() if p.data is not None)),
+        "macs": sum(r["macs"] for r in rows), "flops": sum(r["flops"] for r in rows),
+        "activation_bytes": activation, "input_bytes": sum(nbytes(v.type) for v in graph.inputs),
+        "symbolic_dims": symbolic, "uncounted_ops": list(uncounted),
+    }
 
 
 def summary_rows(graph: Graph) -> list[dict]:
-    values = {v.name: v for v in graph.values()}
-    rows = []
-    for info in graph.layers:
-        if "." in info.name and info.block is None and any(info.name.startswith(l.name + ".") for l in graph.layers
-                                                            if l.block):
-            continue  # inner layers of blocks are counted in their block's row
-        params = [p for name, p in graph.params.items() if name.startswith(info.name + ".")]
-        rows.append({"layer": info.name, "op": info.op,
-                     "output": ", ".join(str(values[o].type) for o in info.outputs if o in values),
-                     "params": int(sum(p.data.size for p in params))})
-    return rows
+    return summary_data(graph)["layers"]
+
+
+def human_bytes(n: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:,} B" if unit == "B" else f"{n:,.2f} {unit}"
+        n /= 1024
+    return str(n)
+
+
+def human_count(n: int) -> str:
+    for value, unit in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "K")):
+        if n >= value:
+            return f"{n / value:.2f}{unit}"
+    return str(n)
+
+
+def _totals(d: dict) -> list[str]:
+    lines = [f"Total params: {d['total_params']:,}   trainable: {d['trainable_params']:,}   "
+             f"non-trainable: {d['non_trainable_params']:,}",
+             f"Parameter memory: {human_bytes(d['param_bytes'])}",
+             f"MACs per example: {d['macs']:,} ({human_count(d['macs'])})",
+             f"FLOPs per example: {d['flops']:,} ({human_count(d['flops'])}; 2 x MACs + bias adds + other ops)",
+             f"Activation memory per example: {human_bytes(d['activation_bytes'])} "
+             f"(every op output; inputs {human_bytes(d['input_bytes'])})"]
+    if d["symbolic_dims"]:
+        lines.append(f"Symbolic dims counted as 1: {', '.join(d['symbolic_dims'])}")
+    if d["uncounted_ops"]:
+        lines.append(f"No FLOP rule (counted 0): {', '.join(d['uncounted_ops'])}")
+    return lines
 
 
 def summarize(graph: Graph, fmt: str = "table") -> str:
-    rows = summary_rows(graph)
-    total = graph.param_count()
-    trainable = graph.param_count(trainable_only=True)
+    d = summary_data(graph)
     if fmt == "json":
-        return json.dumps({"model": graph.name, "layers": rows, "total_params": total,
-                           "trainable_params": trainable}, indent=2)
-    header = ("layer", "op", "output shape", "params")
-    table = [(r["layer"], r["op"], r["output"], f"{r['params']:,}") for r in rows]
+        return json.dumps(d, indent=2)
+    header = ("layer", "op", "output shape", "params", "MACs", "FLOPs")
+    table = [(r["layer"], r["op"], r["output"], f"{r['params']:,}", f"{r['macs']:,}", f"{r['flops']:,}")
+             for r in d["layers"]]
     if fmt == "markdown":
-        lines = ["| " + " | ".join(header) + " |", "|---|---|---|---:|"]
-        lines += ["| " + " | ".join(row) + " |" for row in table]
-        lines.append(f"\nTotal params: {total:,} (trainable {trainable:,})")
-        return "\n".join(lines)
+        lines = ["| " + " | ".join(header) + " |", "|---|---|---|---:|---:|---:|"]
+        lines += ["| " + " | ".join(x.replace("|", "\\|") for x in row) + " |" for row in table]
+        return "\n".join(lines + [""] + [f"- {line}" for line in _totals(d)])
     widths = [max(len(str(x)) for x in col) for col in zip(header, *table)]
-    fmt_row = lambda row: "  ".join(str(x).ljust(w) if i < 3 else str(x).rjust(w)  # noqa: E731
-                                    for i, (x, w) in enumerate(zip(row, widths)))
+
+    def fmt_row(row) -> str:
+        return "  ".join(str(x).ljust(w) if i < 3 else str(x).rjust(w) for i, (x, w) in enumerate(zip(row, widths)))
+
     rule = "-" * (sum(widths) + 2 * (len(widths) - 1))
     lines = [f"Model: {graph.name}", rule, fmt_row(header), rule] + [fmt_row(r) for r in table] + [rule]
-    lines.append(f"Total params: {total:,}   trainable: {trainable:,}   non-trainable: {total - trainable:,}")
-    return "\n".join(lines)
+    return "\n".join(lines + _totals(d))

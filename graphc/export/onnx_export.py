@@ -7,7 +7,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from graphc.ir.graph import Graph, Node, Value
-from graphc.ir.types import TensorType, onnx_dtype
+from graphc.ir.types import DTYPES, TensorType, onnx_dtype
 
 OPSET = 21  # Gelu (20) and LayerNormalization (17) are standard here; stock onnxruntime runs all of it
 IR_VERSION = 10
@@ -27,6 +27,7 @@ class LowerCtx:
         self._output_ids = {id(v) for v in graph.outputs}
         self._emitted_in_node = 0
         self._node_names: set[str] = set()
+        self._read: set[int] | None = None
 
     def _fresh(self, base: str) -> str:
         name, k = base, 1
@@ -42,6 +43,12 @@ class LowerCtx:
 
     def names(self, values: list[Value]) -> list[str]:
         return [self.name(v) for v in values]
+
+    def used(self, value: Value) -> bool:
+        """Whether a node or a graph output reads `value` (an op may then skip computing it)."""
+        if self._read is None:
+            self._read = {id(v) for n in self.graph.nodes for v in n.inputs} | self._output_ids
+        return id(value) in self._read
 
     def tmp(self, node: Node, suffix: str) -> str:
         return self._fresh(f"{node.name}/{suffix}")
@@ -70,7 +77,7 @@ class LowerCtx:
         return name
 
     def tensor(self, array: np.ndarray, name: str) -> TensorProto:
-        return numpy_helper.from_array(np.ascontiguousarray(array), name)
+        return numpy_helper.from_array(np.asarray(array, order="C"), name)  # (ascontiguousarray makes 0-d 1-d)
 
     def const(self, array: np.ndarray, hint: str) -> str:
         name = self._fresh(hint)
@@ -98,13 +105,31 @@ def value_info(name: str, t: TensorType) -> onnx.ValueInfoProto:
     return helper.make_tensor_value_info(name, onnx_dtype(t.dtype), [d for d in t.shape])
 
 
+_RAW_DTYPES = {np.dtype(np_type): code for np_type, code in DTYPES.values()}
+
+
+def _fill_tensor(tensor: TensorProto, array: np.ndarray, name: str) -> None:
+    """`numpy_helper.from_array` written in place: large weights are copied once, not three times."""
+    array = np.asarray(array, order="C")
+    code = _RAW_DTYPES.get(array.dtype)
+    if code is None or array.dtype.byteorder == ">":
+        tensor.CopyFrom(numpy_helper.from_array(array, name))
+        return
+    tensor.dims.extend(array.shape)
+    tensor.name = name
+    tensor.data_type = code
+    tensor.raw_data = array.tobytes()
+
+
 def to_onnx(graph: Graph, with_value_info: bool = True) -> onnx.ModelProto:
     """Lower every node and assemble a deterministic ModelProto."""
-    ctx = LowerCtx(graph)
+    model = onnx.ModelProto()  # filled in place (helper.make_graph/make_model copy every initializer)
+    initializers = model.graph.initializer
     for param in graph.params.values():
-        ctx.initializers.append(ctx.tensor(param.data, param.name))
+        _fill_tensor(initializers.add(), param.data, param.name)
     for const in graph.consts():
-        ctx.initializers.append(ctx.tensor(const.data, const.name))
+        _fill_tensor(initializers.add(), const.data, const.name)
+    ctx = LowerCtx(graph)
     for node in graph.nodes:
         ctx.lower(node)
     inputs = [value_info(v.name, v.type) for v in graph.inputs]
@@ -119,10 +144,18 @@ def to_onnx(graph: Graph, with_value_info: bool = True) -> onnx.ModelProto:
                 if name not in io_names and name in produced:
                     infos.append(value_info(name, v.type))
                     io_names.add(name)
-    onnx_graph = helper.make_graph(ctx.nodes, graph.name, inputs, outputs, ctx.initializers, doc_string=graph.doc or None,
-                                   value_info=infos)
-    model = helper.make_model(onnx_graph, opset_imports=[helper.make_opsetid("", OPSET)], ir_version=IR_VERSION,
-                              producer_name="graphc", producer_version=_version())
+    onnx_graph = model.graph
+    onnx_graph.node.extend(ctx.nodes)
+    onnx_graph.name = graph.name
+    onnx_graph.input.extend(inputs)
+    onnx_graph.output.extend(outputs)
+    initializers.extend(ctx.initializers)
+    if graph.doc:
+        onnx_graph.doc_string = graph.doc
+    onnx_graph.value_info.extend(infos)
+    model.ir_version = IR_VERSION
+    model.opset_import.append(helper.make_opsetid("", OPSET))
+    model.producer_name, model.producer_version = "graphc", _version()
     for key in sorted(graph.metadata):
         entry = model.metadata_props.add()
         entry.key, entry.value = key, graph.metadata[key]

@@ -45,6 +45,8 @@ class Node:
     name: str
     layer: str = ""
     loc: Location | None = None
+    role: str = "forward"  # "backward" for nodes added by graphc.autodiff
+    sources: tuple[str, ...] = ()  # spec layers a rewritten (fused) node came from, besides `layer`
 
     def __repr__(self) -> str:
         ins = ", ".join(f"%{v.name}" for v in self.inputs)
@@ -68,6 +70,18 @@ class LayerInfo:
     params: list[str] = field(default_factory=list)
 
 
+def _fresh(base: str, used: set[str], next_suffix: dict[str, int]) -> str:
+    """`base`, or `base_k` for the first k >= 2 not in `used`; remembers k so the next search starts there."""
+    k = next_suffix.get(base, 1)
+    name = base if k == 1 else f"{base}_{k}"
+    while name in used:
+        k += 1
+        name = f"{base}_{k}"
+    next_suffix[base] = k
+    used.add(name)
+    return name
+
+
 class Graph:
     """A computation graph in topological order, with parameters held as initializers."""
 
@@ -82,23 +96,15 @@ class Graph:
         self.metadata: dict[str, str] = {}
         self._names: set[str] = set()
         self._node_names: set[str] = set()
+        self._next_suffix: dict[str, int] = {}  # base -> next _k to try: naming stays linear in graph size
+        self._next_node_suffix: dict[str, int] = {}
 
     # -- naming -------------------------------------------------------------------------
     def fresh_name(self, base: str) -> str:
-        name, k = base, 1
-        while name in self._names:
-            k += 1
-            name = f"{base}_{k}"
-        self._names.add(name)
-        return name
+        return _fresh(base, self._names, self._next_suffix)
 
     def fresh_node_name(self, base: str) -> str:
-        name, k = base, 1
-        while name in self._node_names:
-            k += 1
-            name = f"{base}_{k}"
-        self._node_names.add(name)
-        return name
+        return _fresh(base, self._node_names, self._next_node_suffix)
 
     def rename(self, value: Value, name: str) -> None:
         """Give a value a new unique name (the old one is freed)."""
@@ -189,7 +195,7 @@ class Graph:
         new.params = {k: twin(v) for k, v in self.params.items()}
         for node in self.nodes:
             copy_ = Node(node.op, [twin(v) for v in node.inputs], [], dict(node.attrs), node.name, node.layer,
-                         node.loc)
+                         node.loc, node.role, node.sources)
             copy_.outputs = [twin(v) for v in node.outputs]
             for v in copy_.outputs:
                 v.producer = copy_

@@ -28,6 +28,7 @@ class LayerDef:
 
 
 LAYERS: dict[str, LayerDef] = {}
+MAX_PARAM_ELEMENTS = 2 ** 30  # one parameter tensor; bigger is almost surely a typo in a size
 
 
 def layer(name: str, attrs: dict, outputs=("y",), inputs=("x",), family="nn", doc="", param_doc=""):
@@ -66,6 +67,9 @@ class LayerCtx:
         full = f"{self.param_name}.{pname}"
         dtype = np_dtype(self.dtype)
         shape = tuple(int(s) for s in shape)
+        if float(np.prod(shape, dtype=np.float64)) > MAX_PARAM_ELEMENTS:
+            raise ShapeError(f"parameter {full} {list(shape)} would have more than {MAX_PARAM_ELEMENTS:,} elements",
+                             hint="check the sizes")
         existing = self.b.graph.params.get(full)
         if self.share and existing is not None:
             if existing.shape != shape:
@@ -73,16 +77,18 @@ class LayerCtx:
                                  f"{list(shape)}")
             self.params.append(full)
             return existing
+        # A model used as a layer (share) draws the same initial values as the model on its own.
+        key = full.split(".", 1)[1] if self.share else full
         if init == "uniform":
-            data = param_rng(self.seed, full).uniform(-bound, bound, size=shape)
+            data = param_rng(self.seed, key).uniform(-bound, bound, size=shape)
         elif init == "normal":
-            data = param_rng(self.seed, full).standard_normal(size=shape)
+            data = param_rng(self.seed, key).standard_normal(size=shape)
         elif init == "zeros":
             data = np.zeros(shape)
         elif init == "ones":
             data = np.ones(shape)
         else:
-            data = init(param_rng(self.seed, full), shape)
+            data = init(param_rng(self.seed, key), shape)
         value = self.b.graph.add_param(full, np.asarray(data, dtype=dtype), trainable)
         self.params.append(value.name)
         return value

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 from graphc.errors import ShapeError
+from graphc.ir.types import format_shape
 from graphc.layers.base import REQUIRED, LayerCtx, activation, check_activation, layer
 from graphc.ops.shape import reshape_shape
 
@@ -165,7 +166,9 @@ def _pool_layer(name: str, op: str):
             pads = conv_pads(a["padding"], 2, kernel, strides, [1, 1], x.shape[2:])
         else:
             pads = per_axis(a["padding"], 2, "padding", non_negative_int) * 2
-        return [ctx.b.emit(op, x, kernel=kernel, strides=strides, pads=pads)]
+        # padding: same follows Keras, whose average leaves the padded cells out; numbers follow PyTorch
+        extra = {"count_include_pad": 0} if op == "avgpool" and a["padding"] == "same" else {}
+        return [ctx.b.emit(op, x, kernel=kernel, strides=strides, pads=pads, **extra)]
     return build
 
 
@@ -187,7 +190,7 @@ def global_avgpool(ctx: LayerCtx, inputs, a):
 def flatten(ctx: LayerCtx, inputs, a):
     x = inputs[0]
     if x.type.rank < 2:
-        raise ShapeError(f"input {ctx.input_names[0]} has shape {list(x.shape)}, flatten needs rank >= 2")
+        raise ShapeError(f"input {ctx.input_names[0]} has shape {format_shape(x.shape)}, flatten needs rank >= 2")
     return [ctx.b.flatten(x, axis=1)]
 
 

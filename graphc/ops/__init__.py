@@ -2,5 +2,7 @@
 
 from graphc.ops.registry import OPS, REQUIRED, OpDef, evaluate, get_op, register
 from graphc.ops import elementwise, nn, reduce, shape  # noqa: F401  (registration)
+from graphc.ops import attention, recurrent, sampling  # noqa: F401  (registration)
+from graphc.ops import gradops  # noqa: F401  (internal ops of gradient rules)
 
 __all__ = ["OPS", "REQUIRED", "OpDef", "evaluate", "get_op", "register"]

@@ -49,7 +49,10 @@ _binary("mul", np.multiply, "Mul",
 
 
 def _div_ref(a, b):
-    return np.floor_divide(a, b) if np.issubdtype(a.dtype, np.integer) else np.divide(a, b)
+    if np.issubdtype(a.dtype, np.integer):  # truncates toward zero, as ONNX Div and C
+        q = np.floor_divide(a, b)
+        return (q + ((q < 0) & (q * b != a))).astype(np.result_type(a, b))
+    return np.divide(a, b)
 
 
 _binary("div", _div_ref, "Div",

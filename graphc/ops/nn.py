@@ -38,11 +38,16 @@ def _swap_last(b, v):
 
 def _matmul_vjp(b, n, g):
     x, y = n.inputs
-    if x.type.rank < 2 or y.type.rank < 2:
-        raise ShapeError("matmul: gradients of 1-D matmul are not supported; reshape to 2-D first")
-    dx = b.matmul(g[0], _swap_last(b, y))
-    dy = b.matmul(_swap_last(b, x), g[0])
-    return [unbroadcast(b, dx, x), unbroadcast(b, dy, y)]
+    gy, x2, y2 = g[0], x, y
+    if x.type.rank == 1 and y.type.rank == 1:  # vectors: work on [1, k] @ [k, 1]
+        x2, y2, gy = b.unsqueeze(x, axes=[0]), b.unsqueeze(y, axes=[1]), b.unsqueeze(gy, axes=[0, 1])
+    elif x.type.rank == 1:  # [k] @ [..., k, n]: x is a [1, k] row
+        x2, gy = b.unsqueeze(x, axes=[0]), b.unsqueeze(gy, axes=[gy.type.rank - 1])
+    elif y.type.rank == 1:  # [..., m, k] @ [k]: y is a [k, 1] column
+        y2, gy = b.unsqueeze(y, axes=[1]), b.unsqueeze(gy, axes=[gy.type.rank])
+    dx = unbroadcast(b, b.matmul(gy, _swap_last(b, y2)), x2)
+    dy = unbroadcast(b, b.matmul(_swap_last(b, x2), gy), y2)
+    return [dx if x2 is x else b.reshape_as(dx, x), dy if y2 is y else b.reshape_as(dy, y)]
 
 
 register(OpDef("matmul", ("a", "b"), _matmul_infer, lambda ins, a: np.matmul(ins[0], ins[1]), onnx_node("MatMul"),
@@ -164,12 +169,117 @@ def conv_ref(x, w, bias, a):
     return y.astype(x.dtype)
 
 
+def _static_spatial(v, op: str) -> list[int]:
+    if not all(isinstance(d, int) for d in v.shape[2:]):
+        raise ShapeError(f"{op}: the gradient needs fixed spatial sizes, got {format_shape(v.shape)}")
+    return list(v.shape[2:])
+
+
+def _sum_but_channels(b, g):
+    return b.sum(g, axis=[0] + list(range(2, g.type.rank)), keepdims=False)
+
+
+def _output_padding(in_sp, out_sp, kernel, a) -> list[int]:
+    """ConvTranspose output_padding that maps a conv output of size out_sp back to in_sp."""
+    nd = len(in_sp)
+    return [in_sp[i] + a["pads"][i] + a["pads"][i + nd] - a["dilations"][i] * (kernel[i] - 1) - 1
+            - (out_sp[i] - 1) * a["strides"][i] for i in range(nd)]
+
+
+def _zero_pad(b, x, pads: list[int]):
+    """x with zeros around its spatial axes (ONNX pads order: begins..., ends...), by Concat."""
+    nd = x.type.rank - 2
+    for i in range(nd):
+        lo, hi = pads[i], pads[i + nd]
+        parts = [x]
+        if lo:
+            parts.insert(0, b.zeros_like(b.slice(x, starts=[0], ends=[lo], axes=[2 + i])))
+        if hi:
+            parts.append(b.zeros_like(b.slice(x, starts=[0], ends=[hi], axes=[2 + i])))
+        if len(parts) > 1:
+            x = b.concat(*parts, axis=2 + i)
+    return x
+
+
+def _patches_weight_grad(b, inp, gout, kernel, a):
+    """dW without padding, one MatMul per kernel offset k: dW[:, :, k] = sum over (n, o) of
+    gout[n, m, o] * inp[n, c, o * stride + k * dilation], with batch and positions as the
+    contraction axis ([group, C/group, N*P] @ [group, N*P, M/group]). onnxruntime runs these
+    about 1.5x faster than one Conv whose kernel is gout's spatial size (measured: Keras CNN)."""
+    nd, group = len(kernel), a["group"]
+    out_sp = _static_spatial(gout, "conv")
+    spatial = list(range(2, nd + 2))
+    cin, m = inp.shape[1], gout.shape[1]
+    xt = b.transpose(inp, perm=[1, 0] + spatial)  # [C, N, *in]
+    gt = b.transpose(b.reshape(b.transpose(gout, perm=[1, 0] + spatial), shape=[group, m // group, -1]),
+                     perm=[0, 2, 1])  # [group, N*P, M/group]
+    taps = []
+    for k in np.ndindex(*kernel):
+        starts = [k[i] * a["dilations"][i] for i in range(nd)]
+        ends = [starts[i] + a["strides"][i] * (out_sp[i] - 1) + 1 for i in range(nd)]
+        cols = b.reshape(b.slice(xt, starts=starts, ends=ends, axes=spatial, steps=list(a["strides"])),
+                         shape=[group, cin // group, -1])  # [group, C/group, N*P]
+        taps.append(b.unsqueeze(b.matmul(cols, gt), axes=[2]))  # [group, C/group, 1, M/group]
+    r = b.concat(*taps, axis=2) if len(taps) > 1 else taps[0]
+    return b.reshape(b.transpose(r, perm=[0, 3, 1, 2]), shape=[m, cin // group] + list(kernel))
+
+
+def conv_weight_grad(b, inp, gout, kernel, a):
+    """Cotangent of a conv weight [gout channels, inp channels / group, *kernel].
+
+    dW[m, c, k] = sum_{n, o} gout[n, m, o] * pad(inp)[n, c, o * stride + k * dilation]: one MatMul
+    per kernel offset (the usual case), or else a conv of inp (batch and channel axes swapped)
+    with gout as the kernel, strides and dilations swapped.
+    """
+    nd, group = len(kernel), a["group"]
+    sp = _static_spatial(inp, "conv")
+    spatial = list(range(2, nd + 2))
+    if isinstance(inp.shape[1], int) and isinstance(gout.shape[1], int) and all(
+            p <= d for p, d in zip(a["pads"], sp + sp)):
+        padded = _zero_pad(b, inp, list(a["pads"])) if any(a["pads"]) else inp
+        return _patches_weight_grad(b, padded, gout, kernel, dict(a, pads=[0] * (2 * nd)))
+    if group == 1:
+        xt = b.transpose(inp, perm=[1, 0] + spatial)
+    else:  # channel index of the swapped input is group * N + n, as a grouped conv reads it
+        if not isinstance(inp.shape[1], int):
+            raise ShapeError("conv: the gradient of a grouped conv needs a fixed channel count")
+        cg = inp.shape[1] // group
+        x5 = b.transpose(b.reshape(inp, shape=[0, group, cg] + sp), perm=[2, 1, 0] + list(range(3, nd + 3)))
+        xt = b.reshape(x5, shape=[cg, -1] + sp)
+    gt = b.transpose(gout, perm=[1, 0] + spatial)
+    r = b.conv(xt, gt, strides=list(a["dilations"]), pads=list(a["pads"]), dilations=list(a["strides"]), group=group)
+    if tuple(r.shape[2:]) != tuple(kernel):
+        r = b.slice(r, starts=[0] * nd, ends=list(kernel), axes=spatial)
+    return b.transpose(r, perm=[1, 0] + spatial)
+
+
+def _conv_vjp(b, n, g):
+    x, w = n.inputs[0], n.inputs[1]
+    a, gy = n.attrs, g[0]
+    kernel = list(w.shape[2:])
+    pad_out = _output_padding(_static_spatial(x, "conv"), _static_spatial(gy, "conv"), kernel, a)
+    dx = b.conv_transpose(gy, w, strides=list(a["strides"]), pads=list(a["pads"]), dilations=list(a["dilations"]),
+                          group=a["group"], output_padding=pad_out)
+    grads = [dx, conv_weight_grad(b, x, gy, kernel, a)]
+    return grads + ([_sum_but_channels(b, gy)] if len(n.inputs) > 2 else [])
+
+
+def _conv_transpose_vjp(b, n, g):
+    x, w = n.inputs[0], n.inputs[1]
+    a, gy = n.attrs, g[0]
+    dx = b.conv(gy, w, strides=list(a["strides"]), pads=list(a["pads"]), dilations=list(a["dilations"]),
+                group=a["group"])
+    grads = [dx, conv_weight_grad(b, gy, x, list(w.shape[2:]), a)]
+    return grads + ([_sum_but_channels(b, gy)] if len(n.inputs) > 2 else [])
+
+
 CONV_ATTRS = {"strides": REQUIRED, "pads": REQUIRED, "dilations": REQUIRED, "group": 1}
 _CONV_ONNX = {"strides": "strides", "pads": "pads", "dilations": "dilations", "group": "group"}
 
 register(OpDef("conv", ("x", "weight", "bias"), _conv_infer,
                lambda ins, a: conv_ref(ins[0], ins[1], ins[2] if len(ins) > 2 else None, a),
-               onnx_node("Conv", _CONV_ONNX), attrs=dict(CONV_ATTRS), min_inputs=2, family=NN, public=False,
+               onnx_node("Conv", _CONV_ONNX), attrs=dict(CONV_ATTRS), min_inputs=2, vjp=_conv_vjp, family=NN,
+               public=False,
                doc="N-d convolution, weight [out, in/groups, *kernel], pads as ONNX [begins..., ends...]"))
 
 
@@ -222,7 +332,8 @@ def conv_transpose_ref(x, w, bias, a):
 register(OpDef("conv_transpose", ("x", "weight", "bias"), _conv_transpose_infer,
                lambda ins, a: conv_transpose_ref(ins[0], ins[1], ins[2] if len(ins) > 2 else None, a),
                onnx_node("ConvTranspose", dict(_CONV_ONNX, output_padding="output_padding")),
-               attrs=dict(CONV_ATTRS, output_padding=REQUIRED), min_inputs=2, family=NN, public=False,
+               attrs=dict(CONV_ATTRS, output_padding=REQUIRED), min_inputs=2, vjp=_conv_transpose_vjp, family=NN,
+               public=False,
                doc="N-d transposed convolution, weight [in, out/groups, *kernel]"))
 
 
@@ -264,15 +375,41 @@ def pool_ref(x, a, reduce: str):
     return (stack.sum(axis=0) / counts).astype(x.dtype)
 
 
+def _avgpool_vjp(b, n, g):
+    """Each window spreads g / count back over its cells: a depthwise ConvTranspose with a ones kernel."""
+    x, a, gy = n.inputs[0], n.attrs, g[0]
+    kernel, nd = list(a["kernel"]), len(a["kernel"])
+    in_sp, out_sp = _static_spatial(x, "avgpool"), _static_spatial(gy, "avgpool")
+    channels = x.shape[1]
+    if not isinstance(channels, int):
+        raise ShapeError("avgpool: the gradient needs a fixed channel count")
+    dtype = np.dtype(x.dtype)
+    if a.get("count_include_pad", 1):
+        gy = b.mul(gy, 1.0 / float(np.prod(kernel)))
+    else:
+        ones = np.ones((1, 1) + tuple(in_sp))
+        counts = pool_ref(ones, dict(a, count_include_pad=1), "avg") * float(np.prod(kernel))
+        gy = b.div(gy, b.const(counts.astype(dtype), x.dtype))
+    conv_a = dict(_pool_attrs_as_conv(a))
+    weight = b.const(np.ones((channels, 1) + tuple(kernel), dtype), x.dtype)
+    return [b.conv_transpose(gy, weight, strides=list(a["strides"]), pads=list(a["pads"]), dilations=[1] * nd,
+                             group=channels, output_padding=_output_padding(in_sp, out_sp, kernel, conv_a))]
+
+
+def _maxpool_vjp(b, n, g):
+    return [b.maxpool_grad(n.inputs[0], g[0], kernel=n.attrs["kernel"], strides=n.attrs["strides"],
+                           pads=n.attrs["pads"])]
+
+
 POOL_ATTRS = {"kernel": REQUIRED, "strides": REQUIRED, "pads": REQUIRED}
 _POOL_ONNX = {"kernel": "kernel_shape", "strides": "strides", "pads": "pads"}
 
 register(OpDef("maxpool", ("x",), _pool_infer("maxpool"), lambda ins, a: pool_ref(ins[0], a, "max"),
-               onnx_node("MaxPool", _POOL_ONNX), attrs=dict(POOL_ATTRS), family=POOL, public=False,
+               onnx_node("MaxPool", _POOL_ONNX), attrs=dict(POOL_ATTRS), vjp=_maxpool_vjp, family=POOL, public=False,
                doc="max over sliding windows (padding counts as -inf)"))
 register(OpDef("avgpool", ("x",), _pool_infer("avgpool"), lambda ins, a: pool_ref(ins[0], a, "avg"),
                onnx_node("AveragePool", dict(_POOL_ONNX, count_include_pad="count_include_pad")),
-               attrs=dict(POOL_ATTRS, count_include_pad=1), family=POOL, public=False,
+               attrs=dict(POOL_ATTRS, count_include_pad=1), vjp=_avgpool_vjp, family=POOL, public=False,
                doc="mean over sliding windows (padding counted, as PyTorch's default)"))
 
 
@@ -318,8 +455,22 @@ def _bn_ref(ins, a):
     return ((x - r(mean)) / np.sqrt(r(var) + a["eps"]) * r(scale) + r(bias)).astype(x.dtype)
 
 
+def _bn_vjp(b, n, g):
+    """y = (x - mean) * inv * scale + bias with inv = 1 / sqrt(var + eps), per channel (axis 1)."""
+    x, scale, bias, mean, var = n.inputs
+    gy, rank = g[0], x.type.rank
+    per_channel = lambda v: b.reshape(v, shape=[1, -1] + [1] * (rank - 2))  # noqa: E731
+    inv = b.reciprocal(b.sqrt(b.add(var, n.attrs["eps"])))
+    gsum = _sum_but_channels(b, gy)
+    gxc = _sum_but_channels(b, b.mul(gy, b.sub(x, per_channel(mean))))
+    scaled = b.mul(scale, inv)
+    dvar = b.mul(b.mul(gxc, scale), b.mul(-0.5, b.mul(inv, b.mul(inv, inv))))
+    return [b.mul(gy, per_channel(scaled)), b.mul(gxc, inv), gsum, b.neg(b.mul(gsum, scaled)), dvar]
+
+
 register(OpDef("batchnorm", ("x", "scale", "bias", "mean", "var"), _bn_infer, _bn_ref,
-               onnx_node("BatchNormalization", {"eps": "epsilon"}), attrs={"eps": 1e-5}, family=NORM, public=False,
+               onnx_node("BatchNormalization", {"eps": "epsilon"}), attrs={"eps": 1e-5}, vjp=_bn_vjp, family=NORM,
+               public=False,
                doc="inference batch norm over axis 1 with running statistics"))
 
 
@@ -331,6 +482,8 @@ def _ln_infer(ts, a):
         if tuple(t.shape) != tuple(x.shape[axis:]):
             raise ShapeError(f"layernorm: parameter shape {format_shape(t.shape)} does not match normalized "
                              f"shape {format_shape(x.shape[axis:])}")
+    if len(ts) == 1 and not all(isinstance(d, int) for d in x.shape[axis:]):
+        raise ShapeError(f"layernorm without scale needs fixed normalized dims, got {format_shape(x.shape[axis:])}")
     return [x]
 
 
@@ -347,8 +500,37 @@ def _ln_ref(ins, a):
     return y.astype(x.dtype)
 
 
+def _ln_lower(ctx, n):
+    inputs = ctx.names(n.inputs)
+    if len(inputs) == 1:  # ONNX needs Scale: ones over the normalized (static) shape
+        x = n.inputs[0]
+        shape = x.shape[dims.normalize_axis(n.attrs["axis"], x.type.rank, "layernorm"):]
+        from graphc.ir.types import np_dtype
+
+        inputs.append(ctx.const(np.ones(shape, dtype=np_dtype(x.dtype)), f"{n.name}/scale"))
+    ctx.emit("LayerNormalization", inputs, ctx.names(n.outputs), axis=n.attrs["axis"], epsilon=n.attrs["eps"])
+
+
+def _ln_vjp(b, n, g):
+    """dx = rstd * (gx - mean(gx) - xhat * mean(gx * xhat)) over the normalized axes, gx = g * scale."""
+    x, gy = n.inputs[0], g[0]
+    axes = list(range(dims.normalize_axis(n.attrs["axis"], x.type.rank, "layernorm"), x.type.rank))
+    xc = b.sub(x, b.mean(x, axis=axes, keepdims=True))
+    rstd = b.reciprocal(b.sqrt(b.add(b.mean(b.mul(xc, xc), axis=axes, keepdims=True), n.attrs["eps"])))
+    xhat = b.mul(xc, rstd)
+    gx = b.mul(gy, n.inputs[1]) if len(n.inputs) > 1 else gy
+    m1 = b.mean(gx, axis=axes, keepdims=True)
+    m2 = b.mean(b.mul(gx, xhat), axis=axes, keepdims=True)
+    grads = [b.mul(rstd, b.sub(b.sub(gx, m1), b.mul(xhat, m2)))]
+    if len(n.inputs) > 1:
+        grads.append(unbroadcast(b, b.mul(gy, xhat), n.inputs[1]))
+    if len(n.inputs) > 2:
+        grads.append(unbroadcast(b, gy, n.inputs[2]))
+    return grads
+
+
 register(OpDef("layernorm", ("x", "scale", "bias"), _ln_infer, _ln_ref,
-               onnx_node("LayerNormalization", {"axis": "axis", "eps": "epsilon"}), attrs={"axis": -1, "eps": 1e-5},
+               _ln_lower, attrs={"axis": -1, "eps": 1e-5}, vjp=_ln_vjp,
                min_inputs=1, family=NORM, public=False, doc="normalize over the axes from `axis` on, then scale and shift"))
 
 
@@ -384,5 +566,18 @@ def _resize_lower(ctx, n):
              mode="nearest", nearest_mode="floor", coordinate_transformation_mode="asymmetric")
 
 
-register(OpDef("upsample", ("x",), _resize_infer, _resize_ref, _resize_lower, attrs={"scale": 2}, family=POOL,
+def _upsample_vjp(b, n, g):
+    """Sum each scale x scale block: reshape [N, C, H, s, W, s] and sum the s axes."""
+    x, s = n.inputs[0], int(n.attrs["scale"])
+    shape = [0, 0]
+    for d in x.shape[2:]:
+        shape += [d if isinstance(d, int) else -1, s]
+    if shape.count(-1) > 1:
+        raise ShapeError(f"upsample: the gradient needs at most one symbolic spatial dim, got {format_shape(x.shape)}")
+    blocks = b.reshape(g[0], shape=shape)
+    return [b.sum(blocks, axis=[3 + 2 * i for i in range(x.type.rank - 2)], keepdims=False)]
+
+
+register(OpDef("upsample", ("x",), _resize_infer, _resize_ref, _resize_lower, attrs={"scale": 2}, vjp=_upsample_vjp,
+               family=POOL,
                doc="nearest-neighbour upsampling of every spatial axis by an integer `scale`"))

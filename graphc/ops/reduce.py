@@ -32,10 +32,13 @@ def _np_axes(x, attrs):
 def _lower_reduce(onnx_op):
     def lower(ctx, node):
         inputs = ctx.names(node.inputs)
+        extra = {}
         if node.attrs["axis"] is not None:
             axes = axes_list(node.attrs["axis"], node.inputs[0].type.rank, node.op)
             inputs.append(ctx.const(int64(axes), f"{node.name}/axes"))
-        ctx.emit(onnx_op, inputs, ctx.names(node.outputs), keepdims=int(bool(node.attrs["keepdims"])))
+            if not axes:  # axis: [] reduces nothing (as numpy), not everything (ONNX's default)
+                extra["noop_with_empty_axes"] = 1
+        ctx.emit(onnx_op, inputs, ctx.names(node.outputs), keepdims=int(bool(node.attrs["keepdims"])), **extra)
     lower.onnx_op = onnx_op
     return lower
 

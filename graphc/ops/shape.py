@@ -87,7 +87,10 @@ register(OpDef("reshape", ("x",), lambda ts, a: [ts[0].with_shape(reshape_shape(
 
 def _flatten_infer(ts, a):
     t = ts[0]
-    axis = dims.normalize_axis(a["axis"], t.rank + 1, "flatten")
+    axis = a["axis"]
+    if not -t.rank <= axis <= t.rank:  # as ONNX Flatten: [-r, r], negative counts from the rank
+        raise ShapeError(f"flatten: axis {axis} is out of range for rank {t.rank}")
+    axis = axis + t.rank if axis < 0 else axis
     return [t.with_shape((dims.product(t.shape[:axis]), dims.product(t.shape[axis:])))]
 
 
@@ -203,16 +206,24 @@ def _concat_infer(ts, a):
                 out[i] = dims.add_dims(out[i], t.shape[i])
             else:
                 out[i] = dims.unify(out[i], t.shape[i], f"concat: axis {i} of input {k}")
-    return [TensorType(dtype, out)]
+    return [TensorType(dtype, tuple(out))]
 
 
 def _concat_vjp(b, n, g):
     axis = dims.normalize_axis(n.attrs["axis"], n.inputs[0].type.rank, "concat")
     sizes = [v.shape[axis] for v in n.inputs]
-    if not all(isinstance(s, int) for s in sizes):
-        raise ShapeError("concat: the gradient needs static sizes along the concat axis")
-    parts = b.emit("split", g[0], axis=axis, sizes=sizes)
-    return list(parts) if isinstance(parts, list) else [parts]
+    if all(isinstance(s, int) for s in sizes):
+        parts = b.emit("split", g[0], axis=axis, sizes=sizes)
+        return list(parts) if isinstance(parts, list) else [parts]
+    if not all(isinstance(s, int) for s in sizes[:-1]):
+        raise ShapeError("concat: the gradient needs static sizes along the concat axis (the last input's may be "
+                         "symbolic)", hint="put the input with the symbolic size last")
+    grads, start = [], 0
+    for x, size in zip(n.inputs[:-1], sizes[:-1]):
+        grads.append(b.slice(g[0], starts=[start], ends=[start + size], axes=[axis]))
+        start += size
+    rest = b.slice(g[0], starts=[start], ends=[2**62], axes=[axis])  # to the end: the symbolic size
+    return grads + [b.reshape_as(rest, n.inputs[-1])]  # reshape_as restores x's exact symbolic shape
 
 
 register(OpDef("concat", ("xs*",), _concat_infer, lambda ins, a: np.concatenate(ins, axis=a["axis"]),
@@ -316,7 +327,8 @@ def _slice_lower(ctx, n):
 
 
 register(OpDef("slice", ("x",), _slice_infer, _slice_ref, _slice_lower,
-               attrs={"starts": REQUIRED, "ends": REQUIRED, "axes": None, "steps": None}, family=SHAPE,
+               attrs={"starts": REQUIRED, "ends": REQUIRED, "axes": None, "steps": None},
+               vjp=lambda b, n, g: [b.slice_grad(g[0], n.inputs[0], **n.attrs)], family=SHAPE,
                doc="x[starts:ends:steps] along axes (as ONNX Slice; ends past the end are clamped)"))
 
 
@@ -330,7 +342,9 @@ def _gather_infer(ts, a):
 
 
 register(OpDef("gather", ("x", "indices"), _gather_infer, lambda ins, a: np.take(ins[0], ins[1], axis=a["axis"]),
-               onnx_node("Gather", {"axis": "axis"}), attrs={"axis": 0}, family=SHAPE,
+               onnx_node("Gather", {"axis": "axis"}), attrs={"axis": 0},
+               vjp=lambda b, n, g: [b.gather_grad(g[0], n.inputs[1], n.inputs[0], axis=n.attrs["axis"]), None],
+               family=SHAPE,
                doc="pick slices of x along axis by integer indices (embedding lookup)"))
 
 
@@ -344,7 +358,8 @@ register(OpDef("one_hot", ("indices",),
                lambda ts, a: [TensorType(a["dtype"], ts[0].shape + (a["depth"],))],
                lambda ins, a: np.eye(a["depth"], dtype=np_dtype(a["dtype"]))[ins[0]],
                _one_hot_lower, attrs={"depth": REQUIRED, "dtype": "float32"},
-               vjp=lambda b, n, g: [None], family=SHAPE, doc="integer labels to one-hot vectors (last axis)"))
+               no_grad="integer input: nothing to differentiate", family=SHAPE,
+               doc="integer labels to one-hot vectors (last axis)"))
 
 
 # -- cast / constant ------------------------------------------------------------------------

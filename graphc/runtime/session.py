@@ -42,7 +42,15 @@ def make_session(model: bytes | str, provider: str = "auto", quiet: bool = False
     options.log_severity_level = 3
     if threads:
         options.intra_op_num_threads = threads
-    return ort.InferenceSession(model, options, providers=providers)
+    try:
+        return ort.InferenceSession(model, options, providers=providers)
+    except Exception as e:  # noqa: BLE001 - onnxruntime's own NotImplemented: a kernel it lacks
+        if "NOT_IMPLEMENTED" not in str(e):
+            raise
+        detail = str(e).split("NOT_IMPLEMENTED :")[-1].strip()
+        raise SpecError(f"onnxruntime cannot run this model: {detail}",
+                        hint="its CPU kernels for conv, pooling, erf/gelu, elu, selu, softplus and leaky_relu "
+                             "do not take float64; use dtype float32") from None
 
 
 _ORT_DTYPES = {"tensor(float)": np.float32, "tensor(double)": np.float64, "tensor(float16)": np.float16,

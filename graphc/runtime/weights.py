@@ -39,7 +39,7 @@ def load_weights(graph: Graph, path: str) -> None:
     if problems:
         raise SpecError(f"weights {path} do not fit the model: " + "; ".join(problems))
     for name, param in graph.params.items():
-        param.data = np.ascontiguousarray(arrays[name], dtype=param.data.dtype)
+        param.data = np.array(arrays[name], dtype=param.data.dtype, order="C")  # keeps 0-d arrays 0-d
 
 
 def save_weights(graph: Graph, path: str) -> None:

@@ -18,6 +18,7 @@ from graphc.ir.types import DTYPES, TensorType, is_float
 from graphc.layers import LAYERS, LayerCtx
 from graphc.ops import OPS
 from graphc.spec.params import substitute
+from graphc.spec.validate import check_attr_types
 from graphc.spec.yaml_loader import LocList, LocMap, load_yaml
 
 SPEC_VERSION = 1
@@ -34,6 +35,23 @@ def _check_keys(mapping: LocMap, allowed, what: str) -> None:
         if key not in allowed:
             raise SpecError(f"unknown key '{key}' in {what}", mapping.key_loc(key),
                             did_you_mean(str(key), allowed) or f"allowed: {', '.join(allowed)}")
+
+
+def _attr_loc(e: ShapeError, attrs: LocMap, loc: Location) -> Location:
+    """Where a layer's shape/attribute error points: the attribute it names, else the layer."""
+    named = getattr(e, "attr", None)
+    if named is None:
+        words = re.findall(r"[A-Za-z_]\w*", e.message)[:3]
+        if e.message.startswith("unknown activation"):
+            words = ["activation"]
+        elif len(words) > 1 and re.match(r"^\w+: ", e.message):  # "conv: kernel ...": skip the op name
+            words = words[1:2]
+        else:
+            words = words[:1]
+        named = next((w for w in words if w in attrs and w not in RESERVED), None)
+        if named is None and words == ["kernel"] and "size" in attrs:  # pools call their kernel size
+            named = "size"
+    return attrs.value_loc(named) if named is not None else loc
 
 
 def _need_map(value: Any, loc: Location, what: str, example: str) -> LocMap:
@@ -95,7 +113,8 @@ def parse_spec(text: str, file: str = "<spec>", overrides: dict[str, Any] | None
         raise SpecError("missing 'graphc: 1' (the spec language version) at the top of the spec", root.loc)
     if root["graphc"] != SPEC_VERSION:
         raise SpecError(f"unsupported spec language version {root['graphc']!r}; this graphc reads version "
-                        f"{SPEC_VERSION}", root.value_loc("graphc"))
+                        f"{SPEC_VERSION}", root.value_loc("graphc"),
+                        f"write graphc: {SPEC_VERSION}, a number" if str(root["graphc"]) == str(SPEC_VERSION) else None)
     if "name" not in root:
         raise SpecError("missing 'name:' (an identifier; it becomes the ONNX graph name)", root.loc)
     name = _need_ident(root["name"], root.value_loc("name"), "name")
@@ -144,13 +163,23 @@ def _spec_params(root: LocMap, overrides: dict[str, Any]) -> dict[str, Any]:
         for key, value in raw.items():
             _need_ident(key, raw.key_loc(key), "a parameter name")
             params[key] = value
+    locs = raw.value_locs if "params" in root else {}
     for key, value in overrides.items():
         if key not in params:
-            raise SpecError(f"--set {key}: the spec has no parameter '{key}'",
+            where = root.key_loc("params") if "params" in root else root.loc
+            raise SpecError(f"--set {key}: the spec has no parameter '{key}'", where,
                             hint=did_you_mean(key, params) or (f"parameters: {', '.join(params)}" if params
                                                               else "declare it under params:"))
         params[key] = value
-    return params
+    resolved: dict[str, Any] = {}
+    for key, value in params.items():  # a parameter may use the ones declared before it
+        later = [r for r in re.findall(r"\$(\w+)", value) if r in params and r not in resolved] \
+            if isinstance(value, str) and key not in overrides else []
+        if later:
+            raise SpecError(f"parameter {key} uses ${later[0]}, which is declared after it",
+                            locs.get(key, root.loc), "a parameter can only use the ones declared before it")
+        resolved[key] = value if key in overrides else substitute(value, resolved, locs.get(key, root.loc))
+    return resolved
 
 
 # -- building graphs ------------------------------------------------------------------------
@@ -195,6 +224,7 @@ class ModelBuilder:
         self.graph = Graph(spec.name if not spec.multi else model)
         self.builder = Builder(self.graph)
         self.active: list[str] = [model]  # models/blocks being expanded (to catch recursion)
+        self._info_by_output: dict[str, LayerInfo] = {}
 
     def build(self) -> Graph:
         body = self.spec.models[self.model]
@@ -263,12 +293,13 @@ class ModelBuilder:
             if explicit is not None:
                 _need_ident(explicit, attrs.value_loc("name"), "a layer name")
             names.append(explicit if explicit is not None else f"{op}_{counts[op]}")
-        for name, (_, attrs, loc, _) in zip(names, items):
+        for name, (op, attrs, loc, _) in zip(names, items):
             if name in scope.entries or name in scope.pending:
                 first = scope.entries.get(name).loc if name in scope.entries else scope.pending[name]
                 where = attrs.value_loc("name") if attrs is not None and "name" in attrs else loc
-                raise SpecError(f"duplicate name '{name}' (first used at line {first.line if first else '?'})", where,
-                                "give each layer a unique name:")
+                default = "" if attrs is not None and "name" in attrs else f" (the default name of this {op} layer)"
+                raise SpecError(f"duplicate name '{name}'{default}: first used at line "
+                                f"{first.line if first else '?'}", where, "give each layer a unique name with name:")
             scope.pending[name] = loc
         for name, (op, attrs, loc, item) in zip(names, items):
             self._build_layer(op, attrs, loc, name, scope)
@@ -306,7 +337,10 @@ class ModelBuilder:
         if raw_attrs is None:
             attrs.loc, attrs.key_locs, attrs.value_locs = loc, {}, {}
         full = scope.prefix + name
-        inputs, input_names = self._resolve_inputs(attrs, loc, scope, name)
+        if kind == "op" and not OPS[op].inputs and "in" not in attrs:
+            inputs, input_names = [], []  # constant: no default input
+        else:
+            inputs, input_names = self._resolve_inputs(attrs, loc, scope, name)
         repeat = attrs.get("repeat")
         if "repeat" in attrs and kind != "block":
             raise SpecError(f"{full}: 'repeat' is only for blocks ({op} is not a block)", attrs.key_loc("repeat"))
@@ -323,13 +357,22 @@ class ModelBuilder:
                 outputs, out_names = self._build_primitive(kind, op, given, attrs, inputs, input_names, full, loc,
                                                            info, scope)
         except ShapeError as e:
-            raise SpecError(f"{full}: {e.message}", loc, e.hint) from None
+            message = e.message
+            if kind == "op" and sum(isinstance(v, Value) for v in inputs) > 1:  # say which input is which
+                message += "; in: " + ", ".join(f"{n} is {v.type}"
+                                                for n, v in zip(input_names, inputs) if isinstance(v, Value))
+            raise SpecError(f"{full}: {message}", _attr_loc(e, attrs, loc), e.hint) from None
         for i, value in enumerate(outputs):
             suffix = "" if len(outputs) == 1 else f".{out_names[i] if i < len(out_names) else i}"
             if value.kind == "node" and value.name not in scope.visible:
+                old = value.name
                 self.graph.rename(value, full + suffix)
+                inner = self._info_by_output.pop(old, None)  # last layer of a block: keep its record true
+                if inner is not None:
+                    inner.outputs = [value.name if o == old else o for o in inner.outputs]
         info.outputs = [v.name for v in outputs]
         self.graph.layers.append(info)
+        self._info_by_output.update((o, info) for o in info.outputs)
         scope.entries[name] = _Entry(outputs, out_names, loc)
         scope.visible.update(v.name for v in outputs)
         scope.last = outputs
@@ -344,10 +387,17 @@ class ModelBuilder:
                                     else f"{op} takes no attributes"))
         from graphc.ops.registry import REQUIRED
 
+        check_attr_types(definition.attrs, given, attrs, full, op, kind == "layer")
         for key, default in definition.attrs.items():
             if default is REQUIRED and key not in given:
                 raise SpecError(f"{full}: {op} needs the attribute '{key}'", loc)
         self._check_arity(definition, op, inputs, full, attrs, loc)
+        if kind == "layer":
+            for i, value in enumerate(inputs):
+                if not isinstance(value, Value):
+                    raise SpecError(f"{full}: {op} reads tensors, but in: gives it the number {value!r}",
+                                    attrs.value_loc("in") if "in" in attrs else loc,
+                                    "numbers in in: are constants for primitive ops like add and mul")
         with self.builder.scope(full, loc):
             if kind == "layer":
                 ctx = LayerCtx(self.builder, full, self.spec.seed, op, input_names,
@@ -356,8 +406,27 @@ class ModelBuilder:
                 outputs = definition.build(ctx, inputs, full_attrs)
                 info.params = ctx.params
                 return outputs, definition.outputs if len(definition.outputs) > 1 else ()
+            inputs = self._constants(op, inputs, input_names, full, attrs, loc)
             node = self.builder.emit_node(op, *inputs, **given)
             return node.outputs, ()
+
+    def _constants(self, op, inputs, input_names, full, attrs, loc) -> list:
+        """Numbers in in: become constants of the dtype of the op's (data) tensor input; they must fit it."""
+        if all(isinstance(v, Value) for v in inputs):
+            return inputs
+        data = inputs[1:] if op == "where" else inputs  # where's first input is the bool condition
+        tensor = next((v for v in data if isinstance(v, Value)), None)
+        dtype = tensor.dtype if tensor is not None else "float32"
+        result = []
+        for value in inputs:
+            if not isinstance(value, Value):
+                if not is_float(dtype) and (dtype == "bool" or float(value) != int(value)):
+                    raise SpecError(f"{full}: the constant {value!r} does not fit the {dtype} input "
+                                    f"{input_names[inputs.index(tensor)]}",
+                                    attrs.value_loc("in") if "in" in attrs else loc, "add a cast layer: cast: {to: float32}")
+                value = self.builder.const(value, dtype)
+            result.append(value)
+        return result
 
     def _check_arity(self, definition, op, inputs, full, attrs, loc) -> None:
         names = definition.inputs
@@ -400,9 +469,9 @@ class ModelBuilder:
             names.append(str(ref))
         return values, names
 
-    def _lookup(self, ref: Any, loc: Location, scope: _Scope, current: str) -> Value:
+    def _lookup(self, ref: Any, loc: Location, scope: _Scope, current: str, what: str = "in:") -> Value:
         if not isinstance(ref, str):
-            raise SpecError(f"in: expects layer or input names, got {ref!r}", loc)
+            raise SpecError(f"{what} expects layer or input names, got {ref!r}", loc)
         base, _, suffix = ref.partition(".")
         if base == current:
             raise SpecError(f"cycle: layer '{current}' reads its own output", loc,
@@ -412,7 +481,7 @@ class ModelBuilder:
                 later = scope.pending[base]
                 raise SpecError(f"'{base}' is defined later (line {later.line}); a layer can only read inputs and "
                                 f"earlier layers (this would be a cycle)", loc)
-            raise SpecError(f"unknown name '{ref}' in in:", loc,
+            raise SpecError(f"unknown name '{ref}' in {what}", loc,
                             did_you_mean(base, scope.entries) or f"known here: {', '.join(scope.entries) or 'nothing'}")
         entry = scope.entries[base]
         if not suffix:
@@ -442,6 +511,9 @@ class ModelBuilder:
         block_inputs = body.get("inputs", ["x"])
         if not isinstance(block_inputs, list) or not block_inputs:
             raise SpecError(f"block {bname}: inputs must be a list of names, like [x]", body.loc)
+        for i, iname in enumerate(block_inputs):
+            _need_ident(iname, block_inputs.item_loc(i) if isinstance(block_inputs, LocList) else body.loc,
+                        f"block {bname}: an input name")
         if len(inputs) != len(block_inputs):
             raise SpecError(f"{full}: block {bname} takes {len(block_inputs)} input(s) "
                             f"({', '.join(map(str, block_inputs))}), got {len(inputs)}",
@@ -481,7 +553,8 @@ class ModelBuilder:
             raise SpecError(f"{full}: a model used as a layer takes only name and in", attrs.key_loc(extra[0]))
         inner = _Scope(f"{full}.", dict(self.spec.params), f"{mname}.", share=True)
         for (iname, (itype, _)), value in zip(declared.items(), inputs):
-            if isinstance(value, Value) and value.type.rank != itype.rank:
+            if isinstance(value, Value) and (value.type.rank != itype.rank or value.dtype != itype.dtype or any(
+                    isinstance(a, int) and isinstance(b, int) and a != b for a, b in zip(value.shape, itype.shape))):
                 raise ShapeError(f"model {mname} input {iname} is {itype}, got {value.type}")
             inner.entries[iname] = _Entry([value])
             inner.input_names.append(iname)
@@ -505,7 +578,7 @@ class ModelBuilder:
             raise SpecError("outputs must be a list of layer names, like [logits]", body.value_loc("outputs"))
         values = []
         for ref, loc in zip(refs_list, locs):
-            value = self._lookup(ref, loc, scope, current="")
+            value = self._lookup(ref, loc, scope, current="", what="outputs:")
             if value.kind != "node":
                 raise SpecError(f"output '{ref}' is an input, not a layer", loc)
             if any(value is v for v in values):

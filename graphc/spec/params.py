@@ -10,7 +10,7 @@ from typing import Any, Mapping
 import yaml
 
 from graphc.errors import Location, SpecError, did_you_mean
-from graphc.spec.yaml_loader import LocList, LocMap
+from graphc.spec.yaml_loader import LocList, LocMap, load_scalar
 
 _REF = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
 _OPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
@@ -23,9 +23,18 @@ def _eval(node: ast.AST, names: Mapping[str, Any]):
     if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)):
         return node.value
     if isinstance(node, ast.Name):
-        return names[node.id]
+        value = names[node.id]
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ValueError(f"${node.id} is {value!r}, not a number")
+        return value
     if isinstance(node, ast.BinOp) and type(node.op) in _OPS:
-        return _OPS[type(node.op)](_eval(node.left, names), _eval(node.right, names))
+        left, right = _eval(node.left, names), _eval(node.right, names)
+        if isinstance(node.op, ast.Pow) and abs(right) > 64:
+            raise ValueError(f"exponent {right} is too large")
+        value = _OPS[type(node.op)](left, right)
+        if abs(value) > 2 ** 62:
+            raise ValueError("the result is too large")
+        return value
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
         value = _eval(node.operand, names)
         return -value if isinstance(node.op, ast.USub) else value
@@ -45,11 +54,17 @@ def substitute_str(text: str, params: Mapping[str, Any], loc: Location | None) -
     if whole:
         return params[whole.group(1)]
     expr = _REF.sub(lambda m: m.group(1), text)
+    hint = "expressions may use numbers, $params, + - * / // % ** and parentheses"
     try:
-        value = _eval(ast.parse(expr, mode="eval"), params)
-    except (SyntaxError, ValueError, KeyError, TypeError, ZeroDivisionError) as e:
-        raise SpecError(f"cannot evaluate '{text}': {e}", loc,
-                        "expressions may use numbers, $params, + - * / // % ** and parentheses") from None
+        tree = ast.parse(expr.strip(), mode="eval")
+    except SyntaxError:
+        raise SpecError(f"cannot evaluate '{text}': not a valid expression", loc, hint) from None
+    try:
+        value = _eval(tree, params)
+    except ZeroDivisionError:
+        raise SpecError(f"cannot evaluate '{text}': division by zero", loc) from None
+    except (ValueError, KeyError, TypeError, OverflowError) as e:
+        raise SpecError(f"cannot evaluate '{text}': {e}", loc, hint) from None
     if isinstance(value, float) and value.is_integer() and "/" not in expr.replace("//", ""):
         value = int(value)
     return value
@@ -82,7 +97,7 @@ def parse_overrides(pairs: list[str] | None) -> dict[str, Any]:
         if not sep or not key.strip():
             raise SpecError(f"--set takes key=value, got '{pair}'")
         try:
-            result[key.strip()] = yaml.safe_load(raw) if raw.strip() else ""
+            result[key.strip()] = load_scalar(raw) if raw.strip() else ""
         except yaml.YAMLError:
             raise SpecError(f"--set {key}: cannot read the value '{raw}'") from None
     return result

@@ -18,6 +18,9 @@ def atomic_path(path: str, suffix: str = "") -> Iterator[str]:
         raise SpecError(f"cannot write {path}: the folder {directory} does not exist")
     fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=suffix or ".tmp", dir=directory)
     os.close(fd)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600 files; give the permissions a plain open() would
     try:
         yield tmp
         with open(tmp, "rb+") as f:

@@ -1,0 +1,149 @@
+"""Shared helpers of the bench/ scripts: timing in blocks, timing a process, JSON results.
+
+    from common import time_block, compare, write_json
+    t = time_block(lambda: sess.run(None, feeds), repeat=5, number=100)   # t["median_s"] per call
+    write_json("inference", {"rows": rows})   # -> bench/results/inference.json, with machine info
+
+Times are per call, in seconds. A block runs `fn` `number` times back to back (warm caches,
+no per-call timer overhead); blocks of several functions are interleaved by `compare`, so
+that a load spike on this shared machine hits every contender, not just one.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from importlib import metadata
+from typing import Callable
+
+from graphc.util.atomic import write_text
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+RESULTS = os.environ.get("GRAPHC_BENCH_RESULTS") or os.path.join(ROOT, "bench", "results")  # tests redirect it
+
+
+def _block(fn: Callable[[], object], number: int) -> tuple[float, float]:
+    """Per-call (wall, CPU) seconds of `number` back-to-back calls."""
+    start, cpu = time.perf_counter(), time.process_time()
+    for _ in range(number):
+        fn()
+    return (time.perf_counter() - start) / number, (time.process_time() - cpu) / number
+
+
+def _summary(blocks: list[tuple[float, float]], number: int) -> dict:
+    wall, cpu = [b[0] for b in blocks], [b[1] for b in blocks]
+    return {"median_s": statistics.median(wall), "min_s": min(wall), "blocks_s": wall, "number": number,
+            "cpu_median_s": statistics.median(cpu), "cpu_min_s": min(cpu)}
+
+
+def time_block(fn: Callable[[], object], repeat: int = 5, number: int = 10, warmup: int = 1) -> dict:
+    """Per-call time of `fn`: `repeat` blocks of `number` calls each (after `warmup` calls).
+
+    Returns {"median_s", "min_s", "blocks_s": [per-call wall time of each block], "number",
+    "cpu_median_s", "cpu_min_s"} (CPU: this process's user + sys time, all threads).
+    """
+    for _ in range(warmup):
+        fn()
+    return _summary([_block(fn, number) for _ in range(repeat)], number)
+
+
+def calibrate(fn: Callable[[], object], target_s: float = 0.1, cap: int = 10_000) -> int:
+    """A `number` of calls that makes one block last about `target_s` (at least 1)."""
+    fn()
+    start = time.perf_counter()
+    fn()
+    once = max(time.perf_counter() - start, 1e-7)
+    return max(1, min(cap, int(target_s / once)))
+
+
+def compare(fns: dict[str, Callable[[], object]], repeat: int = 5, number: int = 10, warmup: int = 1) -> dict:
+    """`time_block` for several functions, their blocks interleaved (A, B, B, A, A, B, ...)."""
+    for fn in fns.values():
+        for _ in range(warmup):
+            fn()
+    blocks: dict[str, list[tuple[float, float]]] = {k: [] for k in fns}
+    order = list(fns)
+    for r in range(repeat):
+        for key in order if r % 2 == 0 else order[::-1]:  # ABBA: no contender always goes first
+            blocks[key].append(_block(fns[key], number))
+    return {k: _summary(v, number) for k, v in blocks.items()}
+
+
+def time_process(cmd: list[str], timeout: float | None = None, **kwargs) -> dict:
+    """Run a command once: {"wall_s", "cpu_s" (user + sys of the child), "rc", "stdout", "stderr"}.
+
+    On a timeout: {"timeout_s": timeout, "rc": None}. The CPU time is the fairer number when
+    other people's processes share the cores; the wall time is what a user waits.
+    """
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, **kwargs)
+    except subprocess.TimeoutExpired:
+        return {"timeout_s": timeout, "rc": None}
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return {"wall_s": wall, "cpu_s": cpu, "rc": proc.returncode, "stdout": proc.stdout, "stderr": proc.stderr}
+
+
+def _version(dist: str) -> str | None:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def machine_info() -> dict:
+    """Where and with what the numbers were taken."""
+    return {
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "cpu": _cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "load_avg_1m": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
+        "python": platform.python_version(),
+        "versions": {d: _version(d) for d in ("graphc", "torch", "onnxruntime", "onnx", "onnxscript", "numpy")},
+    }
+
+
+def write_json(name: str, data: dict, directory: str | None = None) -> str:
+    """Write `data` plus {"machine": machine_info()} to bench/results/<name>.json atomically; returns the path."""
+    directory = directory or RESULTS
+    os.makedirs(directory, exist_ok=True)
+    path = os.path.join(directory, f"{name}.json")
+    payload = {"benchmark": name, "machine": machine_info(), **data}
+    write_text(path, json.dumps(payload, indent=2, default=str) + "\n")
+    return path
+
+
+def print_table(rows: list[list], header: list[str]) -> None:
+    """A plain aligned text table on stdout."""
+    cells = [[str(c) for c in header]] + [[_fmt(c) for c in r] for r in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
+    for r in cells:
+        print("  ".join(c.rjust(w) for c, w in zip(r, widths)))
+    sys.stdout.flush()
+
+
+def _fmt(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return "-" if value is None else str(value)

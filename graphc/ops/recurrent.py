@@ -1,0 +1,341 @@
+"""Recurrent ops: `rnn`, `lstm`, `gru` (one layer, forward or bidirectional, batch-first).
+
+Inputs: `x [N, T, C]`, then per direction `w_ih [G*H, C]`, `w_hh [G*H, H]`, `b_ih [G*H]`,
+`b_hh [G*H]` in PyTorch's layouts and gate orders (lstm: i, f, g, o; gru: r, z, n; G = 4, 3, 1);
+a bidirectional op takes the four reverse-direction parameters after the forward ones (9 inputs).
+Initial states are zero. Outputs: `y [N, T, D*H]` (every step, forward then reverse features),
+`h [N, D*H]` (final hidden state of each direction, concatenated), lstm also `c [N, D*H]`.
+
+Lowering: `rnn` becomes a MatMul (the input projection of every step) and a `Scan` (faster in
+onnxruntime than its `RNN` kernel, see `_lower_rnn_scan`); `lstm` and `gru` the native ONNX
+`LSTM`/`GRU` op (layout 0, since onnxruntime rejects layout 1),
+with Transposes around it and the weights re-ordered to ONNX's gate order by Split/Concat nodes
+(lstm i, o, f, c; gru z, r, h with linear_before_reset=1, which is PyTorch's GRU). On initializers
+onnxruntime folds the re-ordering away at session start.
+
+Gradient: the op is unrolled into primitives (matmul, gemm, split, sigmoid, tanh, ...) and the
+primitives' own gradient rules are applied in reverse over that unrolled graph (backprop through
+time). That needs a fixed sequence length T; with a symbolic T the gradient is a ShapeError.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from graphc.errors import ShapeError
+from graphc.ir import dims
+from graphc.ir.types import TensorType, format_shape
+from graphc.ops.common import int64, need_float
+from graphc.ops.registry import OpDef, as_list, register
+
+GATES = {"rnn": 1, "lstm": 4, "gru": 3}
+ONNX_OP = {"rnn": "RNN", "lstm": "LSTM", "gru": "GRU"}
+# ONNX gate order as indices into PyTorch's gate chunks
+ONNX_GATE_ORDER = {"rnn": [0], "lstm": [0, 3, 1, 2], "gru": [1, 0, 2]}
+RNN_ACTIVATIONS = {"tanh": "Tanh", "relu": "Relu"}
+
+
+def directions(n_inputs: int) -> int:
+    return 2 if n_inputs == 9 else 1
+
+
+# -- shape rule -----------------------------------------------------------------------------
+def _infer(kind: str):
+    gates = GATES[kind]
+
+    def infer(ts: list[TensorType], a: dict) -> list[TensorType]:
+        if len(ts) not in (5, 9):
+            raise ShapeError(f"{kind} takes 5 inputs (x, w_ih, w_hh, b_ih, b_hh) or 9 (bidirectional), got {len(ts)}")
+        x = ts[0]
+        need_float(x, kind)
+        if a.get("activation", "tanh") not in RNN_ACTIVATIONS:
+            raise ShapeError(f"{kind}: activation must be tanh or relu, got {a['activation']!r}")
+        if x.rank != 3:
+            raise ShapeError(f"input has shape {format_shape(x.shape)}, {kind} needs [N, T, C] (batch first)")
+        for t in ts[1:]:
+            if t.dtype != x.dtype:
+                raise ShapeError(f"{kind}: parameter dtype {t.dtype} differs from the input's {x.dtype}")
+        w_hh = ts[2]
+        if w_hh.rank != 2:
+            raise ShapeError(f"{kind}: w_hh has shape {format_shape(w_hh.shape)}, needs [{gates}*hidden, hidden]")
+        hidden = w_hh.shape[1]
+        rows = dims.mul(gates, hidden)
+        for d in range(directions(len(ts))):
+            w_ih, w_hh, b_ih, b_hh = ts[1 + 4 * d: 5 + 4 * d]
+            what = f"{kind}{' reverse' if d else ''}"
+            if w_ih.rank != 2 or w_hh.rank != 2 or b_ih.rank != 1 or b_hh.rank != 1:
+                raise ShapeError(f"{what}: parameters must be w_ih [G*H, C], w_hh [G*H, H], b_ih [G*H], b_hh [G*H]")
+            dims.unify(w_ih.shape[1], x.shape[2], f"{what}: w_ih {format_shape(w_ih.shape)} vs input features")
+            for t, name in ((w_ih, "w_ih"), (w_hh, "w_hh"), (b_ih, "b_ih"), (b_hh, "b_hh")):
+                dims.unify(t.shape[0], rows, f"{what}: {name} {format_shape(t.shape)} rows vs {gates}*hidden")
+            dims.unify(w_hh.shape[1], hidden, f"{what}: w_hh {format_shape(w_hh.shape)} vs hidden")
+        width = dims.mul(directions(len(ts)), hidden)
+        n, steps = x.shape[0], x.shape[1]
+        outs = [x.with_shape((n, steps, width)), x.with_shape((n, width))]
+        return outs + ([x.with_shape((n, width))] if kind == "lstm" else [])
+    return infer
+
+
+# -- numpy reference ------------------------------------------------------------------------
+def _sigmoid(v: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-v))
+
+
+def cell_ref(kind: str, xw: np.ndarray, h: np.ndarray, c: np.ndarray, w_hh, b_hh, activation: str):
+    """One step: xw = x_t @ w_ih.T + b_ih; returns the new (h, c)."""
+    hw = h @ w_hh.T + b_hh
+    if kind == "rnn":
+        s = xw + hw
+        return (np.tanh(s) if activation == "tanh" else np.maximum(s, 0)), c
+    if kind == "lstm":
+        i, f, g, o = np.split(xw + hw, 4, axis=-1)
+        c = _sigmoid(f) * c + _sigmoid(i) * np.tanh(g)
+        return _sigmoid(o) * np.tanh(c), c
+    xr, xz, xn = np.split(xw, 3, axis=-1)
+    hr, hz, hn = np.split(hw, 3, axis=-1)
+    r, z = _sigmoid(xr + hr), _sigmoid(xz + hz)
+    n = np.tanh(xn + r * hn)
+    return (1.0 - z) * n + z * h, c
+
+
+def recurrent_ref(kind: str, ins: list[np.ndarray], a: dict) -> list[np.ndarray]:
+    x = ins[0].astype(np.float64)
+    n, steps, _ = x.shape
+    ys, hs, cs = [], [], []
+    for d in range(directions(len(ins))):
+        w_ih, w_hh, b_ih, b_hh = (p.astype(np.float64) for p in ins[1 + 4 * d: 5 + 4 * d])
+        hidden = w_hh.shape[1]
+        h, c = np.zeros((n, hidden)), np.zeros((n, hidden))
+        y = np.zeros((n, steps, hidden))
+        xw = x @ w_ih.T + b_ih
+        for t in (range(steps) if d == 0 else reversed(range(steps))):
+            h, c = cell_ref(kind, xw[:, t], h, c, w_hh, b_hh, a.get("activation", "tanh"))
+            y[:, t] = h
+        ys.append(y), hs.append(h), cs.append(c)
+    out = [np.concatenate(ys, axis=-1), np.concatenate(hs, axis=-1)]
+    if kind == "lstm":
+        out.append(np.concatenate(cs, axis=-1))
+    return [o.astype(ins[0].dtype) for o in out]
+
+
+# -- ONNX lowering --------------------------------------------------------------------------
+def _onnx_gates(ctx, node, name: str, gates: int, order: list[int], tag: str) -> str:
+    """A parameter's rows re-ordered from PyTorch's gate order to ONNX's."""
+    if order == list(range(gates)):
+        return name
+    hidden = node.inputs[2].shape[1]
+    parts = [ctx.tmp(node, f"{tag}_gate{k}") for k in range(gates)]
+    ctx.emit("Split", [name, ctx.const(int64([hidden] * gates), f"{node.name}/gate_sizes")], parts, axis=0)
+    out = ctx.tmp(node, f"{tag}_onnx")
+    ctx.emit("Concat", [parts[k] for k in order], [out], axis=0)
+    return out
+
+
+def _stack_directions(ctx, node, names: list[str], tag: str) -> str:
+    """[rows, ...] per direction -> [D, rows, ...]."""
+    axes = ctx.const(int64([0]), f"{node.name}/axis0")
+    lifted = []
+    for d, name in enumerate(names):
+        out = ctx.tmp(node, f"{tag}_d{d}")
+        ctx.emit("Unsqueeze", [name, axes], [out])
+        lifted.append(out)
+    if len(lifted) == 1:
+        return lifted[0]
+    out = ctx.tmp(node, tag)
+    ctx.emit("Concat", lifted, [out], axis=0)
+    return out
+
+
+def _lower_rnn_scan(ctx, node) -> None:
+    """`rnn` as one MatMul for every step's input projection, then a Scan over T of
+    h = act(Gemm(h, w_hh.T, xw_t)): in onnxruntime 2.5x faster than its `RNN` kernel at N=64
+    (which applies the activation one element at a time; specs/rnn.yaml, T=16: 0.9 ms vs 2.3 ms),
+    and as fast at N=1 (bench/inference.py).
+    Scan runs along axis 0 forwards only (what onnx.reference implements); the reverse direction
+    reverses time with Slice(step -1) before and after."""
+    from onnx import helper
+
+    from graphc.ir.types import onnx_dtype
+
+    ins = ctx.names(node.inputs)
+    dtype = onnx_dtype(node.inputs[0].dtype)
+    hidden, act = int(node.inputs[2].shape[1]), RNN_ACTIVATIONS[node.attrs["activation"]]
+    x_tnc, batch, h0_shape, h0 = (ctx.tmp(node, k) for k in ("x_tnc", "batch", "h0_shape", "h0"))
+    ctx.emit("Transpose", [ins[0]], [x_tnc], perm=[1, 0, 2])
+    ctx.emit("Shape", [ins[0]], [batch], start=0, end=1)
+    ctx.emit("Concat", [batch, ctx.const(int64([hidden]), f"{node.name}/hidden")], [h0_shape], axis=0)
+    ctx.emit("ConstantOfShape", [h0_shape], [h0], value=helper.make_tensor("value", dtype, [1], [0]))
+    reverse = [ctx.const(int64([v]), f"{node.name}/{k}") for k, v in
+               (("rev_start", -1), ("rev_end", -(2 ** 63)), ("rev_axis", 0), ("rev_step", -1))]
+    want_y = ctx.used(node.outputs[0])  # else the Scan keeps only its state (no per-step output)
+    ys, hs = [], []
+    for d in range(directions(len(ins))):
+        w_ih, w_hh, b_ih, b_hh = ins[1 + 4 * d: 5 + 4 * d]
+        n = {k: ctx.tmp(node, f"{k}{d}") for k in ("w_ih_t", "w_hh_t", "b", "xw_mm", "xw", "xw_rev", "h", "y_tnh",
+                                                    "y_rev", "y")}
+        ctx.emit("Transpose", [w_ih], [n["w_ih_t"]], perm=[1, 0])  # initializers: folded at session start
+        ctx.emit("Transpose", [w_hh], [n["w_hh_t"]], perm=[1, 0])
+        ctx.emit("Add", [b_ih, b_hh], [n["b"]])
+        ctx.emit("MatMul", [x_tnc, n["w_ih_t"]], [n["xw_mm"]])  # [T, N, H]: every step at once
+        ctx.emit("Add", [n["xw_mm"], n["b"]], [n["xw"]])
+        xw, y_tnh = n["xw"], n["y_tnh"]
+        if d == 1:
+            ctx.emit("Slice", [xw] + reverse, [n["xw_rev"]])
+            xw, y_tnh = n["xw_rev"], n["y_rev"]
+        p = f"{node.name}/scan{d}/"
+        body = helper.make_graph(
+            [helper.make_node("Gemm", [p + "h_in", n["w_hh_t"], p + "xw_t"], [p + "pre"], name=p + "Gemm"),
+             helper.make_node(act, [p + "pre"], [p + "h_out"], name=p + act)]
+            + [helper.make_node("Identity", [p + "h_out"], [p + "y_t"], name=p + "Identity")] * want_y,
+            p + "body",
+            [helper.make_tensor_value_info(p + "h_in", dtype, [None, hidden]),
+             helper.make_tensor_value_info(p + "xw_t", dtype, [None, hidden])],
+            [helper.make_tensor_value_info(p + k, dtype, [None, hidden]) for k in ("h_out", "y_t")[:1 + want_y]])
+        ctx.emit("Scan", [h0, xw], [n["h"], y_tnh][:1 + want_y], body=body, num_scan_inputs=1)
+        hs.append(n["h"])
+        if not want_y:
+            continue
+        if d == 1:
+            ctx.emit("Slice", [y_tnh] + reverse, [n["y_tnh"]])
+        ctx.emit("Transpose", [n["y_tnh"]], [n["y"]], perm=[1, 0, 2])
+        ys.append(n["y"])
+    for parts, out in zip((ys, hs), ctx.names(node.outputs)):  # y [N, T, D*H], h [N, D*H]
+        if parts:
+            ctx.emit("Concat", parts, [out], axis=-1) if len(parts) > 1 else ctx.emit("Identity", parts, [out])
+
+
+def _lower(kind: str):
+    gates, order = GATES[kind], ONNX_GATE_ORDER[kind]
+
+    def lower(ctx, node) -> None:
+        if kind == "rnn":
+            return _lower_rnn_scan(ctx, node)
+        ins = ctx.names(node.inputs)
+        ndir = directions(len(ins))
+        hidden = node.inputs[2].shape[1]
+        w, r, bias = [], [], []
+        for d in range(ndir):
+            w_ih, w_hh, b_ih, b_hh = ins[1 + 4 * d: 5 + 4 * d]
+            w.append(_onnx_gates(ctx, node, w_ih, gates, order, f"W{d}"))
+            r.append(_onnx_gates(ctx, node, w_hh, gates, order, f"R{d}"))
+            b = ctx.tmp(node, f"B{d}")
+            ctx.emit("Concat", [_onnx_gates(ctx, node, b_ih, gates, order, f"Wb{d}"),
+                                _onnx_gates(ctx, node, b_hh, gates, order, f"Rb{d}")], [b], axis=0)
+            bias.append(b)
+        x_tnc = ctx.tmp(node, "x_tnc")
+        ctx.emit("Transpose", [ins[0]], [x_tnc], perm=[1, 0, 2])
+        # an output nothing reads is left out ("", ONNX's optional output): 7% faster at batch 64
+        outs = [ctx.tmp(node, s) if ctx.used(v) else "" for s, v in zip(("Y", "Y_h", "Y_c"), node.outputs)]
+        attrs = {"hidden_size": int(hidden), "direction": "bidirectional" if ndir == 2 else "forward"}
+        if kind == "gru":
+            attrs["linear_before_reset"] = 1
+        if kind == "rnn":
+            attrs["activations"] = [RNN_ACTIVATIONS[node.attrs["activation"]]] * ndir
+        ctx.emit(ONNX_OP[kind], [x_tnc, _stack_directions(ctx, node, w, "W"), _stack_directions(ctx, node, r, "R"),
+                                 _stack_directions(ctx, node, bias, "B")], outs, **attrs)
+        names = ctx.names(node.outputs)
+        if outs[0]:
+            y_ntdh = ctx.tmp(node, "y_ntdh")
+            ctx.emit("Transpose", [outs[0]], [y_ntdh], perm=[2, 0, 1, 3])  # [T, D, N, H] -> [N, T, D, H]
+            ctx.emit("Reshape", [y_ntdh, ctx.const(int64([0, 0, -1]), f"{node.name}/y_shape")], [names[0]])
+        for state, name in zip(outs[1:], names[1:]):  # [D, N, H] -> [N, D*H]
+            if not state:
+                continue
+            ndh = ctx.tmp(node, f"{name}_ndh")
+            ctx.emit("Transpose", [state], [ndh], perm=[1, 0, 2])
+            ctx.emit("Reshape", [ndh, ctx.const(int64([0, -1]), f"{node.name}/state_shape")], [name])
+    lower.onnx_op = "Scan" if kind == "rnn" else ONNX_OP[kind]  # type: ignore[attr-defined]
+    return lower
+
+
+# -- unrolled form and gradient -------------------------------------------------------------
+def _cell(b, kind: str, xw, h, c, w_hh, b_hh, hidden: int, activation: str):
+    """One step in graphc primitives; h and c are None at the first step (zero state)."""
+    hw = b.gemm(h, w_hh, b_hh, trans_b=1) if h is not None else b_hh
+    if kind == "rnn":
+        return b.emit(activation, b.add(xw, hw)), None
+    if kind == "lstm":
+        i, f, g, o = b.split(b.add(xw, hw), axis=-1, sizes=[hidden] * 4)
+        ig = b.mul(b.sigmoid(i), b.tanh(g))
+        c = ig if c is None else b.add(b.mul(b.sigmoid(f), c), ig)
+        return b.mul(b.sigmoid(o), b.tanh(c)), c
+    xr, xz, xn = b.split(xw, axis=-1, sizes=[hidden] * 3)
+    hr, hz, hn = b.split(hw, axis=-1, sizes=[hidden] * 3)
+    r, z = b.sigmoid(b.add(xr, hr)), b.sigmoid(b.add(xz, hz))
+    n = b.tanh(b.add(xn, b.mul(r, hn)))
+    new = b.mul(b.sub(1.0, z), n)
+    return (new if h is None else b.add(new, b.mul(z, h))), None
+
+
+def unrolled(b, kind: str, inputs: list, attrs: dict) -> list:
+    """The op's outputs computed step by step with graphc primitives (needs a fixed T)."""
+    x = inputs[0]
+    steps = x.shape[1]
+    if not isinstance(steps, int):
+        raise ShapeError(f"{kind}: the gradient unrolls the sequence and needs a fixed length T, got symbolic "
+                         f"{steps}", hint="give T as a number in the input shape for training")
+    ys, hs, cs = [], [], []
+    for d in range(directions(len(inputs))):
+        w_ih, w_hh, b_ih, b_hh = inputs[1 + 4 * d: 5 + 4 * d]
+        hidden = int(w_hh.shape[1])
+        xw = b.add(b.matmul(x, b.transpose(w_ih, perm=[1, 0])), b_ih)  # [N, T, G*H]
+        per_step = as_list(b.split(xw, axis=1, sizes=[1] * steps)) if steps > 1 else [xw]
+        h = c = None
+        outs = [None] * steps
+        for t in (range(steps) if d == 0 else reversed(range(steps))):
+            h, c = _cell(b, kind, b.squeeze(per_step[t], axes=[1]), h, c, w_hh, b_hh, hidden,
+                         attrs.get("activation", "tanh"))
+            outs[t] = b.unsqueeze(h, axes=[1])
+        ys.append(b.concat(*outs, axis=1) if steps > 1 else outs[0])
+        hs.append(h), cs.append(c)
+    cat = (lambda vs: b.concat(*vs, axis=-1) if len(vs) > 1 else vs[0])
+    result = [cat(ys), cat(hs)]
+    return result + ([cat(cs)] if kind == "lstm" else [])
+
+
+def vjp_by_decomposition(b, node, g: list, outputs: list, start: int) -> list:
+    """Reverse mode over the nodes `b` emitted from index `start` on (a decomposition of `node`
+    into primitives, whose results are `outputs`): the cotangents `g` of node's outputs flow back
+    through the primitives' own gradient rules; returns the cotangents of node's inputs."""
+    from graphc.ops.registry import OPS
+
+    emitted = b.graph.nodes[start:]
+    cot: dict[int, object] = {}
+
+    def accumulate(v, gv) -> None:
+        if gv is None:
+            return
+        cot[id(v)] = gv if id(v) not in cot else b.add(cot[id(v)], gv)
+
+    for out, gv in zip(outputs, g):
+        accumulate(out, gv)
+    for inner in reversed(emitted):
+        gs = [cot.get(id(o)) for o in inner.outputs]
+        if all(gv is None for gv in gs):
+            continue
+        if any(gv is None for gv in gs) and inner.op != "split":
+            gs = [gv if gv is not None else b.zeros_like(o) for gv, o in zip(gs, inner.outputs)]
+        for v, gv in zip(inner.inputs, OPS[inner.op].vjp(b, inner, gs)):
+            accumulate(v, gv)
+    return [cot.get(id(v)) for v in node.inputs]
+
+
+def _vjp(kind: str):
+    def vjp(b, node, g):
+        start = len(b.graph.nodes)
+        outputs = unrolled(b, kind, list(node.inputs), node.attrs)
+        return vjp_by_decomposition(b, node, list(g), outputs, start)
+    return vjp
+
+
+# -- registration ---------------------------------------------------------------------------
+_INPUTS = ("x", "w_ih", "w_hh", "b_ih", "b_hh", "w_ih_reverse", "w_hh_reverse", "b_ih_reverse", "b_hh_reverse")
+_DOC = {"rnn": "Elman RNN layer, h = act(x W_ih^T + b_ih + h W_hh^T + b_hh)",
+        "lstm": "LSTM layer (PyTorch gate order i, f, g, o)",
+        "gru": "GRU layer (PyTorch gate order r, z, n; reset applied after the hidden matmul)"}
+
+for _kind in ("rnn", "lstm", "gru"):
+    register(OpDef(_kind, _INPUTS, _infer(_kind), (lambda k: lambda ins, a: recurrent_ref(k, ins, a))(_kind),
+                   _lower(_kind), attrs={"activation": "tanh"} if _kind == "rnn" else {},
+                   outputs=("y", "h", "c") if _kind == "lstm" else ("y", "h"), vjp=_vjp(_kind), family="recurrent",
+                   public=False, min_inputs=5, doc=_DOC[_kind] + "; batch-first [N, T, C], zero initial state"))

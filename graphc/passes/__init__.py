@@ -1,0 +1,11 @@
+"""Optimization passes over the IR, and the pass manager that runs and explains them.
+
+`optimize(graph, level=2, passes=None, explain=None)` is the entry point (graphc.api calls it
+on the pruned inference graph). Each pass lives in its own module with a docstring saying what it
+rewrites; see manager.py for levels and docs/passes.md for the list.
+"""
+
+from graphc.passes.manager import PASSES, Pass, describe_passes, optimize, select
+from graphc.passes.verify import InvalidGraph, verify_graph
+
+__all__ = ["PASSES", "InvalidGraph", "Pass", "describe_passes", "optimize", "select", "verify_graph"]

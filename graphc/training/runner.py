@@ -1,0 +1,104 @@
+"""Runs compiled train / eval steps on onnxruntime with IO binding.
+
+Carried arrays (parameters, optimizer state, step) live in two sets of numpy buffers that
+onnxruntime reads and writes in place (OrtValues over the same memory): a step reads set k and
+writes set 1-k, then the roles swap. Nothing is copied through Python between steps.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from graphc.ir.types import np_dtype
+from graphc.training.step import EvalStep, TrainStep
+
+
+def _session(graph, provider: str, threads: int | None = None):
+    from graphc.export.onnx_export import to_onnx
+    from graphc.runtime.session import make_session
+
+    return make_session(to_onnx(graph).SerializeToString(deterministic=True), provider, quiet=True, threads=threads)
+
+
+class StepRunner:
+    """One train step session with double-buffered carried state."""
+
+    def __init__(self, step: TrainStep, provider: str = "auto", threads: int | None = None, session=None):
+        import onnxruntime as ort
+
+        self.step = step
+        self.session = session or _session(step.graph, provider, threads)
+        types = {v.name: v for v in step.graph.inputs}
+        self.carried = step.carried
+        self.buffers: list[dict[str, np.ndarray]] = [
+            {i: np.zeros(types[i].shape, np_dtype(types[i].dtype)) for i, _ in self.carried} for _ in range(2)]
+        self.outputs = {"loss": np.zeros((), np.float32)}
+        for m in step.metrics:
+            self.outputs[f"metric.{m}"] = np.zeros((), np.float32)
+        self.bindings = []
+        for k in range(2):
+            io = self.session.io_binding()
+            src, dst = self.buffers[k], self.buffers[1 - k]
+            for i, o in self.carried:
+                io.bind_ortvalue_input(i, ort.OrtValue.ortvalue_from_numpy(src[i]))
+                io.bind_ortvalue_output(o, ort.OrtValue.ortvalue_from_numpy(dst[i]))
+            for name, arr in self.outputs.items():
+                io.bind_ortvalue_output(name, ort.OrtValue.ortvalue_from_numpy(arr))
+            self.bindings.append(io)
+        self.parity = 0
+        self._seed = np.zeros((), np.int64)
+        self.load(step.initial)
+
+    # -- state ----------------------------------------------------------------------------
+    @property
+    def current(self) -> dict[str, np.ndarray]:
+        """The carried arrays the next step reads (views: copy before keeping them)."""
+        return self.buffers[self.parity]
+
+    def load(self, arrays: dict[str, np.ndarray]) -> None:
+        for name, buf in self.current.items():
+            if name in arrays:
+                buf[...] = arrays[name]
+
+    def snapshot(self) -> dict[str, np.ndarray]:
+        return {k: v.copy() for k, v in self.current.items()}
+
+    @property
+    def global_step(self) -> int:
+        return int(self.current["step"])
+
+    # -- running --------------------------------------------------------------------------
+    def run(self, batch: dict[str, np.ndarray], seed: int | None = None) -> dict[str, float]:
+        io = self.bindings[self.parity]
+        for name in self.step.batch_inputs:
+            io.bind_cpu_input(name, batch[name])
+        if self.step.has_seed:
+            self._seed[...] = 0 if seed is None else seed
+            io.bind_cpu_input("seed", self._seed)
+        self.session.run_with_iobinding(io)
+        self.parity = 1 - self.parity
+        return {k: float(v) for k, v in self.outputs.items()}
+
+
+class EvalRunner:
+    """Inference-mode loss and predictions over a data set, with the trainer's current parameters."""
+
+    def __init__(self, step: EvalStep, provider: str = "auto", threads: int | None = None):
+        self.step = step
+        self.session = _session(step.graph, provider, threads)
+        self.outputs = [o.name for o in self.session.get_outputs()]
+
+    def run(self, arrays: dict[str, np.ndarray], params: dict[str, np.ndarray], chunk: int = 2048):
+        """(mean loss, predictions) over all rows of `arrays`."""
+        n = len(next(iter(arrays.values())))
+        total, preds = 0.0, []
+        feeds = {f"param.{p}": params[f"param.{p}"] for p in self.step.params}
+        for start in range(0, n, chunk):
+            for name in self.step.batch_inputs:
+                feeds[name] = arrays[name][start:start + chunk]
+            rows = len(feeds[self.step.batch_inputs[0]]) if self.step.batch_inputs else n
+            result = dict(zip(self.outputs, self.session.run(self.outputs, feeds)))
+            total += float(result["loss"]) * rows
+            if "pred" in result:
+                preds.append(result["pred"])
+        return total / max(n, 1), (np.concatenate(preds) if preds else None)

@@ -1,0 +1,791 @@
+"""Forward correctness of every op in the registry, against independent oracles.
+
+For each op and each of its sample cases (table `CASES` below) this checks:
+
+(a) the shape rule: `opdef.infer` gives the shape and dtype that the op really produces;
+(b) the numpy reference `opdef.ref` against an oracle written without graphc (PyTorch, or
+    plain numpy where PyTorch has no such function);
+(c) the ONNX lowering: a one-node graph exported with `to_onnx`, passing the full checker, run on
+    onnxruntime and on `onnx.reference.ReferenceEvaluator`, against the same oracle.
+
+Cases marked `batched` are also built with a symbolic batch dim `N` on axis 0 of the batched
+inputs and fed batch 1 and 7. Every op of the registry, internal ones included, must have cases:
+a new op fails `test_every_op_has_cases` until it adds some here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from onnx.reference import ReferenceEvaluator
+
+from graphc.export.onnx_export import to_onnx
+from graphc.ir.builder import Builder
+from graphc.ir.graph import Graph
+from graphc.ir.types import TensorType, dtype_of_array
+from graphc.ops import OPS
+from graphc.ops.registry import as_list
+
+torch.set_num_threads(1)
+
+RTOL, ATOL = 1e-5, 1e-5
+_RNG = np.random.default_rng(1234)
+
+
+def rand(*shape, low=-2.0, high=2.0, dtype=np.float32) -> np.ndarray:
+    return _RNG.uniform(low, high, size=shape).astype(dtype)
+
+
+def pos(*shape) -> np.ndarray:
+    return rand(*shape, low=0.2, high=3.0)
+
+
+def ints(*shape, low=-5, high=6) -> np.ndarray:
+    return _RNG.integers(low, high, size=shape).astype(np.int64)
+
+
+def nonzero_ints(*shape) -> np.ndarray:
+    x = ints(*shape, low=1, high=5)
+    return x * np.where(_RNG.random(shape) < 0.5, -1, 1)
+
+
+def small_ints_f(*shape) -> np.ndarray:
+    """Integer-valued floats: comparisons get ties."""
+    return _RNG.integers(-2, 3, size=shape).astype(np.float32)
+
+
+@dataclass
+class Case:
+    inputs: list[np.ndarray]
+    attrs: dict = field(default_factory=dict)
+    batched: tuple[int, ...] = ()  # inputs whose axis 0 becomes the symbolic dim N
+    id: str = ""
+    rtol: float = RTOL
+    atol: float = ATOL
+    no_reference_evaluator: str = ""  # why onnx.reference cannot run this case (its own bug)
+    no_onnxruntime: str = ""  # why stock onnxruntime cannot run this case (a kernel it lacks)
+    stochastic: bool = False  # random output: compare shape, dtype and moments, not values
+
+
+def C(*inputs, batched=(), rtol=RTOL, atol=ATOL, id="", no_ref="", no_ort="", stochastic=False, **attrs) -> Case:
+    return Case(list(inputs), attrs, tuple(batched), id, rtol, atol, no_ref, no_ort, stochastic)
+
+
+# -- oracles: torch (or plain numpy) only, never graphc -----------------------------------
+def T(a: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.array(a))
+
+
+def N(t) -> np.ndarray:
+    return t.detach().numpy() if isinstance(t, torch.Tensor) else np.asarray(t)
+
+
+def _unary(fn):
+    return lambda ins, a: [N(fn(T(ins[0]), a))]
+
+
+def _binary(fn):
+    return lambda ins, a: [N(fn(T(ins[0]), T(ins[1])))]
+
+
+def _dims(axis, rank):
+    if axis is None:
+        return list(range(rank))
+    return [axis] if isinstance(axis, int) else list(axis)
+
+
+def _reduce(fn):
+    def oracle(ins, a):
+        x = T(ins[0])
+        if a.get("axis") == []:  # graphc (as numpy): an empty axis list reduces nothing
+            return [N(x)]
+        return [N(fn(x, dim=_dims(a.get("axis"), x.ndim), keepdim=bool(a.get("keepdims", False))))]
+    return oracle
+
+
+def _conv_oracle(ins, a):
+    x, w = T(ins[0]), T(ins[1])
+    bias = T(ins[2]) if len(ins) > 2 else None
+    nd = x.ndim - 2
+    pads = a["pads"]
+    pad_arg = []
+    for i in reversed(range(nd)):  # F.pad takes the last axis first
+        pad_arg += [pads[i], pads[i + nd]]
+    x = F.pad(x, pad_arg)
+    fn = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}[nd]
+    return [N(fn(x, w, bias, stride=a["strides"], dilation=a["dilations"], groups=a.get("group", 1)))]
+
+
+def _conv_transpose_oracle(ins, a):
+    x, w = T(ins[0]), T(ins[1])
+    bias = T(ins[2]) if len(ins) > 2 else None
+    nd = x.ndim - 2
+    fn = {1: F.conv_transpose1d, 2: F.conv_transpose2d, 3: F.conv_transpose3d}[nd]
+    y = fn(x, w, bias, stride=a["strides"], padding=0, output_padding=a["output_padding"],
+           groups=a.get("group", 1), dilation=a["dilations"])
+    pads = a["pads"]  # crop: torch only has symmetric padding, cropping also covers the asymmetric case
+    index = (slice(None), slice(None)) + tuple(slice(pads[i], y.shape[2 + i] - pads[i + nd]) for i in range(nd))
+    return [N(y[index])]
+
+
+def _pool_pad(x, pads, nd, value):
+    pad_arg = []
+    for i in reversed(range(nd)):
+        pad_arg += [pads[i], pads[i + nd]]
+    return F.pad(x, pad_arg, value=value)
+
+
+def _maxpool_oracle(ins, a):
+    x = T(ins[0])
+    nd = x.ndim - 2
+    x = _pool_pad(x, a["pads"], nd, -float("inf"))
+    fn = {1: F.max_pool1d, 2: F.max_pool2d, 3: F.max_pool3d}[nd]
+    return [N(fn(x, a["kernel"], a["strides"]))]
+
+
+def _avgpool_oracle(ins, a):
+    x = T(ins[0])
+    nd = x.ndim - 2
+    pads = a["pads"]
+    fn = {1: F.avg_pool1d, 2: F.avg_pool2d, 3: F.avg_pool3d}[nd]
+    if pads[:nd] == pads[nd:]:
+        return [N(fn(x, a["kernel"], a["strides"], padding=pads[:nd],
+                     count_include_pad=bool(a.get("count_include_pad", 1))))]
+    raise AssertionError("asymmetric avgpool cases need a hand oracle")
+
+
+def _layernorm_oracle(ins, a):
+    x = T(ins[0])
+    axis = a.get("axis", -1) % x.ndim
+    shape = x.shape[axis:]
+    w = T(ins[1]) if len(ins) > 1 else None
+    b = T(ins[2]) if len(ins) > 2 else None
+    return [N(F.layer_norm(x, shape, w, b, eps=a.get("eps", 1e-5)))]
+
+
+def _batchnorm_oracle(ins, a):
+    x, scale, bias, mean, var = map(T, ins)
+    return [N(F.batch_norm(x, mean, var, scale, bias, training=False, eps=a.get("eps", 1e-5)))]
+
+
+def _gemm_oracle(ins, a):
+    A, B = T(ins[0]), T(ins[1])
+    A = A.T if a.get("trans_a") else A
+    B = B.T if a.get("trans_b") else B
+    y = a.get("alpha", 1.0) * (A @ B)
+    if len(ins) > 2:
+        y = y + a.get("beta", 1.0) * T(ins[2])
+    return [N(y)]
+
+
+def _slice_oracle(ins, a):
+    x = ins[0]  # plain python slicing, the documented semantics (ONNX clamps like Python)
+    axes = a.get("axes") or list(range(len(a["starts"])))
+    steps = a.get("steps") or [1] * len(a["starts"])
+    index = [slice(None)] * x.ndim
+    for s, e, ax, st in zip(a["starts"], a["ends"], axes, steps):
+        index[ax] = slice(s, e, st)
+    return [x[tuple(index)].copy()]
+
+
+def _gather_oracle(ins, a):
+    x, idx = T(ins[0]), T(ins[1])
+    axis = a.get("axis", 0) % x.ndim
+    flat = torch.index_select(x, axis, (idx % x.shape[axis]).reshape(-1))
+    return [N(flat.reshape(x.shape[:axis] + idx.shape + x.shape[axis + 1:]))]
+
+
+def _split_oracle(ins, a):
+    x = T(ins[0])
+    axis = a.get("axis", -1)
+    if a.get("sizes") is not None:
+        return [N(p) for p in torch.split(x, list(a["sizes"]), dim=axis)]
+    return [N(p) for p in torch.chunk(x, a.get("num", 2), dim=axis)]
+
+
+def _squeeze_oracle(ins, a):
+    x = T(ins[0])
+    if a.get("axes") is None:
+        return [N(torch.squeeze(x))]
+    return [N(torch.squeeze(x, tuple(a["axes"])))]
+
+
+def _unsqueeze_oracle(ins, a):
+    x = T(ins[0])
+    rank = x.ndim + len(a["axes"])
+    for ax in sorted(ax % rank for ax in a["axes"]):
+        x = x.unsqueeze(ax)
+    return [N(x)]
+
+
+def _reshape_oracle(ins, a):
+    x = T(ins[0])
+    shape = [x.shape[i] if d == 0 else d for i, d in enumerate(a["shape"])]
+    return [N(x.reshape(shape))]
+
+
+def _recurrent_oracle(kind: str):
+    def oracle(ins, a):
+        x = T(ins[0])
+        bidir = len(ins) == 9
+        hidden = ins[2].shape[1]
+        cls = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}[kind]
+        extra = {"nonlinearity": a.get("activation", "tanh")} if kind == "rnn" else {}
+        module = cls(x.shape[2], hidden, batch_first=True, bidirectional=bidir, **extra).to(x.dtype)
+        names = ["weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0"]
+        names += [f"{k}_reverse" for k in names] if bidir else []
+        module.load_state_dict({k: T(v) for k, v in zip(names, ins[1:])})
+        with torch.no_grad():
+            y, state = module(x)
+        states = state if kind == "lstm" else (state,)
+        # [D, N, H] -> [N, D*H]
+        return [N(y)] + [N(st.permute(1, 0, 2).reshape(x.shape[0], -1)) for st in states]
+    return oracle
+
+
+def _maxpool_grad_oracle(ins, a):
+    x = T(ins[0]).requires_grad_(True)
+    nd = x.ndim - 2
+    y = {1: F.max_pool1d, 2: F.max_pool2d}[nd](_pool_pad(x, a["pads"], nd, -float("inf")), a["kernel"], a["strides"])
+    y.backward(T(ins[1]))
+    return [N(x.grad)]
+
+
+def _maxpool_gather_oracle(ins, a):
+    x, h = T(ins[0]), T(ins[1])
+    nd = x.ndim - 2
+    pads = a["pads"]
+    assert pads[:nd] == pads[nd:], "torch pools with symmetric padding only"
+    fn = {1: F.max_pool1d, 2: F.max_pool2d}[nd]
+    y, idx = fn(x, a["kernel"], a["strides"], padding=pads[:nd], return_indices=True)  # flat over spatial
+    picked = torch.gather(h.flatten(2), 2, idx.flatten(2))
+    return [N(picked.reshape(y.shape))]
+
+
+def _slice_grad_oracle(ins, a):
+    like = T(ins[1]).requires_grad_(True)
+    axes = a.get("axes") or list(range(len(a["starts"])))
+    steps = a.get("steps") or [1] * len(a["starts"])
+    index = [slice(None)] * like.ndim
+    for s_, e, ax, st in zip(a["starts"], a["ends"], axes, steps):
+        index[ax] = slice(s_, e, st)
+    like[tuple(index)].backward(T(ins[0]))
+    return [N(like.grad)]
+
+
+def _gather_grad_oracle(ins, a):
+    like = T(ins[2]).requires_grad_(True)
+    (y,) = _gather_oracle_t(like, T(ins[1]), a.get("axis", 0))
+    y.backward(T(ins[0]))
+    return [N(like.grad)]
+
+
+def _gather_oracle_t(x, idx, axis):
+    axis = axis % x.ndim
+    flat = torch.index_select(x, axis, (idx % x.shape[axis]).reshape(-1))
+    return [flat.reshape(x.shape[:axis] + idx.shape + x.shape[axis + 1:])]
+
+
+def _causal_mask_oracle(ins, a):
+    x = T(ins[0])
+    t, s = x.shape[-2:]
+    return [N(x.masked_fill(torch.triu(torch.ones(t, s, dtype=torch.bool), diagonal=1), a.get("fill", -float("inf"))))]
+
+
+def _reparameterize_oracle(ins, a):
+    mu = T(ins[0])
+    if len(ins) == 2:
+        return [N(mu)]
+    return [N(mu + torch.exp(0.5 * T(ins[1])) * T(ins[2]))]
+
+
+_TORCH_DTYPES = {"float32": torch.float32, "float64": torch.float64, "float16": torch.float16,
+                 "int32": torch.int32, "int64": torch.int64, "bool": torch.bool}
+
+_SELU = (1.6732632423543772, 1.0507009873554805)
+
+ORACLES: dict[str, Callable] = {
+    "add": _binary(torch.add),
+    "sub": _binary(torch.sub),
+    "mul": _binary(torch.mul),
+    "div": _binary(lambda a, b: torch.div(a, b, rounding_mode="trunc") if not a.is_floating_point()
+                   else torch.div(a, b)),
+    "pow": _binary(torch.pow),
+    "maximum": _binary(torch.maximum),
+    "minimum": _binary(torch.minimum),
+    "equal": _binary(torch.eq),
+    "greater": _binary(torch.gt),
+    "less": _binary(torch.lt),
+    "greater_equal": _binary(torch.ge),
+    "less_equal": _binary(torch.le),
+    "where": lambda ins, a: [N(torch.where(T(ins[0]), T(ins[1]), T(ins[2])))],
+    "neg": _unary(lambda x, a: torch.neg(x)),
+    "exp": _unary(lambda x, a: torch.exp(x)),
+    "log": _unary(lambda x, a: torch.log(x)),
+    "sqrt": _unary(lambda x, a: torch.sqrt(x)),
+    "abs": _unary(lambda x, a: torch.abs(x)),
+    "sign": _unary(lambda x, a: torch.sign(x)),
+    "reciprocal": _unary(lambda x, a: torch.reciprocal(x)),
+    "erf": _unary(lambda x, a: torch.erf(x)),
+    "identity": _unary(lambda x, a: x),
+    "relu": _unary(lambda x, a: F.relu(x)),
+    "sigmoid": _unary(lambda x, a: torch.sigmoid(x)),
+    "tanh": _unary(lambda x, a: torch.tanh(x)),
+    "gelu": _unary(lambda x, a: F.gelu(x)),
+    "elu": _unary(lambda x, a: F.elu(x, alpha=a.get("alpha", 1.0))),
+    "selu": _unary(lambda x, a: F.selu(x)),
+    "softplus": _unary(lambda x, a: F.softplus(x)),
+    "leaky_relu": _unary(lambda x, a: F.leaky_relu(x, a.get("alpha", 0.01))),
+    "softmax": _unary(lambda x, a: F.softmax(x, dim=a.get("axis", -1))),
+    "log_softmax": _unary(lambda x, a: F.log_softmax(x, dim=a.get("axis", -1))),
+    "matmul": _binary(torch.matmul),
+    "gemm": _gemm_oracle,
+    "conv": _conv_oracle,
+    "conv_transpose": _conv_transpose_oracle,
+    "maxpool": _maxpool_oracle,
+    "avgpool": _avgpool_oracle,
+    "global_avgpool": _unary(lambda x, a: torch.mean(x, dim=tuple(range(2, x.ndim)), keepdim=True)),
+    "batchnorm": _batchnorm_oracle,
+    "layernorm": _layernorm_oracle,
+    "dropout": _unary(lambda x, a: F.dropout(x, a.get("rate", 0.5), training=False)),
+    "upsample": _unary(lambda x, a: F.interpolate(x, scale_factor=a.get("scale", 2), mode="nearest")),
+    "sum": _reduce(torch.sum),
+    "mean": _reduce(torch.mean),
+    "max": _reduce(torch.amax),
+    "min": _reduce(torch.amin),
+    "argmax": _unary(lambda x, a: torch.argmax(x, dim=a.get("axis", -1), keepdim=bool(a.get("keepdims", False)))),
+    "transpose": _unary(lambda x, a: x.permute(*(a["perm"] if a.get("perm") is not None
+                                                 else range(x.ndim - 1, -1, -1)))),
+    "reshape": _reshape_oracle,
+    "flatten": _unary(lambda x, a: x.reshape(int(np.prod(x.shape[:a.get("axis", 1)])), -1)),
+    "reshape_as": lambda ins, a: [N(T(ins[0]).reshape(ins[1].shape))],
+    "unsqueeze": _unsqueeze_oracle,
+    "squeeze": _squeeze_oracle,
+    "expand_as": lambda ins, a: [N(T(ins[0]).expand(torch.broadcast_shapes(ins[0].shape, ins[1].shape)))],
+    "shape_size": lambda ins, a: [np.array(int(np.prod([ins[0].shape[i] for i in a["axes"]])),
+                                           dtype=a.get("dtype", "float32"))],
+    "zeros_like": _unary(lambda x, a: torch.zeros_like(x)),
+    "concat": lambda ins, a: [N(torch.cat([T(x) for x in ins], dim=a.get("axis", -1)))],
+    "split": _split_oracle,
+    "slice": _slice_oracle,
+    "gather": _gather_oracle,
+    "one_hot": lambda ins, a: [N(F.one_hot(T(ins[0]), a["depth"]).to(_TORCH_DTYPES[a.get("dtype", "float32")]))],
+    "cast": _unary(lambda x, a: x.to(_TORCH_DTYPES[a["to"]])),
+    "constant": lambda ins, a: [np.array(a["value"], dtype=a.get("dtype", "float32"))],
+    "rnn": _recurrent_oracle("rnn"),
+    "lstm": _recurrent_oracle("lstm"),
+    "gru": _recurrent_oracle("gru"),
+    "maxpool_grad": _maxpool_grad_oracle,
+    "maxpool_gather": _maxpool_gather_oracle,
+    "slice_grad": _slice_grad_oracle,
+    "gather_grad": _gather_grad_oracle,
+    "causal_mask": _causal_mask_oracle,
+    "reparameterize": _reparameterize_oracle,
+    "random_normal_like": lambda ins, a: [N(torch.randn(ins[0].shape, dtype=T(ins[0]).dtype))],  # shape only
+}
+
+
+# -- sample cases -------------------------------------------------------------------------
+def _binary_cases(make=rand, second=rand) -> list[Case]:
+    return [
+        C(make(3, 4), second(3, 4), id="same"),
+        C(make(2, 3, 4), second(4), id="bcast_trailing"),
+        C(make(2, 1, 4), second(3, 1), id="bcast_both"),
+        C(make(5), second(), id="scalar"),
+        C(make(7, 5), second(7, 5), batched=(0, 1), id="batchN"),
+        C(make(7, 3, 4), second(1, 4), batched=(0,), id="batchN_bcast"),
+        C(make(2, 3).astype(np.float64), second(3).astype(np.float64), id="float64"),
+    ]
+
+
+_NO_F64 = "onnxruntime's CPU provider has no float64 kernel for this op"
+
+
+def _unary_cases(make=rand, f64_ort: bool = True) -> list[Case]:
+    return [C(make(3, 4), id="2d"), C(make(2, 3, 4, 5), id="4d"), C(make(6), id="1d"),
+            C(make(3, 4).astype(np.float64), id="float64", no_ort="" if f64_ort else _NO_F64),
+            C(make(7, 5), batched=(0,), id="batchN")]
+
+
+def _compare_cases() -> list[Case]:
+    return _binary_cases(small_ints_f, small_ints_f)
+
+
+_REF_RNN_RELU = "onnx.reference's RNN knows only the Tanh activation"
+
+
+def _rec(kind: str, n: int, t: int, c: int, h: int, bidir: bool = False, batched: bool = False, id: str = "",
+         no_ref: str = "", **attrs) -> Case:
+    rows = {"rnn": 1, "lstm": 4, "gru": 3}[kind] * h
+    params = [rand(rows, c, low=-0.6, high=0.6), rand(rows, h, low=-0.6, high=0.6), rand(rows, low=-0.3, high=0.3),
+              rand(rows, low=-0.3, high=0.3)]
+    if bidir:
+        params += [rand(rows, c, low=-0.6, high=0.6), rand(rows, h, low=-0.6, high=0.6),
+                   rand(rows, low=-0.3, high=0.3), rand(rows, low=-0.3, high=0.3)]
+    return C(rand(n, t, c), *params, batched=(0,) if batched else (), id=id, no_ref=no_ref, **attrs)
+
+
+def _rec_cases(kind: str) -> list[Case]:
+    return [_rec(kind, 2, 5, 3, 4, id="forward"), _rec(kind, 3, 4, 2, 3, bidir=True, id="bidirectional"),
+            _rec(kind, 2, 1, 3, 2, id="one_step"), _rec(kind, 7, 3, 3, 4, batched=True, id="batchN"),
+            _rec(kind, 7, 3, 2, 3, bidir=True, batched=True, id="batchN_bidirectional")]
+
+
+CASES: dict[str, list[Case]] = {
+    "add": _binary_cases() + [C(ints(3, 4), ints(4), id="int64")],
+    "sub": _binary_cases() + [C(ints(3, 4), ints(3, 4), id="int64")],
+    "mul": _binary_cases() + [C(ints(3, 4), ints(1, 4), id="int64")],
+    "div": _binary_cases(rand, pos) + [C(ints(4, 5), nonzero_ints(4, 5), id="int64_trunc")],
+    "pow": _binary_cases(pos, rand) + [C(rand(3, 4), np.array(2.0, np.float32), id="square_negative_base")],
+    "maximum": _binary_cases(small_ints_f, small_ints_f),
+    "minimum": _binary_cases(small_ints_f, small_ints_f),
+    "equal": _compare_cases() + [C(ints(3, 4, low=-2, high=3), ints(4, low=-2, high=3), id="int64")],
+    "greater": _compare_cases(),
+    "less": _compare_cases(),
+    "greater_equal": _compare_cases(),
+    "less_equal": _compare_cases(),
+    "where": [C(rand(3, 4) > 0, rand(3, 4), rand(3, 4), id="same"),
+              C(rand(3, 1) > 0, rand(1, 4), rand(4), id="bcast"),
+              C(rand(7, 4) > 0, rand(7, 4), rand(4), batched=(0, 1), id="batchN")],
+    "neg": _unary_cases() + [C(ints(3, 4), id="int64")],
+    "exp": _unary_cases(),
+    "log": _unary_cases(pos),
+    "sqrt": _unary_cases(pos),
+    "abs": _unary_cases() + [C(ints(3, 4), id="int64")],
+    "sign": _unary_cases(small_ints_f) + [C(ints(3, 4), id="int64")],
+    "reciprocal": _unary_cases(pos) + [C(-pos(3, 4), id="negative")],
+    "erf": _unary_cases(f64_ort=False),
+    "identity": _unary_cases() + [C(ints(3, 4), id="int64")],
+    "relu": _unary_cases() + [C(small_ints_f(4, 5), id="zeros")],
+    "sigmoid": _unary_cases() + [C(rand(4, 5, low=-30, high=30), id="wide")],
+    "tanh": _unary_cases() + [C(rand(4, 5, low=-20, high=20), id="wide")],
+    "gelu": _unary_cases(f64_ort=False) + [C(rand(4, 5, low=-8, high=8), id="wide")],
+    "elu": _unary_cases(f64_ort=False) + [C(rand(3, 4), alpha=0.5, id="alpha")],
+    "selu": _unary_cases(f64_ort=False),
+    "softplus": _unary_cases(f64_ort=False) + [C(rand(4, 5, low=-15, high=15), id="wide")],
+    "leaky_relu": _unary_cases(f64_ort=False) + [C(rand(3, 4), alpha=0.2, id="alpha")],
+    "softmax": [C(rand(3, 5), id="last"), C(rand(2, 3, 4), axis=1, id="axis1"), C(rand(4, 3), axis=0, id="axis0"),
+                C(rand(2, 6, low=-50, high=50), id="wide"), C(rand(7, 10), batched=(0,), id="batchN")],
+    "log_softmax": [C(rand(3, 5), id="last"), C(rand(2, 3, 4), axis=1, id="axis1"),
+                    C(rand(2, 6, low=-50, high=50), id="wide"), C(rand(7, 10), batched=(0,), id="batchN")],
+    "matmul": [C(rand(3, 4), rand(4, 5), id="2d"), C(rand(2, 3, 4), rand(4, 5), id="batch_lhs"),
+               C(rand(2, 3, 4), rand(2, 4, 5), id="batch_both"), C(rand(2, 1, 3, 4), rand(3, 4, 5), id="bcast"),
+               C(rand(4), rand(4, 5), id="vec_mat"), C(rand(3, 4), rand(4), id="mat_vec"),
+               C(rand(4), rand(4), id="dot"),
+               C(rand(7, 4), rand(4, 5), batched=(0,), id="batchN"),
+               C(rand(3, 4).astype(np.float64), rand(4, 2).astype(np.float64), id="float64"),
+               C(rand(7, 3, 4), rand(4, 2), batched=(0,), id="batchN_3d")],
+    "gemm": [C(rand(3, 4), rand(5, 4), rand(5), trans_b=1, id="transB_bias"),
+             C(rand(4, 3), rand(4, 5), trans_a=1, id="transA"),
+             C(rand(3, 4), rand(4, 5), rand(3, 5), alpha=0.5, beta=2.0, id="alpha_beta"),
+             C(rand(7, 4), rand(6, 4), rand(6), trans_b=1, batched=(0,), id="batchN")],
+    "conv": [
+        C(rand(2, 3, 10), rand(4, 3, 3), strides=[2], pads=[1, 1], dilations=[1], id="1d"),
+        C(rand(2, 3, 9, 8), rand(6, 3, 3, 3), rand(6), strides=[1, 1], pads=[1, 1, 1, 1], dilations=[1, 1],
+          id="2d_bias_pad"),
+        C(rand(2, 3, 9, 8), rand(4, 3, 3, 2), strides=[2, 1], pads=[1, 0, 2, 1], dilations=[1, 2],
+          id="2d_stride_dilation_asym_pad"),
+        C(rand(2, 6, 7, 7), rand(9, 2, 3, 3), rand(9), strides=[1, 1], pads=[0, 0, 0, 0], dilations=[1, 1],
+          group=3, id="groups"),
+        C(rand(2, 4, 6, 6), rand(4, 1, 3, 3), strides=[2, 2], pads=[1, 1, 1, 1], dilations=[1, 1], group=4,
+          id="depthwise"),
+        C(rand(1, 2, 5, 5, 5), rand(3, 2, 2, 2, 2), strides=[1, 1, 1], pads=[0] * 6, dilations=[1, 1, 1], id="3d"),
+        C(rand(7, 3, 8, 8), rand(5, 3, 3, 3), rand(5), strides=[1, 1], pads=[0, 0, 0, 0], dilations=[1, 1],
+          batched=(0,), id="batchN"),
+        C(rand(1, 2, 5, 5).astype(np.float64), rand(3, 2, 3, 3).astype(np.float64), strides=[1, 1],
+          pads=[1, 1, 1, 1], dilations=[1, 1], id="float64", no_ort=_NO_F64),
+    ],
+    "conv_transpose": [
+        C(rand(2, 4, 5, 5), rand(4, 3, 3, 3), rand(3), strides=[2, 2], pads=[1, 1, 1, 1], dilations=[1, 1],
+          output_padding=[1, 1], id="stride_pad_outpad"),
+        C(rand(2, 4, 4, 5), rand(4, 2, 3, 2), strides=[1, 2], pads=[0, 0, 0, 0], dilations=[2, 1],
+          output_padding=[0, 0], group=2, id="groups_dilation",
+          no_ref="onnx.reference ConvTranspose assumes one output channel per group"),
+        C(rand(2, 3, 4, 4), rand(3, 2, 3, 3), strides=[2, 2], pads=[1, 0, 0, 1], dilations=[1, 1],
+          output_padding=[0, 0], id="asym_pad"),
+        C(rand(2, 3, 6), rand(3, 2, 4), strides=[3], pads=[0, 0], dilations=[1], output_padding=[0], id="1d"),
+        C(rand(7, 4, 3, 3), rand(4, 2, 2, 2), rand(2), strides=[2, 2], pads=[0, 0, 0, 0], dilations=[1, 1],
+          output_padding=[0, 0], batched=(0,), id="batchN"),
+        C(rand(1, 2, 3, 3).astype(np.float64), rand(2, 3, 2, 2).astype(np.float64), strides=[2, 2],
+          pads=[0, 0, 0, 0], dilations=[1, 1], output_padding=[0, 0], id="float64", no_ort=_NO_F64),
+    ],
+    "maxpool": [
+        C(rand(2, 3, 8, 8), kernel=[2, 2], strides=[2, 2], pads=[0, 0, 0, 0], id="2x2"),
+        C(rand(2, 3, 9, 7), kernel=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1], id="3x3_s2_p1"),
+        C(rand(2, 3, 9, 8), kernel=[3, 2], strides=[1, 2], pads=[1, 0, 0, 1], id="rect_asym"),
+        C(-pos(1, 2, 5, 5), kernel=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1], id="negative_pad_is_minus_inf"),
+        C(rand(2, 3, 10), kernel=[3], strides=[2], pads=[0, 0], id="1d"),
+        C(rand(7, 2, 6, 6), kernel=[2, 2], strides=[2, 2], pads=[0, 0, 0, 0], batched=(0,), id="batchN"),
+        C(rand(1, 2, 4, 4).astype(np.float64), kernel=[2, 2], strides=[2, 2], pads=[0, 0, 0, 0], id="float64"),
+    ],
+    "avgpool": [
+        C(rand(2, 3, 8, 8), kernel=[2, 2], strides=[2, 2], pads=[0, 0, 0, 0], id="2x2"),
+        C(rand(2, 3, 9, 7), kernel=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1], id="pad_counted"),
+        C(rand(2, 3, 9, 7), kernel=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1], count_include_pad=0,
+          id="pad_not_counted"),
+        C(rand(2, 3, 10), kernel=[4], strides=[3], pads=[1, 1], id="1d"),
+        C(rand(7, 2, 6, 6), kernel=[3, 3], strides=[1, 1], pads=[0, 0, 0, 0], batched=(0,), id="batchN"),
+        C(rand(1, 2, 4, 4).astype(np.float64), kernel=[2, 2], strides=[2, 2], pads=[0, 0, 0, 0], id="float64",
+          no_ort=_NO_F64),
+    ],
+    "global_avgpool": [C(rand(2, 3, 4, 5), id="2d"), C(rand(2, 3, 7), id="1d"), C(rand(1, 2, 2, 3, 4), id="3d"),
+                       C(rand(7, 3, 4, 4), batched=(0,), id="batchN"),
+                       C(rand(1, 2, 3, 3).astype(np.float64), id="float64", no_ort=_NO_F64)],
+    "batchnorm": [
+        C(rand(2, 3, 4, 4), rand(3), rand(3), rand(3), pos(3), id="4d"),
+        C(rand(5, 4), rand(4), rand(4), rand(4), pos(4), eps=1e-3, id="2d_eps"),
+        C(rand(2, 3, 6), rand(3), rand(3), rand(3), pos(3), id="3d"),
+        C(rand(7, 3, 2, 2), rand(3), rand(3), rand(3), pos(3), batched=(0,), id="batchN"),
+        C(*(a.astype(np.float64) for a in (rand(2, 3, 2), rand(3), rand(3), rand(3), pos(3))), id="float64"),
+    ],
+    "layernorm": [
+        C(rand(2, 3, 8), rand(8), rand(8), id="last"),
+        C(rand(2, 3, 8), rand(3, 8), rand(3, 8), axis=-2, id="two_axes"),
+        C(rand(4, 6), rand(6), eps=1e-3, id="no_bias"),
+        C(rand(4, 6), id="no_params"),
+        C(rand(7, 5, 6), rand(6), rand(6), batched=(0,), id="batchN"),
+        C(rand(3, 4).astype(np.float64), rand(4).astype(np.float64), rand(4).astype(np.float64), id="float64"),
+    ],
+    "dropout": [C(rand(3, 4), id="default"), C(rand(7, 4), rate=0.25, batched=(0,), id="batchN")],
+    "upsample": [C(rand(2, 3, 4, 5), id="2d"), C(rand(2, 3, 6), scale=3, id="1d_x3"),
+                 C(rand(7, 2, 3, 3), batched=(0,), id="batchN")],
+    "sum": [C(rand(3, 4, 5), id="all"), C(rand(3, 4, 5), axis=1, id="axis1"),
+            C(rand(3, 4, 5), axis=[0, 2], keepdims=True, id="list_keep"), C(rand(3, 4, 5), axis=-1, id="neg"),
+            C(rand(3, 4), axis=[], id="no_axes"),
+            C(rand(7, 4), axis=1, batched=(0,), id="batchN")],
+    "mean": [C(rand(3, 4, 5), id="all"), C(rand(3, 4, 5), axis=[1, 2], id="list"),
+             C(rand(3, 4, 5), axis=0, keepdims=True, id="keep"), C(rand(7, 4), axis=-1, batched=(0,), id="batchN")],
+    "max": [C(rand(3, 4, 5), id="all"), C(rand(3, 4, 5), axis=1, id="axis1"),
+            C(rand(3, 4, 5), axis=[0, 2], keepdims=True, id="list_keep"),
+            C(rand(7, 4), axis=-1, batched=(0,), id="batchN")],
+    "min": [C(rand(3, 4, 5), id="all"), C(rand(3, 4, 5), axis=2, id="axis2"),
+            C(rand(3, 4, 5), axis=[0, 1], keepdims=True, id="list_keep"),
+            C(rand(7, 4), axis=1, batched=(0,), id="batchN")],
+    "argmax": [C(rand(3, 5), id="last"), C(rand(3, 4, 5), axis=1, keepdims=True, id="keep"),
+               C(rand(4, 3), axis=0, id="axis0"), C(rand(7, 10), batched=(0,), id="batchN")],
+    "transpose": [C(rand(2, 3, 4), id="reverse"), C(rand(2, 3, 4), perm=[0, 2, 1], id="perm"),
+                  C(rand(2, 3, 4, 5), perm=[-1, 0, 2, 1], id="negative_axis"),
+                  C(rand(7, 3, 4), perm=[0, 2, 1], batched=(0,), id="batchN")],
+    "reshape": [C(rand(2, 3, 4), shape=[6, 4], id="static"), C(rand(2, 3, 4), shape=[0, -1], id="keep_infer"),
+                C(rand(2, 3, 4), shape=[4, -1, 2], id="infer_middle"),
+                C(rand(7, 3, 4), shape=[0, 12], batched=(0,), id="batchN_keep"),
+                C(rand(7, 3, 4), shape=[-1, 4], batched=(0,), id="batchN_infer"),
+                C(rand(7, 12), shape=[0, 3, 2, 2], batched=(0,), id="batchN_split")],
+    "flatten": [C(rand(2, 3, 4, 5), id="axis1"), C(rand(2, 3, 4, 5), axis=2, id="axis2"),
+                C(rand(2, 3, 4), axis=0, id="axis0"), C(rand(2, 3, 4), axis=-1, id="axis_negative"),
+                C(rand(2, 3, 4), axis=3, id="axis_rank"), C(rand(7, 2, 3, 3), batched=(0,), id="batchN")],
+    "reshape_as": [C(rand(3, 4), rand(2, 6), id="2d"), C(rand(12), ints(2, 3, 2), id="int_like"),
+                   C(rand(7, 6), rand(7, 2, 3), batched=(0, 1), id="batchN")],
+    "unsqueeze": [C(rand(3, 4), axes=[0], id="front"), C(rand(3, 4), axes=[1, 3], id="two"),
+                  C(rand(3, 4), axes=[-1], id="negative"), C(rand(7, 4), axes=[1], batched=(0,), id="batchN")],
+    "squeeze": [C(rand(3, 1, 4, 1), id="all"), C(rand(3, 1, 4, 1), axes=[1], id="one"),
+                C(rand(1, 3, 1), axes=[0, -1], id="list"), C(rand(7, 1, 4), axes=[1], batched=(0,), id="batchN")],
+    "expand_as": [C(rand(3, 1), rand(2, 3, 4), id="bcast"), C(rand(4), ints(3, 4), id="int_like"),
+                  C(rand(1, 4), rand(7, 4), batched=(1,), id="batchN")],
+    "shape_size": [C(rand(2, 3, 4), axes=[0, 2], id="static"), C(rand(2, 3, 4), axes=[1], dtype="int64", id="int64"),
+                   C(rand(7, 3, 4), axes=[0, 1], batched=(0,), id="batchN")],
+    "zeros_like": [C(rand(3, 4), id="float"), C(ints(2, 3), id="int64"), C(rand(7, 3), batched=(0,), id="batchN")],
+    "concat": [C(rand(2, 3), rand(2, 5), id="last"), C(rand(1, 3), rand(2, 3), rand(4, 3), axis=0, id="three"),
+               C(ints(2, 2), ints(2, 3), axis=1, id="int64"),
+               C(rand(7, 2, 3), rand(7, 1, 3), axis=1, batched=(0, 1), id="batchN")],
+    "split": [C(rand(3, 4), id="halves"), C(rand(4, 3), axis=0, sizes=[1, 3], id="sizes"),
+              C(rand(2, 6), num=3, id="thirds"), C(rand(7, 6), sizes=[2, 4], batched=(0,), id="batchN")],
+    "slice": [C(rand(5, 6), starts=[1], ends=[4], id="axis0"),
+              C(rand(5, 6), starts=[0, 1], ends=[5, 6], axes=[0, 1], steps=[2, 2], id="steps"),
+              C(rand(5, 6), starts=[-1], ends=[-1000], axes=[1], steps=[-1], id="reverse"),
+              C(rand(5, 6), starts=[2], ends=[2**40], axes=[-1], id="past_end"),
+              C(rand(5, 6), starts=[-3], ends=[-1], axes=[0], id="negative"),
+              C(rand(7, 6), starts=[1], ends=[4], axes=[1], batched=(0,), id="batchN"),
+              C(rand(7, 6), starts=[1], ends=[2**40], axes=[0], batched=(0,), id="batchN_on_N")],
+    "gather": [C(rand(5, 3), ints(2, 4, low=0, high=5), id="axis0"),
+               C(rand(2, 5, 3), ints(4, low=-5, high=5), axis=1, id="axis1_negative_idx"),
+               C(rand(10, 4), ints(7, 3, low=0, high=10), batched=(1,), id="batchN_ids")],
+    "one_hot": [C(ints(4, low=0, high=5), depth=5, id="1d"),
+                C(ints(2, 3, low=0, high=4), depth=4, dtype="int64", id="2d_int"),
+                C(ints(7, low=0, high=3), depth=3, batched=(0,), id="batchN")],
+    "cast": [C(rand(3, 4), to="int64", id="f2i"), C(ints(3, 4), to="float32", id="i2f"),
+             C(rand(3, 4), to="float64", id="f2d"), C(small_ints_f(3, 4), to="bool", id="f2b"),
+             C(rand(7, 2), to="int32", batched=(0,), id="batchN")],
+    "constant": [C(value=[[1, 2], [3, 4]], id="matrix"), C(value=3, dtype="int64", id="scalar_int"),
+                 C(value=[0.5, -1.5], dtype="float64", id="f64")],
+    # -- recurrent (graphc/ops/recurrent.py) against torch.nn.RNN / LSTM / GRU ------------------
+    "rnn": _rec_cases("rnn") + [_rec("rnn", 2, 4, 3, 3, activation="relu", id="relu", no_ref=_REF_RNN_RELU),
+                                _rec("rnn", 2, 3, 3, 2, bidir=True, activation="relu", id="relu_bidirectional",
+                                     no_ref=_REF_RNN_RELU)],
+    "lstm": _rec_cases("lstm"),
+    "gru": _rec_cases("gru"),
+    # -- internal ops that gradient rules emit (graphc/ops/gradops.py), against torch autograd ---
+    "maxpool_grad": [
+        C(rand(2, 3, 6, 6), rand(2, 3, 3, 3), kernel=[2, 2], strides=[2, 2], pads=[0, 0, 0, 0], id="2x2"),
+        C(rand(1, 2, 5, 5), rand(1, 2, 3, 3), kernel=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1], id="overlap_pad"),
+        C(rand(1, 2, 5, 6), rand(1, 2, 5, 3), kernel=[2, 2], strides=[1, 2], pads=[1, 0, 0, 0], id="asym_pad"),
+        C(rand(2, 3, 8), rand(2, 3, 3), kernel=[3], strides=[2], pads=[0, 0], id="1d"),
+        C(rand(7, 2, 4, 4), rand(7, 2, 2, 2), kernel=[2, 2], strides=[2, 2], pads=[0, 0, 0, 0], batched=(0, 1),
+          id="batchN"),
+    ],
+    "maxpool_gather": [
+        C(rand(2, 3, 6, 6), rand(2, 3, 6, 6), kernel=[2, 2], strides=[2, 2], pads=[0, 0, 0, 0], id="2x2"),
+        C(rand(1, 2, 5, 5), rand(1, 2, 5, 5), kernel=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1], id="overlap_pad"),
+        C(rand(2, 3, 8), rand(2, 3, 8), kernel=[3], strides=[2], pads=[1, 1], id="1d"),
+        C(rand(7, 2, 4, 4), rand(7, 2, 4, 4), kernel=[2, 2], strides=[2, 2], pads=[0, 0, 0, 0], batched=(0, 1),
+          id="batchN"),
+    ],
+    "slice_grad": [
+        C(rand(3, 6), rand(5, 6), starts=[1], ends=[4], id="axis0"),
+        C(rand(3, 3), rand(5, 6), starts=[0, 1], ends=[5, 6], axes=[0, 1], steps=[2, 2], id="steps"),
+        C(rand(5, 4), rand(5, 6), starts=[2], ends=[2**40], axes=[-1], id="past_end"),
+        C(rand(2, 6), rand(5, 6), starts=[-3], ends=[-1], axes=[0], id="negative"),
+        C(rand(7, 3), rand(7, 6), starts=[1], ends=[4], axes=[1], batched=(0, 1), id="batchN"),
+    ],
+    "gather_grad": [
+        C(rand(2, 4, 3), ints(2, 4, low=0, high=5), rand(5, 3), id="axis0_repeats"),
+        C(rand(2, 4, 3), ints(4, low=-5, high=5), rand(2, 5, 3), axis=1, id="axis1_negative"),
+        C(rand(6, 2), np.array([0, 3, 3, -1, 2, 0]), rand(4, 2), id="repeats_negative"),
+        C(rand(7, 3, 4), ints(7, 3, low=0, high=10), rand(10, 4), batched=(0, 1), id="batchN_ids"),
+    ],
+    # -- attention and sampling ------------------------------------------------------------------
+    "causal_mask": [C(rand(2, 4, 4), id="square"), C(rand(3, 5), id="wide"), C(rand(2, 2, 5, 3), id="tall"),
+                    C(rand(4, 4), fill=-1e9, id="finite_fill"), C(rand(7, 3, 3), batched=(0,), id="batchN")],
+    "reparameterize": [C(rand(3, 4), rand(3, 4), id="inference_mu"),
+                       C(rand(3, 4), rand(3, 4), rand(3, 4), id="with_eps"),
+                       C(rand(7, 4), rand(7, 4), rand(7, 4), batched=(0, 1, 2), id="batchN")],
+    "random_normal_like": [C(rand(200, 50), seed=0, stochastic=True, id="seeded"),
+                           C(rand(400, 30), stochastic=True, id="unseeded"),
+                           C(rand(7, 300), batched=(0,), stochastic=True, id="batchN")],
+}
+
+
+def _all_cases():
+    for op, cases in CASES.items():
+        for i, case in enumerate(cases):
+            yield pytest.param(op, case, id=f"{op}-{case.id or i}")
+
+
+def _batch_sizes(case: Case) -> list[int | None]:
+    return [1, 7] if case.batched else [None]
+
+
+def _inputs_for(case: Case, batch: int | None) -> list[np.ndarray]:
+    if batch is None:
+        return list(case.inputs)
+    return [x[:batch] if i in case.batched else x for i, x in enumerate(case.inputs)]
+
+
+def _oracle(op: str, ins: list[np.ndarray], attrs: dict) -> list[np.ndarray]:
+    return [np.asarray(r) for r in ORACLES[op](ins, attrs)]
+
+
+def _assert_close(got, want, case: Case, what: str) -> None:
+    got, want = np.asarray(got), np.asarray(want)
+    assert got.shape == want.shape, f"{what}: shape {got.shape}, oracle {want.shape}"
+    if case.stochastic:  # N(0, 1) samples: the dtype, and the moments of a large sample
+        assert got.dtype == want.dtype and np.all(np.isfinite(got)), what
+        if got.size >= 1000:
+            assert abs(got.mean()) < 0.1 and abs(got.std() - 1) < 0.1, f"{what}: mean {got.mean()}, std {got.std()}"
+        return
+    if want.dtype == np.bool_ or np.issubdtype(want.dtype, np.integer):
+        assert got.dtype == want.dtype, f"{what}: dtype {got.dtype}, oracle {want.dtype}"
+        np.testing.assert_array_equal(got, want, err_msg=what)
+    else:
+        assert got.dtype == want.dtype, f"{what}: dtype {got.dtype}, oracle {want.dtype}"
+        np.testing.assert_allclose(got, want, rtol=case.rtol, atol=case.atol, err_msg=what)
+
+
+def _eval_dim(d, env: dict[str, int]) -> int:
+    """A symbolic dim expression (`N`, `(N-3)//2+1`, `N*12`) evaluated for concrete sizes."""
+    return d if isinstance(d, int) else int(eval(str(d), {"__builtins__": {}}, dict(env)))  # noqa: S307
+
+
+def _one_node_graph(op: str, case: Case, symbolic: bool) -> Graph:
+    graph = Graph(f"test_{op}")
+    b = Builder(graph)
+    values = []
+    for i, x in enumerate(case.inputs):
+        shape = tuple(x.shape)
+        if symbolic and i in case.batched:
+            shape = ("N",) + shape[1:]
+        values.append(graph.add_input(f"in{i}", TensorType(dtype_of_array(x), shape)))
+    node = b.emit_node(op, *values, **case.attrs)
+    graph.outputs = list(node.outputs)
+    return graph
+
+
+# -- the tests ----------------------------------------------------------------------------
+def test_every_op_has_cases():
+    missing = sorted(set(OPS) - set(CASES))
+    assert not missing, f"ops without forward test cases in tests/test_ops_forward.py: {missing}"
+    assert not sorted(set(OPS) - set(ORACLES)), "every op needs an oracle"
+    unknown = sorted(set(CASES) - set(OPS))
+    assert not unknown, f"cases for ops that are not registered: {unknown}"
+
+
+@pytest.mark.parametrize("op,case", list(_all_cases()))
+def test_shape_rule_and_reference(op: str, case: Case):
+    """(a) infer agrees with what the op produces, (b) the numpy reference agrees with the oracle."""
+    opdef = OPS[op]
+    full = opdef.full_attrs(case.attrs)
+    types = [TensorType(dtype_of_array(x), tuple(x.shape)) for x in case.inputs]
+    out_types = opdef.infer(types, full)
+    want = _oracle(op, case.inputs, full)
+    got = [np.asarray(r) for r in as_list(opdef.ref(list(case.inputs), full))]
+    assert len(out_types) == len(want) == len(got)
+    for k, (t, w, g) in enumerate(zip(out_types, want, got)):
+        assert t.shape == tuple(w.shape), f"output {k}: infer gives {t.shape}, the oracle {w.shape}"
+        assert np.dtype(t.dtype) == w.dtype, f"output {k}: infer gives {t.dtype}, the oracle {w.dtype}"
+        _assert_close(g, w, case, f"{op} ref output {k}")
+    if case.batched:  # the symbolic shape rule, evaluated for the batch sizes we feed
+        sym = [TensorType(t.dtype, (("N",) + t.shape[1:]) if i in case.batched else t.shape)
+               for i, t in enumerate(types)]
+        sym_out = opdef.infer(sym, full)
+        for batch in (1, 7):
+            want_b = _oracle(op, _inputs_for(case, batch), full)
+            for t, w in zip(sym_out, want_b):
+                assert tuple(_eval_dim(d, {"N": batch}) for d in t.shape) == w.shape, \
+                    f"symbolic shape {t.shape} at N={batch} vs oracle {w.shape}"
+
+
+@pytest.mark.parametrize("op,case", list(_all_cases()))
+def test_onnx_lowering(op: str, case: Case):
+    """(c) one-node graph: full checker, onnxruntime and the ONNX reference evaluator match the oracle."""
+    symbolic = bool(case.batched)
+    graph = _one_node_graph(op, case, symbolic)
+    model = to_onnx(graph)
+    onnx.checker.check_model(model, full_check=True)
+    if symbolic:
+        dims = [d.dim_param for i in model.graph.input for d in i.type.tensor_type.shape.dim if d.dim_param]
+        assert "N" in dims, "a symbolic batch dim must stay a dim_param"
+    for out, value in zip(model.graph.output, graph.outputs):  # declared output shapes are the IR's
+        declared = tuple(d.dim_param or d.dim_value for d in out.type.tensor_type.shape.dim)
+        assert declared == tuple(value.shape), f"ONNX output {out.name}: {declared}, IR {value.shape}"
+    data = model.SerializeToString()
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    session = None
+    if case.no_onnxruntime:  # keep the marker honest: it must still fail there
+        with pytest.raises(Exception, match="NOT_IMPLEMENTED"):
+            ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
+    else:
+        session = ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
+    reference = None if case.no_reference_evaluator else ReferenceEvaluator(model)
+    full = OPS[op].full_attrs(case.attrs)
+    out_names = [o.name for o in model.graph.output]
+    for batch in _batch_sizes(case):
+        ins = _inputs_for(case, batch)
+        feeds = {f"in{i}": x for i, x in enumerate(ins)}
+        want = _oracle(op, ins, full)
+        got_ort = session.run(out_names, feeds) if session is not None else None
+        got_ref = reference.run(out_names, feeds) if reference is not None else None
+        assert len(out_names) == len(want)
+        for k, w in enumerate(want):
+            if got_ort is not None:
+                _assert_close(got_ort[k], w, case, f"{op} onnxruntime output {k} (batch {batch})")
+            if got_ref is not None:
+                _assert_close(got_ref[k], w, case, f"{op} ReferenceEvaluator output {k} (batch {batch})")
