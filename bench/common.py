@@ -29,12 +29,12 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULTS = os.environ.get("GRAPHC_BENCH_RESULTS") or os.path.join(ROOT, "bench", "results")  # tests redirect it
 
 
-def _block(fn: Callable[[], object], number: int) -> tuple[float, float]:
+def _block(fn: Callable[[], object], number: int, cpu_clock: Callable[[], float]) -> tuple[float, float]:
     """Per-call (wall, CPU) seconds of `number` back-to-back calls."""
-    start, cpu = time.perf_counter(), time.process_time()
+    start, cpu = time.perf_counter(), cpu_clock()
     for _ in range(number):
         fn()
-    return (time.perf_counter() - start) / number, (time.process_time() - cpu) / number
+    return (time.perf_counter() - start) / number, (cpu_clock() - cpu) / number
 
 
 def _summary(blocks: list[tuple[float, float]], number: int) -> dict:
@@ -43,15 +43,18 @@ def _summary(blocks: list[tuple[float, float]], number: int) -> dict:
             "cpu_median_s": statistics.median(cpu), "cpu_min_s": min(cpu)}
 
 
-def time_block(fn: Callable[[], object], repeat: int = 5, number: int = 10, warmup: int = 1) -> dict:
+def time_block(fn: Callable[[], object], repeat: int = 5, number: int = 10, warmup: int = 1,
+               cpu_clock: Callable[[], float] = time.process_time) -> dict:
     """Per-call time of `fn`: `repeat` blocks of `number` calls each (after `warmup` calls).
 
     Returns {"median_s", "min_s", "blocks_s": [per-call wall time of each block], "number",
-    "cpu_median_s", "cpu_min_s"} (CPU: this process's user + sys time, all threads).
+    "cpu_median_s", "cpu_min_s"}. CPU time is `cpu_clock`: by default the whole process's
+    (all threads); `time.thread_time` counts only the calling thread (right for single-threaded
+    work when other threads, e.g. torch's, may spin in the background).
     """
     for _ in range(warmup):
         fn()
-    return _summary([_block(fn, number) for _ in range(repeat)], number)
+    return _summary([_block(fn, number, cpu_clock) for _ in range(repeat)], number)
 
 
 def calibrate(fn: Callable[[], object], target_s: float = 0.1, cap: int = 10_000) -> int:
@@ -63,7 +66,8 @@ def calibrate(fn: Callable[[], object], target_s: float = 0.1, cap: int = 10_000
     return max(1, min(cap, int(target_s / once)))
 
 
-def compare(fns: dict[str, Callable[[], object]], repeat: int = 5, number: int = 10, warmup: int = 1) -> dict:
+def compare(fns: dict[str, Callable[[], object]], repeat: int = 5, number: int = 10, warmup: int = 1,
+            cpu_clock: Callable[[], float] = time.process_time) -> dict:
     """`time_block` for several functions, their blocks interleaved (A, B, B, A, A, B, ...)."""
     for fn in fns.values():
         for _ in range(warmup):
@@ -72,7 +76,7 @@ def compare(fns: dict[str, Callable[[], object]], repeat: int = 5, number: int =
     order = list(fns)
     for r in range(repeat):
         for key in order if r % 2 == 0 else order[::-1]:  # ABBA: no contender always goes first
-            blocks[key].append(_block(fns[key], number))
+            blocks[key].append(_block(fns[key], number, cpu_clock))
     return {k: _summary(v, number) for k, v in blocks.items()}
 
 

@@ -118,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--quick", action="store_true", help="n = 10 only, one run each (smoke test)")
     p.add_argument("--sizes", type=lambda s: [int(x) for x in s.split(",")], help="comma-separated layer counts")
-    p.add_argument("--repeat", type=int, help="graphc runs per size (the fastest counts); default 5, 2 at >= 10000")
+    p.add_argument("--repeat", type=int, help="graphc runs per size (the fastest counts); default 5, 3 at >= 10000")
     p.add_argument("--dynamo-max", type=int, default=1000, help="largest n for the default (dynamo) exporter")
     p.add_argument("--timeout", type=float, default=240.0, help="seconds allowed for one torch export")
     p.add_argument("--no-torch", action="store_true", help="time graphc only")
@@ -133,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     table: list[list] = []
     with tempfile.TemporaryDirectory(prefix="graphc_bench_") as tmp:
         for n in sizes:
-            repeat = args.repeat or (1 if args.quick else 2 if n >= 10000 else 5)
+            repeat = args.repeat or (1 if args.quick else 3 if n >= 10000 else 5)
             row = {"n": n, "graphc": run_graphc(n, tmp, repeat)}
             if not args.no_torch:
                 row["torch_dynamo"] = (run_torch("dynamo", n, tmp, args.timeout) if n <= args.dynamo_max else

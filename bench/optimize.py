@@ -343,7 +343,7 @@ def main(argv: list[str] | None = None) -> int:
     print_table([[r["model"], r["batch"], r["nodes"]["graphc_O0"], r["nodes"]["graphc_O2"], r["nodes"]["torch"],
                   r["nodes"]["torch_onnxsim"], r["nodes"]["torch_onnxslim"], r["nodes"]["ort_extended_O0"],
                   r["onnxsim_removes_from_graphc_O2"], r["ratios"]["graphc_O2[all] / torch[all]"],
-                  r["ratios"]["graphc_O2[all] / torch_onnxsim[all]"], r["ratios"]["graphc_O2[all] / torch_eager"],
+                  r["ratios"].get("graphc_O2[all] / torch_onnxsim[all]"), r["ratios"]["graphc_O2[all] / torch_eager"],
                   r["ratios"]["graphc_O2[all] / graphc_O0[all]"],
                   r["ratios"]["graphc_O2[none] / ort_extended_O0[none]"]] for r in rows],
                 ["model", "batch", "O0", "O2", "torch", "+sim", "+slim", "ortX", "sim_rm", "r_torch", "r_sim",

@@ -3,11 +3,15 @@
     python bench/train.py           # full run (a few minutes on 2 cores)
     python bench/train.py --quick   # smoke test: few steps, one seed, 2 epochs
 
-(1) Train-step time at batch 64 (random data): MLP 784-64-64-10 (Adam, cross-entropy on logits)
-    and the Keras MNIST CNN on 28x28 (Adadelta, categorical cross-entropy on softmax outputs,
-    dropout in training mode). graphc: `StepRunner.run` (IO binding, parameters and optimizer
-    state stay in onnxruntime buffers); PyTorch: zero_grad, forward, loss, backward, step.
-    Blocks of steps of the two are interleaved (bench/common.py `compare`).
+(1) Train-step time at batch 64 (random data): MLP 784-64-64-10 (Adam, cross-entropy on logits),
+    the Keras MNIST CNN on 28x28 (Adadelta, categorical cross-entropy on softmax outputs,
+    dropout in training mode), and from specs/: an LSTM 32->64 over 20 steps with a classifier
+    (train_lstm.yaml), a pre-norm Transformer encoder block d 128, seq 64, 4 heads, ff 512 with
+    a classifier (train_transformer.yaml) and a VAE 784-400-20 (train_vae.yaml: BCE-with-logits
+    + KL, reparameterize noise drawn inside the step), all with Adam. graphc: `StepRunner.run`
+    (IO binding, parameters and optimizer state stay in onnxruntime buffers); PyTorch: zero_grad,
+    forward, loss, backward, step. Blocks of steps of the two are interleaved (bench/common.py
+    `compare`), at `--threads` threads each (default 1; `--threads 2` for the 2-thread numbers).
 (2) sklearn digits, stratified 80/20 split with random_state=0, Adam 1e-3, batch 64, 30 epochs,
     seeds 0, 1, 2: test accuracy and the median epoch time, MLP 64-64-64-10 and the small CNN
     (conv 16 k3 pad 1, maxpool 2, linear), graphc `Trainer.fit` vs a PyTorch loop on the same
@@ -118,10 +122,91 @@ def keras_cce(probs: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     return -(torch.nn.functional.one_hot(labels, 10).float() * p.log()).sum(-1).mean()
 
 
-def step_time(name: str, text: str, net: torch.nn.Module, opt, loss_fn, shape, repeat: int, steps: int) -> dict:
-    model = graphc.loads(text)
+SPECS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "specs")
+
+
+class TorchLSTM(torch.nn.Module):
+    """specs/train_lstm.yaml: LSTM, then Linear on the final hidden state."""
+
+    def __init__(self, features: int, hidden: int):
+        super().__init__()
+        self.lstm = torch.nn.LSTM(features, hidden, batch_first=True)
+        self.logits = torch.nn.Linear(hidden, 10)
+
+    def forward(self, x):
+        return self.logits(self.lstm(x)[1][0][-1])
+
+
+class TorchTransformer(torch.nn.Module):
+    """specs/train_transformer.yaml: projection, pre-norm encoder block, flatten, Linear."""
+
+    def __init__(self, features: int, seq: int, d: int = 128, heads: int = 4, ff: int = 512):
+        super().__init__()
+        self.embed = torch.nn.Linear(features, d)
+        self.ln1, self.ln2 = torch.nn.LayerNorm(d), torch.nn.LayerNorm(d)
+        self.att = torch.nn.MultiheadAttention(d, heads, batch_first=True)
+        self.ff = torch.nn.Sequential(torch.nn.Linear(d, ff), torch.nn.GELU(), torch.nn.Linear(ff, d))
+        self.logits = torch.nn.Linear(seq * d, 10)
+
+    def forward(self, x):
+        x = self.embed(x)
+        h = self.ln1(x)
+        x = x + self.att(h, h, h, need_weights=False)[0]
+        x = x + self.ff(self.ln2(x))
+        return self.logits(x.flatten(1))
+
+
+class TorchVAE(torch.nn.Module):
+    """specs/train_vae.yaml: the PyTorch examples VAE with logits out."""
+
+    def __init__(self, features: int = 784, hidden: int = 400, latent: int = 20):
+        super().__init__()
+        self.fc1, self.fc21, self.fc22 = (torch.nn.Linear(features, hidden), torch.nn.Linear(hidden, latent),
+                                          torch.nn.Linear(hidden, latent))
+        self.fc3, self.fc4 = torch.nn.Linear(latent, hidden), torch.nn.Linear(hidden, features)
+
+    def forward(self, x):
+        h = torch.relu(self.fc1(x))
+        mu, logvar = self.fc21(h), self.fc22(h)
+        z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
+        return self.fc4(torch.relu(self.fc3(z))), mu, logvar
+
+
+def vae_loss(kl_weight: float):
+    """bce_with_logits (mean over pixels) + kl_weight * kl_normal (summed over features, batch mean)."""
+    def loss(out, x, _labels):
+        recon, mu, logvar = out
+        kl = -0.5 * (1 + logvar - mu * mu - logvar.exp()).sum(-1).mean()
+        return torch.nn.functional.binary_cross_entropy_with_logits(recon, x) + kl_weight * kl
+    return loss
+
+
+def on_logits(fn):
+    """A loss of (output, labels) as a loss of (output, inputs, labels)."""
+    return lambda out, _x, labels: fn(out, labels)
+
+
+def _session(graph, threads: int):
+    """An onnxruntime CPU session with `threads` intra-op threads that do not spin when idle (between
+    interleaved blocks a spinning pool would steal the cores from PyTorch's threads)."""
+    import onnxruntime as ort
+
+    from graphc.export.onnx_export import to_onnx
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return ort.InferenceSession(to_onnx(graph).SerializeToString(), options, providers=["CPUExecutionProvider"])
+
+
+def step_time(name: str, model, net: torch.nn.Module, opt, loss_fn, shape, repeat: int, steps: int) -> dict:
+    """Train-step time of `model` (spec text or a loaded Model) and its PyTorch twin `net`;
+    `loss_fn(net output, inputs, labels)` is the twin's loss."""
+    model = graphc.loads(model) if isinstance(model, str) else model
     step = build_train_step(model.graph, train_config(model))
-    runner = StepRunner(step, "cpu", THREADS)
+    runner = StepRunner(step, session=_session(step.graph, THREADS))
     rng = np.random.default_rng(0)
     feature = step.batch_inputs[0]
     x = rng.random((64,) + shape, dtype=np.float32)
@@ -135,7 +220,7 @@ def step_time(name: str, text: str, net: torch.nn.Module, opt, loss_fn, shape, r
 
     def torch_step():
         opt.zero_grad(set_to_none=True)
-        loss_fn(net(tx), ty).backward()
+        loss_fn(net(tx), tx, ty).backward()
         opt.step()
 
     result = compare({"graphc": graphc_step, "torch": torch_step}, repeat=repeat, number=steps, warmup=3)
@@ -186,39 +271,69 @@ def digits_runs(name: str, text: str, make, seeds: list[int], epochs: int) -> di
             "epoch_ratio": med("graphc_epoch_s") / med("torch_epoch_s")}
 
 
+def train_step_rows(threads: int, repeat: int, steps: int) -> list[dict]:
+    """Train-step time at batch 64 of every model, graphc vs its PyTorch twin, `threads` each."""
+    global THREADS
+    THREADS = threads
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    mlp = torch_mlp(784)
+    cnn = torch_keras_cnn()
+    lstm, transformer, vae = TorchLSTM(32, 64), TorchTransformer(128, 64), TorchVAE()
+    adam = lambda net: torch.optim.Adam(net.parameters(), lr=1e-3)  # noqa: E731
+    ce = on_logits(torch.nn.functional.cross_entropy)
+    spec = lambda name, **params: graphc.load(os.path.join(SPECS, name), params=params)  # noqa: E731
+    rows = [
+        step_time("mlp_784_64_64_10 (adam)", MLP784, mlp, adam(mlp), ce, (784,), repeat, steps),
+        step_time("keras_mnist_cnn (adadelta)", KERAS_CNN, cnn,
+                  torch.optim.Adadelta(cnn.parameters(), lr=1.0, rho=0.95, eps=1e-7), on_logits(keras_cce),
+                  (1, 28, 28), repeat, max(2, steps // 4)),
+        step_time("lstm_32_64_t20 (adam)", spec("train_lstm.yaml", steps=20, features=32), lstm, adam(lstm), ce,
+                  (20, 32), repeat, max(2, steps // 2)),
+        step_time("transformer_block_d128_s64 (adam)", spec("train_transformer.yaml", seq=64, features=128),
+                  transformer, adam(transformer), ce, (64, 128), repeat, max(2, steps // 4)),
+        step_time("vae_784_400_20 (adam)", spec("train_vae.yaml", features=784, hidden=400), vae, adam(vae),
+                  vae_loss(1 / 64), (784,), repeat, steps),
+    ]
+    for r in rows:
+        r["threads"] = threads
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a tiny smoke run")
     parser.add_argument("--threads", type=int, default=1,
                         help="threads for both runtimes (default 1: on a shared 2-core machine, spinning thread "
                              "pools of two runtimes fight each other)")
+    parser.add_argument("--step-threads", default="1,2",
+                        help="thread counts of the train-step timings, each for both runtimes (default 1,2)")
     args = parser.parse_args()
-    global THREADS
-    THREADS = args.threads
-    torch.set_num_threads(args.threads)
+    args.step_threads = [int(t) for t in args.step_threads.split(",")]
     repeat, steps = (2, 3) if args.quick else (7, 20)
     seeds, epochs = ([0], 2) if args.quick else ([0, 1, 2], 30)
 
-    torch.manual_seed(0)
-    mlp = torch_mlp(784)
-    cnn = torch_keras_cnn()
-    step_rows = [
-        step_time("mlp_784_64_64_10 (adam)", MLP784, mlp, torch.optim.Adam(mlp.parameters(), lr=1e-3),
-                  torch.nn.functional.cross_entropy, (784,), repeat, steps),
-        step_time("keras_mnist_cnn (adadelta)", KERAS_CNN, cnn,
-                  torch.optim.Adadelta(cnn.parameters(), lr=1.0, rho=0.95, eps=1e-7), keras_cce, (1, 28, 28),
-                  repeat, max(2, steps // 4)),
-    ]
-    print_table([[r["model"], r["graphc_ms"], r["torch_ms"], r["ratio"]] for r in step_rows],
-                ["train step, batch 64", "graphc ms", "torch ms", "ratio"])
+    step_rows = {}
+    for threads in args.step_threads:
+        step_rows[threads] = train_step_rows(threads, repeat, steps)
+        print_table([[r["model"], r["graphc_ms"], r["torch_ms"], r["ratio"]] for r in step_rows[threads]],
+                    [f"train step, batch 64, {threads} thread(s)", "graphc ms", "torch ms", "ratio"])
+    global THREADS
+    THREADS = args.threads
+    torch.set_num_threads(args.threads)
     digit_rows = [digits_runs("mlp_64_64_64_10", MLP_DIGITS, lambda: torch_mlp(64), seeds, epochs),
                   digits_runs("small_cnn", CNN_DIGITS, torch_small_cnn, seeds, epochs)]
     print_table([[r["model"], r["graphc_mean_acc"], r["torch_mean_acc"], r["graphc_epoch_ms"], r["torch_epoch_ms"],
                   r["epoch_ratio"]] for r in digit_rows],
                 ["digits (seeds " + ",".join(map(str, seeds)) + ")", "graphc acc", "torch acc", "graphc epoch ms",
                  "torch epoch ms", "ratio"])
-    path = write_json("train", {"quick": args.quick, "threads": args.threads, "train_step": step_rows, "digits": digit_rows,
-                                "epochs": epochs, "seeds": seeds})
+    first = args.step_threads[0]
+    path = write_json("train", {"quick": args.quick, "threads": args.threads, "train_step_threads": first,
+                                "train_step": step_rows[first],
+                                "train_step_other_threads": {str(k): v for k, v in step_rows.items() if k != first},
+                                "digits": digit_rows, "epochs": epochs, "seeds": seeds,
+                                "note": "ratio = graphc / PyTorch (< 1: graphc faster); both runtimes get the same "
+                                        "thread count; the digits runs use `threads`"})
     print(f"wrote {path}")
 
 

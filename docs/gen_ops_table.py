@@ -33,9 +33,9 @@ def _source(fn) -> str:
 
 def onnx_ops(lower) -> list[str]:
     """The ONNX op types a lowering emits (from its `onnx_op` tag or the `emit("Op", ...)` calls in its source)."""
-    tagged = getattr(lower, "onnx_op", None)
+    tagged = getattr(lower, "onnx_op", None)  # one op type, or a tuple of them
     if tagged:
-        return [tagged]
+        return [tagged] if isinstance(tagged, str) else list(tagged)
     src = _source(lower)
     found = re.findall(r'emit\(\s*"([A-Z][A-Za-z]+)"', src)
     try:  # lowerings made by a helper: `_lower_axes_op("Squeeze", ...)` keeps the op type in its closure
@@ -122,6 +122,17 @@ def render() -> str:
         "Not supported: gradients through conv/pool/upsample with symbolic spatial sizes, concat where an",
         "input other than the last has a symbolic size along the axis, and strided slices of symbolic axes",
         "(each a located error, not a wrong result).",
+        "",
+        "float64: onnxruntime's CPU provider has no float64 kernel for Erf, Gelu, Elu, Selu, Softplus and",
+        "LeakyRelu; for float64 input those ops lower to float64 ops it has (graphc/ops/float64.py: a few",
+        "ulps of error, gelu < 1e-13 relative; no float32 casts), and `global_avgpool` to ReduceMean.",
+        "Conv, ConvTranspose and AveragePool stay: a float64 model with them exports but does not run on",
+        "onnxruntime's CPU provider, and `graphc check`/`compile` warn about it (one line on stderr).",
+        "",
+        "Random numbers: one counter-based hash PRNG (graphc/ops/sampling.py) behind `dropout_mask`,",
+        "`normal_from_seed` (seed: an int64 graph value; training feeds one per step) and",
+        "`random_normal_like` (a constant `seed` attribute: `reparameterize: {sample: true}`). The same",
+        "seed gives the same numbers in onnxruntime, onnx.reference and numpy.",
         "",
         "| op | kind | shape rule | ONNX | gradient | reference | tests (fwd / grad) |",
         "|---|---|---|---|---|---|---|",

@@ -127,12 +127,15 @@ class Model:
             provider: str = "auto") -> list[dict]:
         """Train as the spec's training: section says (like `graphc train`); returns the history,
         one record per epoch. The model's weights become the trained ones; `out` (optional)
-        gets model.onnx, weights.npz, history.json and checkpoint/ (see docs/training.md)."""
+        gets model.onnx, weights.npz, history.json and checkpoint/ (see docs/training.md).
+        When `training: model:` names another model of the spec, that model is trained
+        (`self.last_fit.model`) and this one gets the weights the two share, by name."""
         from graphc.training.compile import train_config
-        from graphc.training.loop import Trainer
+        from graphc.training.loop import Trainer, share_weights
 
         trainer = Trainer(self, train_config(self), provider)
         result = trainer.fit(out, epochs, resume, log=print if verbose else None)
+        share_weights(self, result)
         self._session = None
         self.last_fit = result
         return result.history

@@ -57,8 +57,18 @@ def _opt_args(p: argparse.ArgumentParser) -> None:
 
 
 # -- commands -------------------------------------------------------------------------------
+def _warn_float64(graph) -> None:
+    """One line on stderr when onnxruntime's CPU provider cannot run the graph's float64 conv/pooling."""
+    from graphc.ops.float64 import float64_runtime_warning
+
+    line = float64_runtime_warning(graph)
+    if line:
+        print(line, file=sys.stderr)
+
+
 def cmd_compile(args) -> int:
     model = _load(args)
+    _warn_float64(model.graph)
     passes = args.passes.split(",") if args.passes else None
     explain: list | None = [] if args.explain else None
     if args.train:
@@ -80,6 +90,7 @@ def cmd_compile(args) -> int:
 
 def cmd_check(args) -> int:
     model = _load(args)
+    _warn_float64(model.graph)
     rows = model.check()
     width = max(len(r[0]) for r in rows)
     opw = max(len(r[1]) for r in rows)
@@ -91,8 +102,19 @@ def cmd_check(args) -> int:
     return EXIT_OK
 
 
+def _load_graph(args):
+    """The graph of a spec (with --set/--seed/--model/--weights) or of an .onnx file."""
+    if args.spec.lower().endswith(".onnx"):
+        from graphc.export.onnx_import import import_onnx
+
+        return import_onnx(args.spec)
+    return _load(args).graph
+
+
 def cmd_summary(args) -> int:
-    print(_load(args).summary(args.format))
+    from graphc.summary import summarize
+
+    print(summarize(_load_graph(args), args.format))
     return EXIT_OK
 
 
@@ -220,6 +242,9 @@ def main(argv: list[str] | None = None, handler: Callable | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # output piped into `head` and the like: not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
     except Exception:  # noqa: BLE001 - a bug in graphc: say so, with the trace for the report
         print("graphc: internal error (a bug in graphc, please report it with this trace):", file=sys.stderr)
         traceback.print_exc()

@@ -420,3 +420,272 @@ def test_the_contract_training_section_works_as_written():
     assert set(history[-1]) >= {"epoch", "loss", "val_loss", "val_accuracy", "val_precision", "val_recall",
                                 "val_f1", "seconds"}
     assert model.last_fit.final_split == "validation" and 0 <= model.last_fit.final["f1"] <= 1
+
+
+def _spec_with_sgd(name: str, params: dict) -> "graphc.Model":
+    """A bundled spec with SGD lr 0.1 instead of its optimizer: plain SGD shows gradient errors of
+    any size in the updated weights (Adam's normalized steps would hide a wrong gradient scale)."""
+    import re
+
+    with open(os.path.join(ROOT, "specs", name), encoding="utf-8") as f:
+        text = re.sub(r"optimizer: \{adam: \{lr: [0-9.]+\}\}", "optimizer: {sgd: {lr: 0.1}}", f.read())
+    assert "sgd" in text
+    return graphc.loads(text, params=params)
+
+
+def test_gan_resume_continues_to_identical_weights(tmp_path):
+    """A GAN run stopped after epoch 1 and resumed ends byte-identical to an uninterrupted one."""
+    from graphc.training.gan import GanTrainer
+
+    model = graphc.load(os.path.join(ROOT, "specs", "train_gan.yaml"))
+    cfg = train_config(model)
+    full = GanTrainer(model.spec, cfg, "cpu")
+    h_full = full.fit(str(tmp_path / "full"), epochs=2, log=None)
+    first = GanTrainer(model.spec, cfg, "cpu")
+    first.fit(str(tmp_path / "cut"), epochs=1, log=None)
+    resumed = GanTrainer(model.spec, cfg, "cpu")  # a fresh process would start from here
+    h_cut = resumed.fit(str(tmp_path / "cut"), epochs=2, resume=True, log=None)
+    assert [r["d_loss"] for r in h_cut] == [r["d_loss"] for r in h_full]
+    want, got = full.weights(), resumed.weights()
+    assert sorted(want) == sorted(got)
+    for k in want:
+        assert want[k].tobytes() == got[k].tobytes(), k
+    saved = np.load(tmp_path / "cut" / "weights.npz")
+    assert all(saved[k].tobytes() == want[k].tobytes() for k in want)
+    with pytest.raises(SpecError, match="--resume: no checkpoint"):
+        GanTrainer(model.spec, cfg, "cpu").fit(str(tmp_path / "empty"), epochs=1, resume=True, log=None)
+    with pytest.raises(SpecError, match="run folder"):
+        GanTrainer(model.spec, cfg, "cpu").fit(None, epochs=1, resume=True, log=None)
+
+
+SHARED = """graphc: 1
+name: shared
+models:
+  encoder:
+    inputs: {x: [N, 64]}
+    layers:
+      - dense: {units: 16, activation: relu, name: hidden}
+  classifier:
+    inputs: {x: [N, 64], label: {shape: [N], dtype: int64}}
+    layers:
+      - encoder: {name: enc}
+      - dense: {units: 10, name: logits}
+    outputs: [logits]
+training:
+  model: classifier
+  data: {dataset: digits}
+  loss: {cross_entropy: {logits: logits, target: label}}
+  optimizer: {adam: {lr: 0.01}}
+  epochs: 1
+"""
+
+
+def test_fit_of_another_model_shares_its_weights():
+    """`training: model: X` trains X; the Model fit was called on gets the weights it shares with X."""
+    classifier = graphc.loads(SHARED, model="classifier")
+    classifier.fit(verbose=False)
+    trained = classifier.last_fit.model
+    assert trained.model_name == "classifier" and classifier.last_fit.weights
+    for k, v in classifier.weights.items():  # the same model: every weight is the trained one
+        assert v.tobytes() == classifier.last_fit.weights[k].tobytes(), k
+    encoder = graphc.loads(SHARED)  # the first model: encoder, used by classifier as a layer
+    assert encoder.model_name == "encoder"
+    before = {k: v.copy() for k, v in encoder.weights.items()}
+    encoder.fit(verbose=False)
+    result = encoder.last_fit
+    assert result.model is not encoder and result.model.model_name == "classifier"
+    assert set(encoder.weights) == {"hidden.weight", "hidden.bias"}
+    for k, v in encoder.weights.items():
+        assert v.tobytes() == result.weights[f"encoder.{k}"].tobytes(), k
+        assert not np.array_equal(v, before[k])
+    # the encoder's inference output now uses the trained hidden layer
+    x = np.ones((2, 64), np.float32)
+    w, b = result.weights["encoder.hidden.weight"], result.weights["encoder.hidden.bias"]
+    np.testing.assert_allclose(encoder.run({"x": x})["hidden"], np.maximum(x @ w.T + b, 0), rtol=1e-5, atol=1e-5)
+
+
+CONV_POOL = """graphc: 1
+name: conv_pool
+inputs: {image: [N, 2, 10, 10], label: {shape: [N], dtype: int64}}
+layers:
+  - conv2d: {filters: 4, kernel: 3, activation: relu, name: conv}
+  - maxpool2d: {size: 2, name: pool}
+  - flatten:
+  - dense: {units: 10, name: logits}
+training:
+  data: {dataset: digits}
+  loss: {cross_entropy: {logits: logits, target: label}}
+  optimizer: {adadelta: {lr: 1.0, rho: 0.9, eps: 1.0e-6}}
+"""
+
+
+def test_conv_relu_maxpool_train_steps_match_pytorch():
+    """Conv + relu + maxpool (pooled before the relu in the step graph) + Adadelta, vs PyTorch."""
+    from graphc.training.step import pool_before_relu
+
+    model = graphc.loads(CONV_POOL)
+    g = model.graph.clone()
+    assert pool_before_relu(g) == 1
+    pool = next(n for n in g.nodes if n.op == "maxpool")
+    assert pool.inputs[0].producer.op == "conv"
+    step = build_train_step(model.graph, train_config(model))
+    runner = StepRunner(step, "cpu")
+    net = torch.nn.Sequential(torch.nn.Conv2d(2, 4, 3), torch.nn.ReLU(), torch.nn.MaxPool2d(2), torch.nn.Flatten(),
+                              torch.nn.Linear(64, 10))
+    w = model.weights
+    with torch.no_grad():
+        for i, name in ((0, "conv"), (4, "logits")):
+            net[i].weight.copy_(torch.tensor(w[f"{name}.weight"]))
+            net[i].bias.copy_(torch.tensor(w[f"{name}.bias"]))
+    opt = torch.optim.Adadelta(net.parameters(), lr=1.0, rho=0.9, eps=1e-6)
+    rng = np.random.default_rng(0)
+    for _ in range(3):
+        x = rng.standard_normal((8, 2, 10, 10)).astype(np.float32)
+        y = rng.integers(0, 10, 8)
+        out = runner.run({"image": x, "label": y})
+        opt.zero_grad()
+        loss = torch.nn.functional.cross_entropy(net(torch.tensor(x)), torch.tensor(y))
+        loss.backward()
+        opt.step()
+        assert abs(out["loss"] - loss.item()) < 1e-5
+    cur = runner.current
+    for i, name in ((0, "conv"), (4, "logits")):
+        np.testing.assert_allclose(cur[f"param.{name}.weight"], net[i].weight.detach().numpy(), rtol=1e-4, atol=1e-6)
+        np.testing.assert_allclose(cur[f"param.{name}.bias"], net[i].bias.detach().numpy(), rtol=1e-4, atol=1e-6)
+
+
+def test_vae_spec_step_matches_pytorch_with_the_same_noise():
+    """specs/train_vae.yaml: bce_with_logits + kl_normal, eps from the step's seed input (numpy
+    reference of the hash PRNG), SGD: two steps match a PyTorch twin fed the same eps."""
+    from graphc.ops.sampling import normal_bits
+
+    model = _spec_with_sgd("train_vae.yaml", {"hidden": 16, "latent": 4})
+    cfg = train_config(model)
+    step = build_train_step(model.graph, cfg)
+    assert step.has_seed and step.batch_inputs == ["x"]
+    runner = StepRunner(step, "cpu")
+    w = {k: torch.tensor(v, requires_grad=True) for k, v in model.weights.items()}
+    opt = torch.optim.SGD(list(w.values()), lr=0.1)
+    lin = lambda v, name: v @ w[f"{name}.weight"].T + w[f"{name}.bias"]  # noqa: E731
+    rng = np.random.default_rng(0)
+    for seed in (11, 12):
+        x = rng.random((8, 64), dtype=np.float32)
+        out = runner.run({"x": x}, seed)
+        xt = torch.tensor(x)
+        h = torch.relu(lin(xt, "enc"))
+        mu, logvar = lin(h, "mu"), lin(h, "logvar")
+        eps = torch.tensor(normal_bits(8 * 4, seed, 1).reshape(8, 4))
+        recon = lin(torch.relu(lin(mu + torch.exp(0.5 * logvar) * eps, "dec")), "recon")
+        kl = -0.5 * (1 + logvar - mu * mu - logvar.exp()).sum(-1).mean()
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(recon, xt) + kl / 64
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        assert abs(out["loss"] - loss.item()) < 1e-5
+    for k, v in w.items():
+        np.testing.assert_allclose(runner.current[f"param.{k}"], v.detach().numpy(), rtol=1e-4, atol=1e-6)
+
+
+def test_lstm_spec_train_steps_match_pytorch():
+    """specs/train_lstm.yaml (the LSTM unrolled in the step graph): three SGD steps vs torch.nn.LSTM."""
+    model = _spec_with_sgd("train_lstm.yaml", {"steps": 5, "features": 3, "hidden": 6})
+    step = build_train_step(model.graph, train_config(model))
+    assert not any(n.op == "lstm" for n in step.graph.nodes)  # unrolled: the backward reuses its states
+    runner = StepRunner(step, "cpu")
+    lstm, head = torch.nn.LSTM(3, 6, batch_first=True), torch.nn.Linear(6, 10)
+    w = model.weights
+    with torch.no_grad():
+        for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+            getattr(lstm, f"{name}_l0").copy_(torch.tensor(w[f"lstm.{name}"]))
+        head.weight.copy_(torch.tensor(w["logits.weight"]))
+        head.bias.copy_(torch.tensor(w["logits.bias"]))
+    opt = torch.optim.SGD(list(lstm.parameters()) + list(head.parameters()), lr=0.1)
+    rng = np.random.default_rng(0)
+    for _ in range(3):
+        x = rng.standard_normal((4, 5, 3)).astype(np.float32)
+        y = rng.integers(0, 10, 4)
+        out = runner.run({"x": x, "label": y})
+        opt.zero_grad()
+        loss = torch.nn.functional.cross_entropy(head(lstm(torch.tensor(x))[1][0][-1]), torch.tensor(y))
+        loss.backward()
+        opt.step()
+        assert abs(out["loss"] - loss.item()) < 1e-5
+    cur = runner.current
+    np.testing.assert_allclose(cur["param.lstm.weight_hh"], lstm.weight_hh_l0.detach().numpy(), rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(cur["param.lstm.bias_ih"], lstm.bias_ih_l0.detach().numpy(), rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(cur["param.logits.weight"], head.weight.detach().numpy(), rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("layer", ["lstm: {hidden: 5, bidirectional: true, name: rec}", "gru: {hidden: 5, name: rec}",
+                                   "rnn: {hidden: 5, name: rec}"])
+def test_unrolled_recurrent_step_loss_matches_the_onnx_recurrent_op(layer):
+    """The train step unrolls rnn/lstm/gru; its loss equals the eval graph's (onnxruntime's LSTM/GRU/RNN op)."""
+    from graphc.training.runner import EvalRunner
+    from graphc.training.step import build_eval_step
+
+    text = f"""graphc: 1
+name: rec
+inputs: {{x: [N, 4, 3], label: {{shape: [N], dtype: int64}}}}
+layers:
+  - {layer}
+  - dense: {{units: 3, in: rec.h, name: logits}}
+training:
+  data: {{dataset: iris}}
+  loss: {{cross_entropy: {{logits: logits, target: label}}}}
+  optimizer: {{sgd: {{lr: 0.1}}}}
+"""
+    model = graphc.loads(text)
+    cfg = train_config(model)
+    step = build_train_step(model.graph, cfg)
+    assert not any(n.op in ("lstm", "gru", "rnn") for n in step.graph.nodes)
+    rng = np.random.default_rng(0)
+    feed = {"x": rng.standard_normal((6, 4, 3)).astype(np.float32), "label": rng.integers(0, 3, 6)}
+    want, _ = EvalRunner(build_eval_step(model.graph, cfg), "cpu").run(
+        feed, {f"param.{k}": v for k, v in model.weights.items()})
+    assert abs(StepRunner(step, "cpu").run(feed)["loss"] - want) < 1e-6
+
+
+def test_transformer_spec_train_steps_match_pytorch():
+    """specs/train_transformer.yaml (dense on sequences, attention, layernorm, GELU): two SGD steps
+    vs the PyTorch twin (nn.MultiheadAttention with q/k/v/out weights copied in)."""
+    sizes = {"seq": 5, "features": 3, "d_model": 8, "heads": 2, "ff": 16}
+    model = _spec_with_sgd("train_transformer.yaml", sizes)
+    runner = StepRunner(build_train_step(model.graph, train_config(model)), "cpu")
+    w = {k: torch.tensor(v) for k, v in model.weights.items()}
+    net = torch.nn.ModuleDict({"embed": torch.nn.Linear(3, 8), "ln1": torch.nn.LayerNorm(8), "ln2": torch.nn.LayerNorm(8),
+                               "att": torch.nn.MultiheadAttention(8, 2, batch_first=True),
+                               "ff_in": torch.nn.Linear(8, 16), "ff_out": torch.nn.Linear(16, 8),
+                               "logits": torch.nn.Linear(40, 10)})
+    with torch.no_grad():
+        for name in ("embed", "ln1", "ln2", "ff_in", "ff_out", "logits"):
+            net[name].weight.copy_(w[f"{name}.weight"])
+            net[name].bias.copy_(w[f"{name}.bias"])
+        att = net["att"]
+        att.in_proj_weight.copy_(torch.cat([w[f"att.{p}.weight"] for p in "qkv"]))
+        att.in_proj_bias.copy_(torch.cat([w[f"att.{p}.bias"] for p in "qkv"]))
+        att.out_proj.weight.copy_(w["att.out.weight"])
+        att.out_proj.bias.copy_(w["att.out.bias"])
+    opt = torch.optim.SGD(net.parameters(), lr=0.1)
+
+    def forward(x):
+        x = net["embed"](x)
+        h = net["ln1"](x)
+        x = x + net["att"](h, h, h, need_weights=False)[0]
+        x = x + net["ff_out"](torch.nn.functional.gelu(net["ff_in"](net["ln2"](x))))
+        return net["logits"](x.flatten(1))
+
+    rng = np.random.default_rng(0)
+    for _ in range(2):
+        x = rng.standard_normal((4, 5, 3)).astype(np.float32)
+        y = rng.integers(0, 10, 4)
+        out = runner.run({"x": x, "label": y})
+        opt.zero_grad()
+        loss = torch.nn.functional.cross_entropy(forward(torch.tensor(x)), torch.tensor(y))
+        loss.backward()
+        opt.step()
+        assert abs(out["loss"] - loss.item()) < 1e-5
+    cur = runner.current
+    for name in ("embed", "ff_in", "ff_out", "logits", "ln2"):
+        np.testing.assert_allclose(cur[f"param.{name}.weight"], net[name].weight.detach().numpy(), rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(cur["param.att.q.weight"], att.in_proj_weight[:8].detach().numpy(), rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(cur["param.att.out.bias"], att.out_proj.bias.detach().numpy(), rtol=1e-4, atol=1e-6)

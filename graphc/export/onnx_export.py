@@ -6,7 +6,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from graphc.ir.graph import Graph, Node, Value
+from graphc.ir.graph import Graph, NameSet, Node, Value
 from graphc.ir.types import DTYPES, TensorType, onnx_dtype
 
 OPSET = 21  # Gelu (20) and LayerNormalization (17) are standard here; stock onnxruntime runs all of it
@@ -23,19 +23,14 @@ class LowerCtx:
         self.current: Node | None = None
         self._aliases: dict[int, str] = {}
         self._shape_cache: dict[str, str] = {}
-        self._used: set[str] = {v.name for v in graph.values()}
+        self._used = NameSet(v.name for v in graph.values())
         self._output_ids = {id(v) for v in graph.outputs}
         self._emitted_in_node = 0
-        self._node_names: set[str] = set()
+        self._node_names = NameSet()
         self._read: set[int] | None = None
 
     def _fresh(self, base: str) -> str:
-        name, k = base, 1
-        while name in self._used:
-            k += 1
-            name = f"{base}_{k}"
-        self._used.add(name)
-        return name
+        return self._used.fresh(base)
 
     # -- names --------------------------------------------------------------------------
     def name(self, value: Value) -> str:
@@ -69,12 +64,7 @@ class LowerCtx:
         self.nodes.append(helper.make_node(op_type, inputs, outputs, name=self._fresh_node(name), **attrs))
 
     def _fresh_node(self, base: str) -> str:
-        name, k = base, 1
-        while name in self._node_names:
-            k += 1
-            name = f"{base}_{k}"
-        self._node_names.add(name)
-        return name
+        return self._node_names.fresh(base)
 
     def tensor(self, array: np.ndarray, name: str) -> TensorProto:
         return numpy_helper.from_array(np.asarray(array, order="C"), name)  # (ascontiguousarray makes 0-d 1-d)

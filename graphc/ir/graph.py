@@ -70,16 +70,29 @@ class LayerInfo:
     params: list[str] = field(default_factory=list)
 
 
-def _fresh(base: str, used: set[str], next_suffix: dict[str, int]) -> str:
-    """`base`, or `base_k` for the first k >= 2 not in `used`; remembers k so the next search starts there."""
-    k = next_suffix.get(base, 1)
-    name = base if k == 1 else f"{base}_{k}"
-    while name in used:
-        k += 1
-        name = f"{base}_{k}"
-    next_suffix[base] = k
-    used.add(name)
-    return name
+class NameSet(set):
+    """Taken names that hand out fresh ones: `base`, else `base_k` for the first free k >= 2.
+
+    The next k to try is remembered per base, so naming stays linear in the graph's size."""
+
+    def __init__(self, names=()):
+        super().__init__(names)
+        self._next: dict[str, int] = {}
+
+    def fresh(self, base: str) -> str:
+        k = self._next.get(base, 1)
+        name = base if k == 1 else f"{base}_{k}"
+        while name in self:
+            k += 1
+            name = f"{base}_{k}"
+        self._next[base] = k
+        self.add(name)
+        return name
+
+    def copy(self) -> "NameSet":
+        twin = NameSet(self)
+        twin._next = dict(self._next)
+        return twin
 
 
 class Graph:
@@ -94,17 +107,15 @@ class Graph:
         self.nodes: list[Node] = []
         self.layers: list[LayerInfo] = []
         self.metadata: dict[str, str] = {}
-        self._names: set[str] = set()
-        self._node_names: set[str] = set()
-        self._next_suffix: dict[str, int] = {}  # base -> next _k to try: naming stays linear in graph size
-        self._next_node_suffix: dict[str, int] = {}
+        self._names = NameSet()  # value names
+        self._node_names = NameSet()
 
     # -- naming -------------------------------------------------------------------------
     def fresh_name(self, base: str) -> str:
-        return _fresh(base, self._names, self._next_suffix)
+        return self._names.fresh(base)
 
     def fresh_node_name(self, base: str) -> str:
-        return _fresh(base, self._node_names, self._next_node_suffix)
+        return self._node_names.fresh(base)
 
     def rename(self, value: Value, name: str) -> None:
         """Give a value a new unique name (the old one is freed)."""
@@ -183,7 +194,7 @@ class Graph:
         new = Graph(self.name)
         new.doc, new.metadata = self.doc, dict(self.metadata)
         new.layers = [_copy.copy(l) for l in self.layers]
-        new._names, new._node_names = set(self._names), set(self._node_names)
+        new._names, new._node_names = self._names.copy(), self._node_names.copy()
         mapping: dict[int, Value] = {}
 
         def twin(v: Value) -> Value:

@@ -32,6 +32,12 @@ def per_axis(value, nd: int, what: str, check=positive_int) -> list[int]:
     return [check(value, what)] * nd
 
 
+def positive_number(value, what: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        raise ShapeError(f"{what} must be a positive number, got {value!r}")
+    return float(value)
+
+
 def rate(value, what: str = "rate") -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
         raise ShapeError(f"{what} must be a number in [0, 1), got {value!r}")
@@ -138,6 +144,10 @@ def conv_transpose2d(ctx: LayerCtx, inputs, a):
     strides = per_axis(a["stride"], 2, "stride")
     dilations = per_axis(a["dilation"], 2, "dilation")
     out_pad = per_axis(a["output_padding"], 2, "output_padding", non_negative_int)
+    for p, s, d in zip(out_pad, strides, dilations):
+        if p >= s and p >= d:  # as PyTorch: the extra rows must fall inside one stride (or dilation) step
+            raise ShapeError(f"output_padding {out_pad} must be smaller than the stride {strides} or the "
+                             f"dilation {dilations} along each axis (as PyTorch)")
     check_activation(a["activation"])
     if a["padding"] in ("same", "valid"):
         raise ShapeError("conv_transpose2d: padding must be an integer or a list")
@@ -202,8 +212,13 @@ def reshape(ctx: LayerCtx, inputs, a):
     if not isinstance(target, (list, tuple)) or not target:
         raise ShapeError(f"shape must be a list of sizes, got {target!r}")
     spec = []
+    dims_text = ", ".join(str(d) for d in x.shape)
     for i, d in enumerate(target):
         if isinstance(d, str):
+            if d not in x.shape:
+                raise ShapeError(f"reshape: shape {format_shape(target)} names '{d}', which is not a dim of the "
+                                 f"input {format_shape(x.shape)} (its dims: {dims_text})",
+                                 hint="a name in shape keeps that input dim; use -1 to infer a size")
             if i < x.type.rank and x.shape[i] == d:
                 spec.append(0)
             else:
@@ -212,6 +227,11 @@ def reshape(ctx: LayerCtx, inputs, a):
             raise ShapeError(f"shape: bad size {d!r}; sizes are positive, 0 (keep) or -1 (infer)")
         else:
             spec.append(d)
+    if spec.count(-1) > 1:
+        inferred = [str(d) for d, sp in zip(target, spec) if sp == -1]
+        raise ShapeError(f"reshape: shape {format_shape(target)} leaves {len(inferred)} sizes to infer "
+                         f"({', '.join(inferred)}), at most one can be; the input is {format_shape(x.shape)}",
+                         hint="a symbolic name is kept only at its own position in the input")
     out = reshape_shape(x.shape, spec)
     for i, d in enumerate(target):
         if isinstance(d, str) and out[i] != d:
@@ -237,6 +257,10 @@ def upsample(ctx: LayerCtx, inputs, a):
        param_doc="weight, bias, running_mean, running_var [C] (running_* not trainable)")
 def batchnorm(ctx: LayerCtx, inputs, a):
     x = inputs[0]
+    positive_number(a["eps"], "eps")
+    if isinstance(a["momentum"], bool) or not isinstance(a["momentum"], (int, float)) or not 0 <= a["momentum"] <= 1:
+        raise ShapeError(f"momentum must be a number in [0, 1], got {a['momentum']!r}",
+                         hint="the weight of the batch statistics in the running ones; PyTorch's default is 0.1")
     ctx.expect_rank(x, (2, 3, 4, 5), "[N, C, ...]")
     ctx.use_dtype_of(x)
     c = ctx.expect_static(x.shape[1], "the channel axis")
@@ -250,6 +274,7 @@ def batchnorm(ctx: LayerCtx, inputs, a):
        param_doc="weight [D] (ones), bias [D] (zeros)")
 def layernorm(ctx: LayerCtx, inputs, a):
     x = inputs[0]
+    positive_number(a["eps"], "eps")
     ctx.use_dtype_of(x)
     d = ctx.expect_static(x.shape[-1] if x.type.rank else None, "the last axis")
     w, bias = ctx.param("weight", (d,), "ones"), ctx.param("bias", (d,), "zeros")

@@ -16,6 +16,7 @@ from graphc.ir.graph import Value
 from graphc.layers.base import REQUIRED, LayerCtx, layer
 from graphc.layers.core import positive_int
 from graphc.ops.recurrent import GATES, RNN_ACTIVATIONS
+from graphc.ops.sampling import name_salt
 
 
 def _flag(value, what: str) -> bool:
@@ -145,8 +146,9 @@ def attention(ctx: LayerCtx, inputs, a):
 # -- reparameterize -------------------------------------------------------------------------
 @layer("reparameterize", {"sample": False, "seed": None}, inputs=("mu", "logvar"), family="sampling",
        doc="VAE sampling z = mu + exp(0.5*logvar) * eps, eps ~ N(0, 1). The exported (inference) graph returns mu "
-           "(deterministic, the PyTorch VAE convention) unless sample: true, which draws eps with "
-           "RandomNormalLike (seed: fixes its stream). Training graphs sample (graphc.ops.sampling.enable_sampling).")
+           "(deterministic, the PyTorch VAE convention) unless sample: true, which draws eps with graphc's "
+           "counter-based hash PRNG from the constant seed (default 0; the same seed gives the same eps in "
+           "every runtime). Training graphs sample with a fresh seed per step.")
 def reparameterize(ctx: LayerCtx, inputs, a):
     mu, logvar = inputs
     for i, v in enumerate(inputs):
@@ -156,7 +158,7 @@ def reparameterize(ctx: LayerCtx, inputs, a):
     if a["seed"] is not None and (isinstance(a["seed"], bool) or not isinstance(a["seed"], int)):
         raise ShapeError(f"seed must be an integer, got {a['seed']!r}")
     if _flag(a["sample"], "sample"):
-        eps = ctx.b.random_normal_like(mu, seed=a["seed"])
+        eps = ctx.b.random_normal_like(mu, seed=a["seed"], salt=name_salt(ctx.name))
         return [ctx.b.reparameterize(mu, logvar, eps)]
     return [ctx.b.reparameterize(mu, logvar)]
 

@@ -9,6 +9,7 @@ import numpy as np
 from graphc.errors import ShapeError
 from graphc.ir.types import TensorType
 from graphc.ops.common import infer_broadcast, infer_float_same, infer_same, need_float, onnx_node
+from graphc.ops.float64 import DECOMPOSITIONS, with_float64_fallback
 from graphc.ops.gradutil import unbroadcast
 from graphc.ops.registry import OpDef, register
 
@@ -21,8 +22,11 @@ def erf(x: np.ndarray) -> np.ndarray:
 
 def _unary(name, ref, onnx_op, vjp=None, family="math", attrs=None, onnx_attrs=None, doc="",
            float_only=True, no_grad=None):
+    lower = onnx_node(onnx_op, onnx_attrs)
+    if onnx_op in DECOMPOSITIONS:  # no float64 kernel on onnxruntime's CPU provider
+        lower = with_float64_fallback(onnx_op, lower)
     register(OpDef(name, ("x",), infer_float_same(name) if float_only else infer_same,
-                   lambda ins, a: ref(ins[0], a), onnx_node(onnx_op, onnx_attrs), attrs=attrs or {},
+                   lambda ins, a: ref(ins[0], a), lower, attrs=attrs or {},
                    vjp=vjp, family=family, doc=doc, no_grad=no_grad))
 
 
@@ -125,6 +129,9 @@ _unary("reciprocal", lambda x, a: 1.0 / x, "Reciprocal",
 _unary("erf", lambda x, a: erf(x), "Erf",
        lambda b, n, g: [b.mul(g[0], b.mul(2.0 / math.sqrt(math.pi), b.exp(b.neg(b.mul(n.inputs[0], n.inputs[0])))))],
        doc="Gauss error function")
+_unary("sin", lambda x, a: np.sin(x), "Sin", lambda b, n, g: [b.mul(g[0], b.cos(n.inputs[0]))], doc="sine")
+_unary("cos", lambda x, a: np.cos(x), "Cos", lambda b, n, g: [b.neg(b.mul(g[0], b.sin(n.inputs[0])))],
+       doc="cosine (also learning-rate schedules)")
 _unary("identity", lambda x, a: x, "Identity", lambda b, n, g: [g[0]], float_only=False, family="shape",
        doc="x unchanged")
 

@@ -1,22 +1,229 @@
-"""Sampling ops: the VAE `reparameterize` step and the Gaussian noise it draws in training.
+"""Sampling ops: one counter-based hash PRNG behind dropout masks and Gaussian noise, and the VAE
+`reparameterize` step.
 
-`reparameterize(mu, logvar)` is deterministic inference (the PyTorch VAE convention): it returns
-`mu`. `reparameterize(mu, logvar, eps)` is the training form, `mu + exp(0.5 * logvar) * eps`,
-with `eps` either fed from outside (reproducible) or drawn by `random_normal_like(mu)`;
-`enable_sampling(graph)` turns every inference form of a graph into the sampled one.
+Random numbers come from a counter-based hash written with standard integer ONNX ops (uint32
+`Mul`, `BitShift`, `BitwiseXor`): element i of a draw with seed s and salt k is
+
+    key  = hash32(hash32(s ^ k)),   h = hash32(i * 0x9E3779B9 ^ key),   u = (h >> 8) / 2**24
+
+(u uniform in [0, 1), i the flat row-major index), where `hash32` is the "lowbias32" integer
+mixer. Any ONNX runtime gives the same bits, the numpy references below reproduce them exactly,
+and the same (seed, salt) always gives the same numbers. Normal noise is Box-Muller over two
+uniform streams (salt k and k ^ 0x5BD1E995), computed in float32.
+
+- `dropout_mask(x, seed)`: 0 or 1/(1-rate) per element (keep when u >= rate);
+- `normal_from_seed(x, seed)`: N(0, 1) noise of x's shape, the seed a graph value (training
+  feeds a fresh int64 seed every step);
+- `random_normal_like(x)`: the same noise from the constant seed attribute (default 0): what an
+  exported inference graph with `reparameterize: {sample: true}` draws. It is reproducible (the same
+  seed gives the same eps in onnxruntime, onnx.reference and numpy); change `seed` for other noise.
+  Training graphs replace it by `normal_from_seed` with the step's seed.
+- `reparameterize(mu, logvar)` is deterministic inference (the PyTorch VAE convention): it returns
+  `mu`. `reparameterize(mu, logvar, eps)` is the training form, `mu + exp(0.5 * logvar) * eps`.
+  `enable_sampling(graph)` turns every inference form of a graph into the sampled one.
+
+(ONNX `RandomNormalLike` takes its seed as an attribute, so it cannot vary per step, and its
+stream differs between runtimes: it is not used.)
 """
 
 from __future__ import annotations
 
+import math
+import zlib
+
 import numpy as np
+from onnx import TensorProto
 
 from graphc.errors import ShapeError
 from graphc.ir.graph import Graph
-from graphc.ir.types import format_shape, np_dtype
+from graphc.ir.types import format_shape, np_dtype, onnx_dtype
 from graphc.ops.common import need_float
 from graphc.ops.registry import OpDef, register
 
+_GOLDEN, _M1, _M2 = 0x9E3779B9, 0x7FEB352D, 0x846CA68B
+SECOND_STREAM = 0x5BD1E995  # salt offset of the second uniform stream of a normal draw
+SAMPLING = "sampling"
+_CONSTANT_IN_X = "x's values are not used (only its shape): the gradient is zero"
 
+
+# -- numpy references -----------------------------------------------------------------------
+def hash32(x: np.ndarray) -> np.ndarray:
+    """lowbias32 on uint32 arrays (wrapping arithmetic)."""
+    x = np.asarray(x, dtype=np.uint32)
+    with np.errstate(over="ignore"):
+        x = x ^ (x >> np.uint32(16))
+        x = x * np.uint32(_M1)
+        x = x ^ (x >> np.uint32(15))
+        x = x * np.uint32(_M2)
+        return x ^ (x >> np.uint32(16))
+
+
+def uniform_bits(n: int, seed: int, salt: int) -> np.ndarray:
+    """The float32 uniforms in [0, 1) of a draw of n elements (numpy reference)."""
+    with np.errstate(over="ignore"):
+        key = hash32(hash32(np.uint32(int(seed) % 2**32) ^ np.uint32(int(salt) % 2**32)))
+        idx = np.arange(n, dtype=np.uint32)
+        h = hash32((idx * np.uint32(_GOLDEN)) ^ key)
+    return (h >> np.uint32(8)).astype(np.float32) * np.float32(2.0 ** -24)
+
+
+def normal_from_uniforms(u1: np.ndarray, u2: np.ndarray) -> np.ndarray:
+    """Box-Muller in float32: sqrt(-2 log(1 - u1)) * cos(2 pi u2) (1 - u1 lies in (0, 1])."""
+    u1, u2 = np.asarray(u1, np.float32), np.asarray(u2, np.float32)
+    radius = np.sqrt(np.log(np.float32(1.0) - u1) * np.float32(-2.0))
+    return (radius * np.cos(u2 * np.float32(2.0 * np.pi))).astype(np.float32)
+
+
+def normal_bits(n: int, seed: int, salt: int) -> np.ndarray:
+    """The float32 N(0, 1) numbers of a draw of n elements (numpy reference)."""
+    return normal_from_uniforms(uniform_bits(n, seed, salt), uniform_bits(n, seed, int(salt) ^ SECOND_STREAM))
+
+
+def _mask_ref(ins, a):
+    x, seed = ins
+    u = uniform_bits(x.size, int(seed), int(a["salt"])).reshape(x.shape)
+    return np.where(u >= np.float32(a["rate"]), 1.0 / (1.0 - a["rate"]), 0.0).astype(x.dtype)
+
+
+def _normal_ref(ins, a):
+    x, seed = ins
+    return normal_bits(x.size, int(seed), int(a["salt"])).reshape(x.shape).astype(x.dtype)
+
+
+def _normal_like_ref(ins, a):
+    x = ins[0]
+    return normal_bits(x.size, _seed_attr(a), int(a["salt"])).reshape(x.shape).astype(x.dtype)
+
+
+# -- shape rules ----------------------------------------------------------------------------
+def _seeded_infer(op: str):
+    def infer(ts, a):
+        need_float(ts[0], op)
+        if ts[1].dtype != "int64" or ts[1].rank != 0:
+            raise ShapeError(f"{op}: seed must be an int64 scalar, got {ts[1]}")
+        if op == "dropout_mask" and not 0 <= float(a["rate"]) < 1:
+            raise ShapeError(f"{op}: rate must be a number in [0, 1), got {a['rate']!r}")
+        return [ts[0]]
+    return infer
+
+
+def _seed_attr(a) -> int:
+    seed = a["seed"]
+    if seed is None:
+        return 0
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise ShapeError(f"seed must be an integer, got {seed!r}")
+    return seed
+
+
+def _normal_like_infer(ts, a):
+    need_float(ts[0], "random_normal_like")
+    _seed_attr(a)
+    return [ts[0]]
+
+
+# -- ONNX lowering --------------------------------------------------------------------------
+def _emitter(ctx, n):
+    """(emit(op, inputs, **attrs) -> fresh output name, u32(value) -> uint32 constant name) for `n`."""
+    def emit(op, ins, **attrs):
+        out = ctx.tmp(n, op.lower())
+        ctx.emit(op, ins, [out], **attrs)
+        return out
+
+    return emit, lambda v: ctx.const(np.asarray(v, dtype=np.uint32), f"{n.name}/c")
+
+
+def _hash_lower(ctx, n, x_name: str, seed_name: str, salt: int) -> tuple[str, str]:
+    """ONNX nodes for the flat uint32 hashes h behind `uniform_bits`; returns (h, shape of x)."""
+    emit, u32 = _emitter(ctx, n)
+
+    def mix(v):
+        v = emit("BitwiseXor", [v, emit("BitShift", [v, u32(16)], direction="RIGHT")])
+        v = emit("Mul", [v, u32(_M1)])
+        v = emit("BitwiseXor", [v, emit("BitShift", [v, u32(15)], direction="RIGHT")])
+        v = emit("Mul", [v, u32(_M2)])
+        return emit("BitwiseXor", [v, emit("BitShift", [v, u32(16)], direction="RIGHT")])
+
+    shape = emit("Shape", [x_name])
+    count = emit("ReduceProd", [shape], keepdims=0)
+    zero = ctx.const(np.asarray(0, np.int64), f"{n.name}/zero")
+    one = ctx.const(np.asarray(1, np.int64), f"{n.name}/one")
+    idx = emit("Cast", [emit("Range", [zero, count, one])], to=TensorProto.UINT32)
+    key = mix(mix(emit("BitwiseXor", [emit("Cast", [seed_name], to=TensorProto.UINT32), u32(salt % 2**32)])))
+    return mix(emit("BitwiseXor", [emit("Mul", [idx, u32(_GOLDEN)]), key])), shape
+
+
+def _uniform_lower(ctx, n, x_name: str, seed_name: str, salt: int) -> tuple[str, str]:
+    """ONNX nodes for the flat float32 uniforms of `uniform_bits`; returns (uniforms, shape of x)."""
+    h, shape = _hash_lower(ctx, n, x_name, seed_name, salt)
+    emit, u32 = _emitter(ctx, n)
+    u = emit("Mul", [emit("Cast", [emit("BitShift", [h, u32(8)], direction="RIGHT")], to=TensorProto.FLOAT),
+                     ctx.const(np.asarray(2.0 ** -24, np.float32), f"{n.name}/scale24")])
+    return u, shape
+
+
+def _mask_lower(ctx, n) -> None:
+    x, seed = n.inputs
+    keep = ctx.tmp(n, "keep")
+    # u >= rate with u = (h >> 8) / 2**24  <=>  h >= ceil(rate * 2**24) * 256: one uint32 compare
+    steps = math.ceil(float(np.float32(n.attrs["rate"])) * 2.0 ** 24)
+    if steps < 2 ** 24:
+        h, shape = _hash_lower(ctx, n, ctx.name(x), ctx.name(seed), int(n.attrs["salt"]))
+        ctx.emit("GreaterOrEqual", [h, ctx.const(np.asarray(steps * 256, np.uint32), f"{n.name}/threshold")], [keep])
+    else:
+        u, shape = _uniform_lower(ctx, n, ctx.name(x), ctx.name(seed), int(n.attrs["salt"]))
+        ctx.emit("GreaterOrEqual", [u, ctx.const(np.asarray(n.attrs["rate"], np.float32), f"{n.name}/rate")], [keep])
+    dtype = np_dtype(x.dtype)
+    flat = ctx.tmp(n, "mask")
+    ctx.emit("Where", [keep, ctx.const(np.asarray(1.0 / (1.0 - n.attrs["rate"]), dtype), f"{n.name}/keep"),
+                       ctx.const(np.asarray(0.0, dtype), f"{n.name}/drop")], [flat])
+    ctx.emit("Reshape", [flat, shape], ctx.names(n.outputs))
+
+
+def _normal_nodes(ctx, n, seed_name: str, salt: int) -> None:
+    """ONNX nodes for `normal_bits` of x's (n.inputs[0]) size, reshaped to x, in x's dtype."""
+    x = n.inputs[0]
+    u1, shape = _uniform_lower(ctx, n, ctx.name(x), seed_name, salt)
+    u2, _ = _uniform_lower(ctx, n, ctx.name(x), seed_name, salt ^ SECOND_STREAM)
+    f32 = lambda v, tag: ctx.const(np.asarray(v, np.float32), f"{n.name}/{tag}")  # noqa: E731
+    emit, _ = _emitter(ctx, n)
+    radius = emit("Sqrt", [emit("Mul", [emit("Log", [emit("Sub", [f32(1.0, "one"), u1])]), f32(-2.0, "m2")])])
+    angle = emit("Cos", [emit("Mul", [u2, f32(2.0 * np.pi, "twopi")])])
+    flat = emit("Mul", [radius, angle])
+    if x.dtype != "float32":
+        flat = emit("Cast", [flat], to=onnx_dtype(x.dtype))
+    ctx.emit("Reshape", [flat, shape], ctx.names(n.outputs))
+
+
+def _normal_lower(ctx, n) -> None:
+    _normal_nodes(ctx, n, ctx.name(n.inputs[1]), int(n.attrs["salt"]))
+
+
+def _normal_like_lower(ctx, n) -> None:
+    seed = ctx.const(np.asarray(_seed_attr(n.attrs), np.int64), f"{n.name}/seed")
+    _normal_nodes(ctx, n, seed, int(n.attrs["salt"]))
+
+
+# the ONNX op types each lowering emits (for docs/ops.md: they are built by helpers)
+_HASH_OPS = ("Shape", "ReduceProd", "Range", "Cast", "Mul", "BitShift", "BitwiseXor")
+_mask_lower.onnx_op = _HASH_OPS + ("GreaterOrEqual", "Where", "Reshape")  # type: ignore[attr-defined]
+_normal_lower.onnx_op = _HASH_OPS + ("Sub", "Log", "Sqrt", "Cos", "Reshape")  # type: ignore[attr-defined]
+_normal_like_lower.onnx_op = _normal_lower.onnx_op  # type: ignore[attr-defined]
+
+register(OpDef("dropout_mask", ("x", "seed"), _seeded_infer("dropout_mask"), _mask_ref, _mask_lower,
+               attrs={"rate": 0.5, "salt": 0}, vjp=lambda b, n, g: [None, None], family="regularization",
+               public=False, doc="dropout keep-mask of x's shape: 0 or 1/(1-rate), from an int64 seed "
+                                 "(hash PRNG, keeps u >= rate)"))
+register(OpDef("normal_from_seed", ("x", "seed"), _seeded_infer("normal_from_seed"), _normal_ref, _normal_lower,
+               attrs={"salt": 0}, vjp=lambda b, n, g: [None, None], family=SAMPLING, public=False,
+               doc="N(0, 1) noise of x's shape and dtype from an int64 seed (hash PRNG + Box-Muller)"))
+register(OpDef("random_normal_like", ("x",), _normal_like_infer, _normal_like_ref, _normal_like_lower,
+               attrs={"seed": None, "salt": 0}, vjp=lambda b, n, g: [None], family=SAMPLING, public=False,
+               doc="N(0, 1) noise of x's shape and dtype from the constant `seed` (default 0): normal_from_seed "
+                   "with a fixed seed"))
+
+
+# -- reparameterize -------------------------------------------------------------------------
 def _reparam_infer(ts, a):
     mu = ts[0]
     need_float(mu, "reparameterize", "mu")
@@ -57,23 +264,13 @@ def _reparam_vjp(b, n, g):
 
 
 register(OpDef("reparameterize", ("mu", "logvar", "eps"), _reparam_infer, _reparam_ref, _reparam_lower,
-               min_inputs=2, vjp=_reparam_vjp, family="sampling", public=False,
+               min_inputs=2, vjp=_reparam_vjp, family=SAMPLING, public=False,
                doc="VAE sampling: mu (inference form, 2 inputs) or mu + exp(0.5*logvar)*eps (3 inputs)"))
 
 
-def _normal_ref(ins, a):
-    rng = np.random.default_rng(a["seed"])
-    return rng.standard_normal(ins[0].shape).astype(ins[0].dtype)
-
-
-def _normal_lower(ctx, n) -> None:
-    attrs = {} if n.attrs["seed"] is None else {"seed": float(n.attrs["seed"])}
-    ctx.emit("RandomNormalLike", ctx.names(n.inputs), ctx.names(n.outputs), **attrs)
-
-
-register(OpDef("random_normal_like", ("x",), lambda ts, a: [need_float(ts[0], "random_normal_like") or ts[0]],
-               _normal_ref, _normal_lower, attrs={"seed": None}, vjp=lambda b, n, g: [None], family="sampling",
-               public=False, doc="N(0, 1) noise of x's shape and dtype (numpy's and onnxruntime's streams differ)"))
+def name_salt(name: str) -> int:
+    """A stable per-node salt (so two sampling layers with the same seed draw different noise)."""
+    return zlib.crc32(name.encode("utf-8"))
 
 
 def enable_sampling(graph: Graph, seed: int | None = None) -> int:
@@ -84,10 +281,14 @@ def enable_sampling(graph: Graph, seed: int | None = None) -> int:
         if node.op != "reparameterize" or len(node.inputs) != 2:
             continue
         mu = node.inputs[0]
-        noise = graph.add_node("random_normal_like", [mu], {"seed": seed}, [mu.type], f"{node.name}/eps",
-                               node.layer, node.loc)
+        noise = graph.add_node("random_normal_like", [mu], {"seed": seed, "salt": name_salt(node.name)}, [mu.type],
+                               f"{node.name}/eps", node.layer, node.loc)
         graph.nodes.remove(noise)
         graph.nodes.insert(graph.nodes.index(node), noise)
         node.inputs.append(noise.outputs[0])
         changed += 1
     return changed
+
+
+__all__ = ["SECOND_STREAM", "enable_sampling", "hash32", "name_salt", "normal_bits", "normal_from_uniforms",
+           "uniform_bits"]

@@ -354,8 +354,14 @@ def _one_hot_lower(ctx, n):
                         ctx.const(np.asarray([0, 1], dtype), f"{n.name}/values")], ctx.names(n.outputs), axis=-1)
 
 
-register(OpDef("one_hot", ("indices",),
-               lambda ts, a: [TensorType(a["dtype"], ts[0].shape + (a["depth"],))],
+def _one_hot_infer(ts, a):
+    if ts[0].dtype not in ("int32", "int64"):
+        raise ShapeError(f"one_hot: indices must be int32 or int64, got {ts[0].dtype}",
+                         hint="class labels are integers: add a cast layer, cast: {to: int64}")
+    return [TensorType(a["dtype"], ts[0].shape + (a["depth"],))]
+
+
+register(OpDef("one_hot", ("indices",), _one_hot_infer,
                lambda ins, a: np.eye(a["depth"], dtype=np_dtype(a["dtype"]))[ins[0]],
                _one_hot_lower, attrs={"depth": REQUIRED, "dtype": "float32"},
                no_grad="integer input: nothing to differentiate", family=SHAPE,

@@ -49,7 +49,7 @@ def make_session(model: bytes | str, provider: str = "auto", quiet: bool = False
             raise
         detail = str(e).split("NOT_IMPLEMENTED :")[-1].strip()
         raise SpecError(f"onnxruntime cannot run this model: {detail}",
-                        hint="its CPU kernels for conv, pooling, erf/gelu, elu, selu, softplus and leaky_relu "
+                        hint="its CPU kernels for convolution, transposed convolution and average pooling "
                              "do not take float64; use dtype float32") from None
 
 

@@ -115,6 +115,8 @@ class GanTrainer:
         ckpt = os.path.join(out_dir, "checkpoint") if out_dir else None
         history, start = [], 0
         if resume:
+            if ckpt is None:
+                raise SpecError("resume needs a run folder (--out)")
             arrays, meta = checkpoint.load(ckpt)
             self.d.load({k[2:]: v for k, v in arrays.items() if k.startswith("d/")})
             self.g.load({k[2:]: v for k, v in arrays.items() if k.startswith("g/")})

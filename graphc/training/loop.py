@@ -34,6 +34,29 @@ class TrainResult:
     out_dir: str | None
     stopped_early: bool = False
     weights: dict[str, np.ndarray] = field(default_factory=dict)
+    model: object = None  # the graphc.Model that was trained (the one `training: model:` names)
+
+
+def share_weights(model, result: TrainResult) -> list[str]:
+    """Put the weights of `result` (a model of `model`'s spec, maybe another one) on `model`:
+    all of them when it is the trained model; else the parameters the two models share, i.e.
+    `<trained>.<p>` of a model that uses the trained one as a layer, or `<p>` of a model the
+    trained one uses as a layer (named `<model>.<p>` there). Returns the parameter names set."""
+    trained = getattr(result.model, "model_name", None)
+    done = []
+    for name, p in model.graph.params.items():
+        if trained is None or trained == model.model_name:
+            key = name
+        elif name.startswith(f"{trained}."):
+            key = name[len(trained) + 1:]
+        else:
+            key = f"{model.model_name}.{name}"
+        if key in result.weights and result.weights[key].shape == p.data.shape:
+            p.data = result.weights[key]
+            done.append(name)
+    if done:
+        model._session = None
+    return done
 
 
 def _better(value: float, best: float | None, mode: str, delta: float) -> bool:
@@ -173,7 +196,7 @@ class Trainer:
                               params)
         if out_dir:
             self._write_run(out_dir, history)
-        return TrainResult(history, final, split, out_dir, stopped, weights)
+        return TrainResult(history, final, split, out_dir, stopped, weights, self.model)
 
     def _write_run(self, out_dir: str, history: list[dict]) -> None:
         from graphc.runtime.weights import save_weights

@@ -8,7 +8,6 @@ from dataclasses import dataclass
 
 from graphc.ir.builder import Builder
 from graphc.ir.graph import Graph, Node, Value
-from graphc.training import ops as _training_ops  # noqa: F401 - registers dropout_mask and cos
 
 
 @dataclass

@@ -147,6 +147,61 @@ def _clip(b: Builder, grads: list[Value], max_norm: float) -> list[Value]:
     return [b.mul(g, coef) for g in grads]
 
 
+def pool_before_relu(graph: Graph) -> int:
+    """Rewrite maxpool(relu(x)) as relu(maxpool(x)) in place where the relu feeds only the pool;
+    returns how many. The values are identical (relu is monotone, so it commutes with max), the
+    relu and its gradient mask then touch the pooled tensor (4x smaller for 2x2 windows), and
+    the gradient differs from the original order only where a window's maximum is tied at or
+    below zero, where both are valid subgradients (every such entry is 0 in both orders)."""
+    users = graph.users()
+    outputs = {id(v) for v in graph.outputs}
+    count = 0
+    for relu in list(graph.nodes):
+        r = relu.outputs[0]
+        readers = users.get(id(r), [])
+        if relu.op != "relu" or id(r) in outputs or len(readers) != 1 or readers[0].op != "maxpool":
+            continue
+        pool = readers[0]
+        j = graph.nodes.index(pool)
+        m = pool.outputs[0]
+        pooled = Value(graph.fresh_name(f"{pool.name}_pre_relu"), m.type, producer=pool)
+        pool.inputs[0], pool.outputs[0] = relu.inputs[0], pooled
+        relu.inputs[0], relu.outputs[0] = pooled, m
+        m.producer = relu
+        graph.nodes[graph.nodes.index(relu)], graph.nodes[j] = pool, relu
+        count += 1
+    return count
+
+
+def unroll_recurrent(graph: Graph) -> int:
+    """Replace each rnn / lstm / gru node with a fixed length by its step-by-step decomposition in
+    graphc primitives, in place; returns how many. Their gradient rule differentiates that same
+    decomposition, so the backward pass then reuses the forward's gates and states instead of
+    computing the sequence a second time (onnxruntime's LSTM op, then the unrolled copy)."""
+    from graphc.ops.recurrent import unrolled
+
+    count = 0
+    for node in list(graph.nodes):
+        if node.op not in ("rnn", "lstm", "gru") or not isinstance(node.inputs[0].shape[1], int):
+            continue
+        start = len(graph.nodes)
+        results = unrolled(Builder(graph, node.layer, node.loc), node.op, list(node.inputs), node.attrs)
+        new = graph.nodes[start:]
+        del graph.nodes[start:]
+        swap = {}
+        for old, value in zip(node.outputs, results):  # the old Values keep their names and users
+            producer = value.producer
+            producer.outputs[producer.outputs.index(value)] = old
+            old.producer = producer
+            swap[id(value)] = old
+        for n in new:
+            n.inputs = [swap.get(id(v), v) for v in n.inputs]
+        k = graph.nodes.index(node)
+        graph.nodes[k:k + 1] = new
+        count += 1
+    return count
+
+
 def build_train_step(model_graph: Graph, cfg: TrainConfig, train_only=None) -> TrainStep:
     """The train-step graph of `model_graph` as `cfg` says. `train_only(name)` picks the parameters
     to update (default: every trainable one); the others are inputs passed through unchanged."""
@@ -156,6 +211,7 @@ def build_train_step(model_graph: Graph, cfg: TrainConfig, train_only=None) -> T
     g.name = f"{model_graph.name}_train_step"
     g.outputs = []
     batch_inputs = list(g.inputs)
+    unroll_recurrent(g)
     seed = None
     if needs_seed(g):
         seed = Value("seed", TensorType("int64", ()), kind="input")
@@ -169,6 +225,7 @@ def build_train_step(model_graph: Graph, cfg: TrainConfig, train_only=None) -> T
     reg = _regularization(b, wanted, cfg)
     if reg is not None:
         loss = b.add(loss, reg)
+    pool_before_relu(g)  # after the loss: a relu output the loss reads has two users and stays
     grads = gradients(g, [loss], [None], wanted)
     grads = [gr if gr is not None else b.zeros_like(p) for gr, p in zip(grads, wanted)]
     if cfg.clip_grad_norm:

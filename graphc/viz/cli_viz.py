@@ -11,19 +11,10 @@ from graphc.viz.render import output_format, render
 from graphc.viz.views import ViewOptions, build_passes_view, build_view
 
 
-def load_graph(args) -> Graph:
-    """The graph of a spec (with --set/--seed/--model/--weights) or of an .onnx file."""
-    if args.spec.lower().endswith(".onnx"):
-        from graphc.export.onnx_import import import_onnx
-
-        return import_onnx(args.spec)
-    from graphc.cli import _load
-
-    return _load(args).graph
-
-
 def viz_command(args) -> int:
-    graph = load_graph(args)
+    from graphc.cli import _load_graph
+
+    graph = _load_graph(args)
     base = os.path.splitext(os.path.basename(args.spec))[0]
     path = args.output or base + ".svg"
     output_format(path)  # a bad extension fails before any work
