@@ -271,8 +271,9 @@ def digits_runs(name: str, text: str, make, seeds: list[int], epochs: int) -> di
             "epoch_ratio": med("graphc_epoch_s") / med("torch_epoch_s")}
 
 
-def train_step_rows(threads: int, repeat: int, steps: int) -> list[dict]:
-    """Train-step time at batch 64 of every model, graphc vs its PyTorch twin, `threads` each."""
+def train_step_rows(threads: int, repeat: int, steps: int, only: str | None = None) -> list[dict]:
+    """Train-step time at batch 64 of every model (or those whose name contains `only`), graphc vs its
+    PyTorch twin, `threads` each."""
     global THREADS
     THREADS = threads
     torch.set_num_threads(threads)
@@ -283,18 +284,24 @@ def train_step_rows(threads: int, repeat: int, steps: int) -> list[dict]:
     adam = lambda net: torch.optim.Adam(net.parameters(), lr=1e-3)  # noqa: E731
     ce = on_logits(torch.nn.functional.cross_entropy)
     spec = lambda name, **params: graphc.load(os.path.join(SPECS, name), params=params)  # noqa: E731
-    rows = [
-        step_time("mlp_784_64_64_10 (adam)", MLP784, mlp, adam(mlp), ce, (784,), repeat, steps),
-        step_time("keras_mnist_cnn (adadelta)", KERAS_CNN, cnn,
-                  torch.optim.Adadelta(cnn.parameters(), lr=1.0, rho=0.95, eps=1e-7), on_logits(keras_cce),
-                  (1, 28, 28), repeat, max(2, steps // 4)),
-        step_time("lstm_32_64_t20 (adam)", spec("train_lstm.yaml", steps=20, features=32), lstm, adam(lstm), ce,
-                  (20, 32), repeat, max(2, steps // 2)),
-        step_time("transformer_block_d128_s64 (adam)", spec("train_transformer.yaml", seq=64, features=128),
-                  transformer, adam(transformer), ce, (64, 128), repeat, max(2, steps // 4)),
-        step_time("vae_784_400_20 (adam)", spec("train_vae.yaml", features=784, hidden=400), vae, adam(vae),
-                  vae_loss(1 / 64), (784,), repeat, steps),
+    cases = [
+        ("mlp_784_64_64_10 (adam)", lambda: (MLP784, mlp, adam(mlp), ce, (784,), steps)),
+        ("keras_mnist_cnn (adadelta)", lambda: (
+            KERAS_CNN, cnn, torch.optim.Adadelta(cnn.parameters(), lr=1.0, rho=0.95, eps=1e-7), on_logits(keras_cce),
+            (1, 28, 28), max(2, steps // 4))),
+        ("lstm_32_64_t20 (adam)", lambda: (spec("train_lstm.yaml", steps=20, features=32), lstm, adam(lstm), ce,
+                                           (20, 32), max(2, steps // 2))),
+        ("transformer_block_d128_s64 (adam)", lambda: (
+            spec("train_transformer.yaml", seq=64, features=128), transformer, adam(transformer), ce, (64, 128),
+            max(2, steps // 4))),
+        ("vae_784_400_20 (adam)", lambda: (spec("train_vae.yaml", features=784, hidden=400), vae, adam(vae),
+                                           vae_loss(1 / 64), (784,), steps)),
     ]
+    rows = []
+    for name, case in cases:
+        if only is None or only in name:
+            model, net, opt, loss_fn, shape, number = case()
+            rows.append(step_time(name, model, net, opt, loss_fn, shape, repeat, number))
     for r in rows:
         r["threads"] = threads
     return rows
@@ -308,6 +315,9 @@ def main() -> None:
                              "pools of two runtimes fight each other)")
     parser.add_argument("--step-threads", default="1,2",
                         help="thread counts of the train-step timings, each for both runtimes (default 1,2)")
+    parser.add_argument("--only", metavar="TEXT",
+                        help="time only the train-step rows whose model name contains TEXT (e.g. lstm, cnn); "
+                             "skips the digits runs and writes no JSON")
     args = parser.parse_args()
     args.step_threads = [int(t) for t in args.step_threads.split(",")]
     repeat, steps = (2, 3) if args.quick else (7, 20)
@@ -315,9 +325,12 @@ def main() -> None:
 
     step_rows = {}
     for threads in args.step_threads:
-        step_rows[threads] = train_step_rows(threads, repeat, steps)
-        print_table([[r["model"], r["graphc_ms"], r["torch_ms"], r["ratio"]] for r in step_rows[threads]],
-                    [f"train step, batch 64, {threads} thread(s)", "graphc ms", "torch ms", "ratio"])
+        step_rows[threads] = train_step_rows(threads, repeat, steps, args.only)
+        print_table([[r["model"], r["graphc_ms"], r["torch_ms"], r["ratio"], r["train_step_nodes"]]
+                     for r in step_rows[threads]],
+                    [f"train step, batch 64, {threads} thread(s)", "graphc ms", "torch ms", "ratio", "nodes"])
+    if args.only is not None:
+        return
     global THREADS
     THREADS = args.threads
     torch.set_num_threads(args.threads)

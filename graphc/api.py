@@ -131,10 +131,19 @@ class Model:
         When `training: model:` names another model of the spec, that model is trained
         (`self.last_fit.model`) and this one gets the weights the two share, by name."""
         from graphc.training.compile import train_config
-        from graphc.training.loop import Trainer, share_weights
+        from graphc.training.loop import Trainer, TrainResult, share_weights
 
-        trainer = Trainer(self, train_config(self), provider)
-        result = trainer.fit(out, epochs, resume, log=print if verbose else None)
+        cfg = train_config(self)
+        if cfg.gan is not None:  # alternating steps; weights named as in the combined model
+            from graphc.training.gan import GanTrainer
+
+            gan = GanTrainer(self.spec, cfg, provider)
+            history = gan.fit(out, epochs, resume, log=print if verbose else None)
+            combined = Model(self.spec, cfg.gan["combined"])
+            result = TrainResult(history, {}, "train", out, weights=gan.weights(), model=combined)
+            share_weights(combined, result)
+        else:
+            result = Trainer(self, cfg, provider).fit(out, epochs, resume, log=print if verbose else None)
         share_weights(self, result)
         self._session = None
         self.last_fit = result

@@ -12,6 +12,12 @@
 Every layer or public op is a method (`.conv2d(filters=8, kernel=3)`, `.add(in_=["a", "b"])`);
 `.layer(op, **attrs)` is the general form (blocks, models). `in` is spelled `in_`. Errors are
 the usual `graphc.SpecError`s, located in the text `to_yaml()` returns.
+
+`.training(...)` writes the `training:` section (docs/training.md), keys in the documented order:
+
+    spec.training(data="digits", loss={"cross_entropy": {"logits": "logits", "target": "label"}},
+                  optimizer={"adam": {"lr": 0.001}}, batch_size=64, epochs=30)
+    spec.build().fit()        # trains as `graphc train` would
 """
 
 from __future__ import annotations
@@ -27,6 +33,22 @@ def _flow(value: Any) -> str:
     """One YAML value in flow style (`{units: 10, activation: relu}`, `[N, 784]`)."""
     return yaml.safe_dump(value, default_flow_style=True, sort_keys=False, width=10 ** 9).strip().removesuffix(
         "\n...").strip()
+
+
+# The keys of `training:` in the order docs/training.md writes them (and `.training()` emits them).
+TRAINING_ORDER = ("model", "gan", "data", "validation", "loss", "regularization", "optimizer", "clip_grad_norm",
+                  "schedule", "batch_size", "epochs", "metrics", "early_stopping", "seed", "shuffle")
+
+
+def _block_value(key: str, value: Any, indent: str) -> list[str]:
+    """`key: value` in flow style; a list of mappings (several losses) as a block list."""
+    if isinstance(value, list) and value and all(isinstance(v, dict) and v for v in value):
+        lines = [f"{indent}{key}:"]
+        for item in value:
+            for i, (k, v) in enumerate(item.items()):
+                lines.append(f"{indent}  {'- ' if i == 0 else '  '}{k}: {_flow(v)}")
+        return lines
+    return [f"{indent}{key}: {_flow(value)}"]
 
 
 def _attrs(attrs: dict[str, Any]) -> dict[str, Any]:
@@ -110,10 +132,33 @@ class Spec(_WithInputs):
         self.name, self.params, self.doc = name, dict(params or {}), doc
         self._blocks: list[Block] = []
         self._models: list[_Model] = []
+        self._training: dict[str, Any] | None = None
 
     def block(self, block: Block) -> "Spec":
         """Add a block, usable as a layer by its name: `.layer("res", repeat=3)`."""
         self._blocks.append(block)
+        return self
+
+    def training(self, data: str | dict[str, Any], loss: Any = None, optimizer: str | dict[str, Any] | None = None,
+                 *, model: str | None = None, gan: dict[str, Any] | None = None,
+                 validation: float | dict[str, Any] | None = None, regularization: dict[str, Any] | None = None,
+                 clip_grad_norm: float | str | None = None, schedule: dict[str, Any] | None = None,
+                 batch_size: int | str | None = None, epochs: int | str | None = None,
+                 metrics: list[str] | None = None, early_stopping: dict[str, Any] | None = None,
+                 seed: int | str | None = None, shuffle: bool | None = None) -> "Spec":
+        """Set the `training:` section; every argument is the YAML key of that name (None: left
+        out). Shorthands: `data="digits"` is `{dataset: digits}`, `data="x.npz"` is
+        `{npz: x.npz}`, `validation=0.1` is `{split: 0.1}`; `loss=[...]` (several terms) is
+        written as a block list. Values are checked when the spec is trained, as in YAML."""
+        if isinstance(data, str):
+            data = {"npz": data} if data.endswith(".npz") else {"dataset": data}
+        if isinstance(validation, (int, float)) and not isinstance(validation, bool):
+            validation = {"split": validation}
+        given = dict(model=model, gan=gan, data=data, validation=validation, loss=loss,
+                     regularization=regularization, optimizer=optimizer, clip_grad_norm=clip_grad_norm,
+                     schedule=schedule, batch_size=batch_size, epochs=epochs, metrics=metrics,
+                     early_stopping=early_stopping, seed=seed, shuffle=shuffle)
+        self._training = {k: given[k] for k in TRAINING_ORDER if given[k] is not None}
         return self
 
     def model(self, name: str) -> _Model:
@@ -139,6 +184,10 @@ class Spec(_WithInputs):
                 lines += [f"  {model.name}:"] + model._input_lines("    ") + model._layer_lines("    ")
         else:
             lines += self._input_lines("") + self._layer_lines("")
+        if self._training is not None:
+            lines.append("training:")
+            for key, value in self._training.items():
+                lines += _block_value(key, value, "  ")
         return "\n".join(lines) + "\n"
 
     def save(self, path: str) -> str:

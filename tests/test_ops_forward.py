@@ -339,10 +339,15 @@ def _hash_normal(x: np.ndarray, seed: int, salt: int) -> np.ndarray:
 
 
 def _dropout_mask_oracle(ins, a):
+    """16-bit uniforms, two per hash: element i < m = ceil(n/2) takes the low half of
+    lowbias32((key + i * golden) mod 2^32), element m + i the high half; keep when u >= rate."""
     x, seed = ins
-    rate = a.get("rate", 0.5)
-    u = _hash_uniform(x.size, int(seed), a.get("salt", 0)).reshape(x.shape)
-    return [np.where(u >= np.float32(rate), 1.0 / (1.0 - rate), 0.0).astype(x.dtype)]
+    rate, n = a.get("rate", 0.5), x.size
+    key = _lowbias32(_lowbias32(np.uint64((int(seed) % 2**32) ^ (a.get("salt", 0) % 2**32))))
+    m = (n + 1) // 2
+    h = _lowbias32((key + np.arange(m, dtype=np.uint64) * np.uint64(0x9E3779B9)) & _MASK32)
+    u = np.concatenate([h & np.uint64(0xFFFF), h >> np.uint64(16)])[:n].astype(np.float64) / 2.0 ** 16
+    return [np.where(u.reshape(x.shape) >= rate, 1.0 / (1.0 - rate), 0.0).astype(x.dtype)]
 
 
 _TORCH_DTYPES = {"float32": torch.float32, "float64": torch.float64, "float16": torch.float16,
@@ -720,6 +725,7 @@ CASES: dict[str, list[Case]] = {
                      C(rand(2, 3, 4), _seed(0), id="default_rate"),
                      C(rand(50, 20), _seed(3), rate=0.0, id="rate0_keeps_all"),
                      C(rand(50, 20), _seed(3), rate=0.999999, id="rate_near_1"),
+                     C(rand(7, 9), _seed(11), rate=0.25, salt=3, id="odd_size"),
                      C(rand(3, 4).astype(np.float64), _seed(11), rate=0.5, salt=1, id="float64"),
                      C(rand(7, 30), _seed(8), rate=0.25, batched=(0,), id="batchN")],
     "sin": _unary_cases() + [C(rand(4, 5, low=-40, high=40), id="wide")],
@@ -874,6 +880,8 @@ def test_hash_prng_statistics():
         assert abs(mask.mean() - 1.0) < 0.03  # inverted dropout keeps the expectation
         # no stuck rows or columns (row of 500: sd 0.022; column of 200: sd 0.035)
         assert keep.mean(axis=1).min() > (1 - rate) - 0.15 and keep.mean(axis=0).min() > (1 - rate) - 0.25
+        flat = keep.ravel().astype(np.float64)  # the two halves share hashes (low / high 16 bits)
+        assert abs(np.corrcoef(flat[:50000], flat[50000:])[0, 1]) < 0.02
     z = _run_one_node("normal_from_seed", [x, _seed(5)], salt=0).ravel().astype(np.float64)
     assert abs(z.mean()) < 0.015 and abs(z.var() - 1.0) < 0.02, (z.mean(), z.var())
     assert abs(np.mean(np.abs(z) < 1.0) - 0.6827) < 0.01  # the N(0, 1) mass within one sigma

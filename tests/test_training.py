@@ -16,6 +16,7 @@ import torch
 import graphc
 from graphc.errors import SpecError
 from graphc.training.compile import train_config, train_step_bytes
+from graphc.ops.sampling import mask_bits
 from graphc.training.ops import uniform_bits
 from graphc.training.runner import StepRunner
 from graphc.training.step import build_train_step
@@ -119,8 +120,8 @@ def test_dropout_masks_are_reproducible_and_match_numpy():
     mask_sess = ort.InferenceSession(to_onnx(g).SerializeToString())
     ones = np.ones((300, 7), np.float32)
     got = mask_sess.run(None, {"x": ones, "seed": np.asarray(42, np.int64)})[0]
-    u = uniform_bits(300 * 7, 42, 5).reshape(300, 7)
-    np.testing.assert_array_equal(got, np.where(u >= np.float32(0.3), np.float32(1 / 0.7), 0).astype(np.float32))
+    u = mask_bits(300 * 7, 42, 5).reshape(300, 7) / 2.0 ** 16
+    np.testing.assert_array_equal(got, np.where(u >= 0.3, np.float32(1 / 0.7), 0).astype(np.float32))
     assert abs((got == 0).mean() - 0.3) < 0.03
     other = mask_sess.run(None, {"x": ones, "seed": np.asarray(43, np.int64)})[0]
     assert not np.array_equal(got, other)
@@ -587,10 +588,10 @@ def test_vae_spec_step_matches_pytorch_with_the_same_noise():
 
 
 def test_lstm_spec_train_steps_match_pytorch():
-    """specs/train_lstm.yaml (the LSTM unrolled in the step graph): three SGD steps vs torch.nn.LSTM."""
+    """specs/train_lstm.yaml (one lstm node, its hand-written BPTT gradient): three SGD steps vs torch.nn.LSTM."""
     model = _spec_with_sgd("train_lstm.yaml", {"steps": 5, "features": 3, "hidden": 6})
     step = build_train_step(model.graph, train_config(model))
-    assert not any(n.op == "lstm" for n in step.graph.nodes)  # unrolled: the backward reuses its states
+    assert sum(n.op == "lstm" for n in step.graph.nodes) == 1  # kept whole: its gradient recomputes the gates
     runner = StepRunner(step, "cpu")
     lstm, head = torch.nn.LSTM(3, 6, batch_first=True), torch.nn.Linear(6, 10)
     w = model.weights
@@ -619,7 +620,8 @@ def test_lstm_spec_train_steps_match_pytorch():
 @pytest.mark.parametrize("layer", ["lstm: {hidden: 5, bidirectional: true, name: rec}", "gru: {hidden: 5, name: rec}",
                                    "rnn: {hidden: 5, name: rec}"])
 def test_unrolled_recurrent_step_loss_matches_the_onnx_recurrent_op(layer):
-    """The train step unrolls rnn/lstm/gru; its loss equals the eval graph's (onnxruntime's LSTM/GRU/RNN op)."""
+    """The train step unrolls rnn/gru (lstm stays one node); its loss equals the eval graph's (onnxruntime's
+    LSTM/GRU/RNN op)."""
     from graphc.training.runner import EvalRunner
     from graphc.training.step import build_eval_step
 
@@ -637,7 +639,7 @@ training:
     model = graphc.loads(text)
     cfg = train_config(model)
     step = build_train_step(model.graph, cfg)
-    assert not any(n.op in ("lstm", "gru", "rnn") for n in step.graph.nodes)
+    assert not any(n.op in ("gru", "rnn") for n in step.graph.nodes)
     rng = np.random.default_rng(0)
     feed = {"x": rng.standard_normal((6, 4, 3)).astype(np.float32), "label": rng.integers(0, 3, 6)}
     want, _ = EvalRunner(build_eval_step(model.graph, cfg), "cpu").run(

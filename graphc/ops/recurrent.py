@@ -13,9 +13,11 @@ with Transposes around it and the weights re-ordered to ONNX's gate order by Spl
 (lstm i, o, f, c; gru z, r, h with linear_before_reset=1, which is PyTorch's GRU). On initializers
 onnxruntime folds the re-ordering away at session start.
 
-Gradient: the op is unrolled into primitives (matmul, gemm, split, sigmoid, tanh, ...) and the
-primitives' own gradient rules are applied in reverse over that unrolled graph (backprop through
-time). That needs a fixed sequence length T; with a symbolic T the gradient is a ShapeError.
+Gradient: `lstm` has a hand-written backprop through time (`_lstm_vjp`) that recomputes the gates
+of all steps at once from the forward op's `y` and emits 8 small nodes a step; `rnn` and `gru`
+are unrolled into primitives (matmul, gemm, split, sigmoid, tanh, ...) and the primitives' own
+gradient rules are applied in reverse over that unrolled graph. Both need a fixed sequence length
+T; with a symbolic T the gradient is a ShapeError.
 """
 
 from __future__ import annotations
@@ -320,7 +322,112 @@ def vjp_by_decomposition(b, node, g: list, outputs: list, start: int) -> list:
     return [cot.get(id(v)) for v in node.inputs]
 
 
+def _steps(b, v, steps: int, width: int) -> list:
+    """[N, T, W] -> T tensors [N, W], one per time step, by one Reshape and one Split."""
+    wide = b.reshape(v, shape=[0, -1])
+    return as_list(b.split(wide, axis=1, sizes=[width] * steps)) if steps > 1 else [wide]
+
+
+def _stack_steps(b, vs: list, width: int):
+    """T tensors [N, W] -> [N, T, W] (the inverse of `_steps`)."""
+    return b.reshape(b.concat(*vs, axis=1) if len(vs) > 1 else vs[0], shape=[0, len(vs), width])
+
+
+def _lstm_direction_vjp(b, x, y_d, w_ih, w_hh, b_ih, b_hh, gy, gh, gc, reverse: bool):
+    """Backprop through time of one LSTM direction, recomputing the gates from the forward op's
+    hidden states `y_d [N, T, H]`: every step-independent product (gate pre-activations, gate
+    derivatives, weight and bias gradients, dx) is one node over all T steps at once; each step
+    costs one Gemm (dh from the next step's gate cotangent), Mul/Add for dc and one Concat+Mul
+    for the [N, 4H] gate cotangent. `gy [N, T, H]`, `gh`, `gc [N, H]` may be None.
+    Returns (dx [N, T, C], dw_ih, dw_hh, gate cotangents [N*T, 4H], whose column sums are db)."""
+    steps, channels, hidden = int(x.shape[1]), x.shape[2], int(w_hh.shape[1])
+    order = list(reversed(range(steps))) if reverse else list(range(steps))  # forward processing order
+    # hidden state entering each step: y shifted by one step along T, zero at the first step
+    if steps > 1:
+        zero = b.zeros_like(b.slice(y_d, starts=[0], ends=[1], axes=[1]))
+        shifted = (b.concat(b.slice(y_d, starts=[1], ends=[steps], axes=[1]), zero, axis=1) if reverse else
+                   b.concat(zero, b.slice(y_d, starts=[0], ends=[steps - 1], axes=[1]), axis=1))
+    else:
+        shifted = b.zeros_like(y_d)
+    xh = b.concat(x, shifted, axis=-1)  # [N, T, C + H]
+    w = b.concat(w_ih, w_hh, axis=1)  # [4H, C + H]
+    pre = b.add(b.matmul(xh, b.transpose(w, perm=[1, 0])), b.add(b_ih, b_hh))  # [N, T, 4H]
+    i, f, g, o = b.split(pre, axis=-1, sizes=[hidden] * 4)
+    si, sf, tg, so = b.sigmoid(i), b.sigmoid(f), b.tanh(g), b.sigmoid(o)
+    # cell states: c_t = f_t * c_{t-1} + i_t * g_t, two nodes a step
+    ig = b.mul(si, tg)
+    f_t, ig_t = _steps(b, sf, steps, hidden), _steps(b, ig, steps, hidden)
+    c_t: list = [None] * steps
+    c_prev_t: list = [None] * steps
+    prev = None
+    for t in order:
+        c_prev_t[t] = prev
+        prev = ig_t[t] if prev is None else b.add(b.mul(f_t[t], prev), ig_t[t])
+        c_t[t] = prev
+    c_prev_t[order[0]] = b.zeros_like(c_t[0])
+    tc = b.tanh(_stack_steps(b, c_t, hidden))  # [N, T, H]
+    # dL/dpre = [dc * g * s_i', dc * c_prev * s_f', dc * i * tanh_g', dh * tanh(c) * s_o'] = E * P, with
+    # P per gate from i*g (ig) and h = o*tanh(c) (y_d) computed already: two or three passes each
+    p = b.concat(b.mul(ig, b.sub(1.0, si)), b.mul(_stack_steps(b, c_prev_t, hidden), b.mul(sf, b.sub(1.0, sf))),
+                 b.sub(si, b.mul(ig, tg)), b.mul(y_d, b.sub(1.0, so)), axis=-1)
+    p_t = _steps(b, p, steps, 4 * hidden)
+    q_t = _steps(b, b.sub(so, b.mul(y_d, tc)), steps, hidden)  # dc/dh through h = o tanh(c): o (1 - tanh(c)^2)
+    gy_t = _steps(b, gy, steps, hidden) if gy is not None else [None] * steps
+    gpre_t: list = [None] * steps
+    gpre_next = dc_next = None
+    for k, t in enumerate(reversed(order)):
+        dh = gy_t[t]
+        if gpre_next is not None:
+            dh = b.gemm(gpre_next, w_hh, dh) if dh is not None else b.gemm(gpre_next, w_hh)
+        if k == 0 and gh is not None:
+            dh = gh if dh is None else b.add(dh, gh)
+        if dh is None:
+            dh = b.zeros_like(q_t[t])
+        dc = b.mul(dh, q_t[t])
+        if dc_next is not None:
+            dc = b.add(dc, dc_next)
+        if k == 0 and gc is not None:
+            dc = b.add(dc, gc)
+        gpre_next = gpre_t[t] = b.mul(b.concat(dc, dc, dc, dh, axis=-1), p_t[t])
+        if k < steps - 1:
+            dc_next = b.mul(dc, f_t[t])
+    gpre = _stack_steps(b, gpre_t, 4 * hidden)  # [N, T, 4H]
+    flat = b.reshape(gpre, shape=[-1, 4 * hidden])  # [N*T, 4H]
+    dw = b.gemm(flat, b.reshape(xh, shape=[-1, xh.shape[2]]), trans_a=1)  # [4H, C + H]
+    dw_ih, dw_hh = b.split(dw, axis=1, sizes=[channels, hidden])
+    return b.matmul(gpre, w_ih), dw_ih, dw_hh, flat
+
+
+def _lstm_vjp(b, node, g):
+    """Hand-written LSTM gradient (see `_lstm_direction_vjp`): 8 nodes a step instead of the
+    ~50 of backprop through the unrolled primitives."""
+    x = node.inputs[0]
+    if not isinstance(x.shape[1], int):
+        raise ShapeError(f"lstm: the gradient unrolls the sequence and needs a fixed length T, got symbolic "
+                         f"{x.shape[1]}", hint="give T as a number in the input shape for training")
+    hidden = int(node.inputs[2].shape[1])
+    ndir = directions(len(node.inputs))
+    g = list(g) + [None] * (3 - len(g))
+
+    def part(v, d):
+        if v is None or ndir == 1:
+            return v
+        return b.slice(v, starts=[d * hidden], ends=[(d + 1) * hidden], axes=[v.type.rank - 1])
+
+    grads: list = [None]
+    for d in range(ndir):
+        w_ih, w_hh, b_ih, b_hh = node.inputs[1 + 4 * d: 5 + 4 * d]
+        dx, dw_ih, dw_hh, flat = _lstm_direction_vjp(b, x, part(node.outputs[0], d), w_ih, w_hh, b_ih, b_hh,
+                                                   part(g[0], d), part(g[1], d), part(g[2], d), d == 1)
+        grads[0] = dx if grads[0] is None else b.add(grads[0], dx)
+        grads += [dw_ih, dw_hh, b.sum(flat, axis=0), b.sum(flat, axis=0)]  # distinct values: b_ih, b_hh
+    return grads
+
+
 def _vjp(kind: str):
+    if kind == "lstm":
+        return _lstm_vjp
+
     def vjp(b, node, g):
         start = len(b.graph.nodes)
         outputs = unrolled(b, kind, list(node.inputs), node.attrs)

@@ -174,15 +174,17 @@ def pool_before_relu(graph: Graph) -> int:
 
 
 def unroll_recurrent(graph: Graph) -> int:
-    """Replace each rnn / lstm / gru node with a fixed length by its step-by-step decomposition in
+    """Replace each rnn / gru node with a fixed length by its step-by-step decomposition in
     graphc primitives, in place; returns how many. Their gradient rule differentiates that same
     decomposition, so the backward pass then reuses the forward's gates and states instead of
-    computing the sequence a second time (onnxruntime's LSTM op, then the unrolled copy)."""
+    computing the sequence a second time (onnxruntime's GRU op, then the unrolled copy). lstm stays
+    one node: its hand-written gradient (graphc/ops/recurrent.py) recomputes every step's gates in
+    a few batched nodes from the op's `y`, which beats the unrolled forward (bench/train.py)."""
     from graphc.ops.recurrent import unrolled
 
     count = 0
     for node in list(graph.nodes):
-        if node.op not in ("rnn", "lstm", "gru") or not isinstance(node.inputs[0].shape[1], int):
+        if node.op not in ("rnn", "gru") or not isinstance(node.inputs[0].shape[1], int):
             continue
         start = len(graph.nodes)
         results = unrolled(Builder(graph, node.layer, node.loc), node.op, list(node.inputs), node.attrs)
