@@ -97,13 +97,9 @@ def run(graph: Graph, log: PassLog) -> bool:
         if m is None:
             continue
         x, nodes = m
-        root = nodes[-1]
-        new = ed.emit_before(root, "gelu", [x], sources=nodes)
+        new = ed.fuse(nodes, "gelu", [x])
         if new is None:
             continue
-        ed.replace(root.outputs[0], new.outputs[0], take_name=True)
-        for n in nodes:
-            ed.remove(n)
         log(f"{'/'.join(n.op for n in nodes)} -> gelu {new.name}", *nodes)
     if ed.commit():
         graph.prune()

@@ -107,15 +107,9 @@ def run(graph: Graph, log: PassLog) -> bool:
                 nodes.append(shift[0])
                 inputs.append(shift[1])
                 root = shift[0]
-        new = ed.emit_before(root, "layernorm", inputs, {"axis": m["axis"], "eps": m["eps"]}, sources=nodes)
+        new = ed.fuse(nodes, "layernorm", inputs, {"axis": m["axis"], "eps": m["eps"]})
         if new is None:
             continue
-        if new.outputs[0].type != root.outputs[0].type:
-            ed.remove(new)
-            continue
-        ed.replace(root.outputs[0], new.outputs[0], take_name=True)
-        for n in nodes:
-            ed.remove(n)
         log(f"{'/'.join(n.op for n in nodes)} -> layernorm {new.name}", *nodes)
     if ed.commit():
         graph.prune()

@@ -112,6 +112,21 @@ class Editor:
             self.users.setdefault(id(v), []).append(node)
         return node
 
+    def fuse(self, chain: list[Node], op: str, inputs: list[Value], attrs: dict | None = None) -> Node | None:
+        """Replace the chain of nodes ending in `chain[-1]` by one `op` node computing the same value;
+        None (nothing changed) when the op's rule rejects the inputs or gives another type."""
+        root = chain[-1]
+        new = self.emit_before(root, op, inputs, attrs, sources=chain)
+        if new is None:
+            return None
+        if new.outputs[0].type != root.outputs[0].type:
+            self.remove(new)
+            return None
+        self.replace(root.outputs[0], new.outputs[0], take_name=True)
+        for n in chain:
+            self.remove(n)
+        return new
+
     def commit(self) -> bool:
         """Apply the edits to `graph.nodes`; True when anything changed."""
         if not self.dead and not self.before:
