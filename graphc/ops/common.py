@@ -63,6 +63,7 @@ def onnx_node(op_type: str, attrs: dict[str, str] | None = None) -> Callable:
     def lower(ctx, node) -> None:
         ctx.emit(op_type, ctx.names(node.inputs), ctx.names(node.outputs), **onnx_attrs(node.attrs, attrs))
     lower.onnx_op = op_type  # type: ignore[attr-defined]
+    lower.onnx_attrs = attrs  # type: ignore[attr-defined]  (read back by OpDef.onnx_import)
     return lower
 
 

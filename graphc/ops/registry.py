@@ -21,6 +21,20 @@ InferFn = Callable[[list[TensorType], dict], list[TensorType]]
 RefFn = Callable[[list[np.ndarray], dict], list[np.ndarray]]
 LowerFn = Callable[["Any", "Any"], None]  # (LowerCtx, Node)
 VjpFn = Callable[["Any", "Any", list], list]  # (Builder, Node, output cotangents) -> input cotangents
+ConvertFn = Callable[["Any"], Any]  # (graphc.onnx_in.context.NodeContext) -> output Value(s)
+
+
+@dataclass(frozen=True)
+class OnnxImport:
+    """Which ONNX nodes import as this op (graphc.onnx_in): op types, domain, opset range
+    (inclusive, of that domain), the ONNX -> graphc attribute names, and a `convert` hook for
+    the cases a renaming cannot express (inputs that are attributes in graphc, defaults...)."""
+
+    op_types: tuple[str, ...]
+    domain: str = ""
+    opsets: tuple[int, int] = (1, 99)
+    attrs: dict[str, str] = field(default_factory=dict)
+    convert: ConvertFn | None = None
 
 
 @dataclass
@@ -38,6 +52,7 @@ class OpDef:
     public: bool = True  # usable as a spec layer under its own name
     doc: str = ""
     min_inputs: int | None = None  # for ops with optional trailing inputs
+    onnx_import: OnnxImport | None = None  # default: the inverse of a 1:1 `onnx_node` lowering
 
     @property
     def variadic(self) -> bool:
@@ -78,6 +93,10 @@ OPS: dict[str, OpDef] = {}
 def register(opdef: OpDef) -> OpDef:
     if opdef.name in OPS:
         raise ValueError(f"op {opdef.name} registered twice")
+    onnx_op = getattr(opdef.lower, "onnx_op", None)
+    if opdef.onnx_import is None and isinstance(onnx_op, str):  # "Elu (float64: ...)" names Elu too
+        renames = getattr(opdef.lower, "onnx_attrs", None) or {k: k for k in opdef.attrs}
+        opdef.onnx_import = OnnxImport((onnx_op.split(" ")[0],), attrs={v: k for k, v in renames.items() if v})
     OPS[opdef.name] = opdef
     return opdef
 

@@ -162,6 +162,22 @@ register(OpDef("expand_as", ("x", "like"), _expand_as_infer,
                doc="x broadcast to the (runtime) shape of `like`"))
 
 
+def _expand_infer(ts, a):
+    shape = list(a["shape"])
+    if not all(isinstance(d, (int, str)) and (not isinstance(d, int) or d >= 1) for d in shape):
+        raise ShapeError(f"expand: bad shape {shape} (sizes are positive ints)")
+    return [ts[0].with_shape(dims.broadcast([ts[0].shape, tuple(shape)], "expand"))]
+
+
+register(OpDef("expand", ("x",), _expand_infer,
+               lambda ins, a: np.broadcast_to(ins[0], np.broadcast_shapes(ins[0].shape, tuple(a["shape"]))).copy(),
+               lambda ctx, n: ctx.emit("Expand", [ctx.name(n.inputs[0]), ctx.const(int64(n.attrs["shape"]),
+                                                                                    f"{n.name}/shape")],
+                                       ctx.names(n.outputs)),
+               attrs={"shape": REQUIRED}, vjp=lambda b, n, g: [unbroadcast(b, g[0], n.inputs[0])], family=SHAPE,
+               doc="x broadcast to `shape` (as ONNX Expand: a 1 keeps x's size)"))
+
+
 def _shape_size_lower(ctx, n):
     x = n.inputs[0]
     sizes = [x.shape[a] for a in n.attrs["axes"]]
