@@ -151,8 +151,18 @@ class Model:
 
 
 def load(path: str, params: dict[str, Any] | None = None, seed: int = 0, model: str | None = None,
-         weights: str | None = None) -> Model:
-    """Read a spec file; `params` overrides its params (as --set), `weights` loads an .npz."""
+         weights: str | None = None, training: str | None = None) -> Model:
+    """Read a spec file or an .onnx model; `params` overrides its params (as --set), `weights`
+    loads an .npz, `training` (for .onnx) is a file holding a `training:` section."""
+    if str(path).lower().endswith(".onnx"):
+        from graphc.onnx_in.model import onnx_spec
+
+        if params:
+            raise SpecError(f"--set applies to spec parameters; {path} is an ONNX model")
+        m = Model(onnx_spec(str(path), training, seed), None)
+        return m.load_weights(weights) if weights else m
+    if training:
+        raise SpecError("--training is for .onnx models; a spec has its own training: section")
     m = Model(load_spec(path, params, seed), model)
     return m.load_weights(weights) if weights else m
 

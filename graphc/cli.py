@@ -23,7 +23,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _spec_args(p: argparse.ArgumentParser, model: bool = True, onnx: bool = False) -> None:
-    p.add_argument("spec", help="the spec file (.yaml)" + (", or an .onnx file" if onnx else ""))
+    p.add_argument("spec", help="the spec file (.yaml), or an .onnx model")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a spec parameter (repeatable): --set dropout=0.3")
     p.add_argument("--seed", type=int, default=0, help="seed of the weight initialization (default 0)")
@@ -36,7 +36,8 @@ def _load(args):
     from graphc.api import load
     from graphc.spec.params import parse_overrides
 
-    return load(args.spec, parse_overrides(args.set), args.seed, getattr(args, "model", None), args.weights)
+    return load(args.spec, parse_overrides(args.set), args.seed, getattr(args, "model", None), args.weights,
+                getattr(args, "training", None))
 
 
 def _out_path(args, default_ext: str) -> str:
@@ -104,10 +105,6 @@ def cmd_check(args) -> int:
 
 def _load_graph(args):
     """The graph of a spec (with --set/--seed/--model/--weights) or of an .onnx file."""
-    if args.spec.lower().endswith(".onnx"):
-        from graphc.export.onnx_import import import_onnx
-
-        return import_onnx(args.spec)
     return _load(args).graph
 
 
@@ -197,6 +194,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train a spec with its training: section",
                        description="Train the model as its spec's training: section says.")
     _spec_args(p)
+    p.add_argument("--training", metavar="TRAIN.yaml",
+                   help="for an .onnx model: a file holding only a training: section")
     p.add_argument("--out", metavar="DIR", help="run folder (default: runs/<spec name>/)")
     p.add_argument("--epochs", type=int, help="override training.epochs")
     p.add_argument("--resume", action="store_true", help="continue from DIR/checkpoint")

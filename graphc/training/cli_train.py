@@ -17,7 +17,7 @@ def train_command(args) -> int:
     from graphc.spec.params import parse_overrides
     from graphc.training.loop import Trainer, format_report
 
-    model = load(args.spec, parse_overrides(args.set), args.seed, args.model, args.weights)
+    model = load(args.spec, parse_overrides(args.set), args.seed, args.model, args.weights, args.training)
     cfg = train_config(model)
     out = run_dir(args.spec, model.spec.name, args.out)
     os.makedirs(out, exist_ok=True)

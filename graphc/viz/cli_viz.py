@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import sys
 
-from graphc.errors import GraphcError
 from graphc.ir.graph import Graph
 from graphc.viz.render import output_format, render
 from graphc.viz.views import ViewOptions, build_passes_view, build_view
@@ -19,10 +18,6 @@ def viz_command(args) -> int:
     path = args.output or base + ".svg"
     output_format(path)  # a bad extension fails before any work
     level = args.level
-    if graph.metadata.get("imported_from") == "onnx" and (level == "grad" or args.passes):
-        what = "--level grad" if level == "grad" else "--passes"
-        raise GraphcError(f"{what} needs a spec: a graph read from an ONNX file keeps ONNX ops and is only drawn "
-                          f"(use --level layer or op)")
     opts = ViewOptions(level=level, depth=args.depth, expand=args.expand, rankdir=args.rankdir)
     if args.passes:
         if level == "layer":
