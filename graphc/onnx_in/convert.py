@@ -227,7 +227,24 @@ def _slice(ctx: NodeContext):
     big = 2**62
     ends = [min(max(e, -big), big) for e in ends]
     starts = [min(max(s, -big), big) for s in starts]
+    if x.kind == "const":  # shape arithmetic: folded here, where an empty result is allowed
+        index = [slice(None)] * x.data.ndim
+        for k, (s, e) in enumerate(zip(starts, ends)):
+            index[(axes[k] if axes else k)] = slice(s, e, steps[k] if steps else 1)
+        data = x.data[tuple(index)]
+        if data.dtype == object:
+            return ctx.b.graph.add_const(np.asarray(data.tolist() or [], dtype=np.int64), "slice") \
+                if not any(isinstance(d, str) for d in data.reshape(-1)) else _symbolic(ctx, data)
+        return ctx.b.graph.add_const(np.ascontiguousarray(data), f"{ctx.b.layer}/slice")
     return ctx.b.slice(x, starts=list(starts), ends=list(ends), axes=axes, steps=steps)
+
+
+def _symbolic(ctx: NodeContext, data):
+    from graphc.ir.graph import Value
+    from graphc.ir.types import TensorType
+
+    return Value(ctx.b.graph.fresh_name(f"{ctx.b.layer}/shape"), TensorType("int64", data.shape), kind="const",
+                 data=data)
 
 
 @declare("split", ("Split",))
@@ -256,7 +273,17 @@ def _concat(ctx: NodeContext):
 @declare("gather", ("Gather",))
 def _gather(ctx: NodeContext):
     ctx.only("axis")
-    return ctx.b.gather(ctx.x(0), ctx.x(1), axis=ctx.attr("axis", 0))
+    x, idx, axis = ctx.x(0), ctx.x(1), ctx.attr("axis", 0)
+    if x.kind != "const" and idx.kind == "const" and idx.data.ndim == 0 and x.type.rank:
+        # one index (x[:, i]): a slice and a squeeze, whose gradients need no scatter
+        axis = axis % x.type.rank
+        i, size = int(idx.data), x.shape[axis]
+        if i < 0 and isinstance(size, int):
+            i += size
+        if i >= 0:
+            part = ctx.b.slice(x, starts=[i], ends=[i + 1], axes=[axis])
+            return ctx.b.squeeze(part, axes=[axis])
+    return ctx.b.gather(x, idx, axis=axis)
 
 
 @declare("flatten", ("Flatten",))
