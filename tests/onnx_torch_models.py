@@ -152,6 +152,7 @@ MODELS = {
     "mobilenet": (MobileNet, (2, 3, 32, 32)),
 }
 SLOW = {"resnet", "mobilenet", "transformer"}
+DYNAMIC = {"mlp", "cnn", "resnet_block", "resnet", "mobilenet", "lstm"}  # exported with a symbolic batch
 
 
 def build(name: str, seed: int = 0) -> nn.Module:
@@ -168,14 +169,17 @@ def build(name: str, seed: int = 0) -> nn.Module:
     return model.eval()
 
 
-def export(model: nn.Module, x: torch.Tensor, path: str, dynamo: bool) -> str:
-    """torch.onnx.export keeping parameter names (legacy: no constant folding; dynamo: optimize=False)."""
+def export(model: nn.Module, x: torch.Tensor, path: str, dynamo: bool, dynamic: bool = False) -> str:
+    """torch.onnx.export keeping parameter names (legacy: no constant folding; dynamo: optimize=False);
+    `dynamic`: a symbolic batch dim N."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         if dynamo:
+            shapes = ({0: torch.export.Dim("N", min=2)},) if dynamic else None
             torch.onnx.export(model, (x,), path, dynamo=True, optimize=False, input_names=["x"],
-                              output_names=["y"], verbose=False)
+                              output_names=["y"], verbose=False, dynamic_shapes=shapes)
         else:
+            axes = {"x": {0: "N"}, "y": {0: "N"}} if dynamic else None
             torch.onnx.export(model, (x,), path, dynamo=False, do_constant_folding=False, input_names=["x"],
-                              output_names=["y"], opset_version=17)
+                              output_names=["y"], opset_version=17, dynamic_axes=axes)
     return path

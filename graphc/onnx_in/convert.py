@@ -330,7 +330,7 @@ def _expand(ctx: NodeContext):
     rank = max(len(target), x.type.rank)
     xs = (1,) * (rank - x.type.rank) + tuple(x.shape)
     padded = [1] * (rank - len(target)) + target
-    shape = [1 if isinstance(d, str) and d == xs[i] else d for i, d in enumerate(padded)]
+    shape = [1 if isinstance(d, str) and (d == xs[i] or x.kind == "const") else d for i, d in enumerate(padded)]
     if any(isinstance(d, str) for d in shape):
         raise ctx.unsupported(f"expanding to a symbolic shape {target} that differs from the input's")
     return ctx.b.expand(x, shape=shape)
@@ -371,7 +371,7 @@ def _recurrent(ctx: NodeContext):
     fixed = {"layout": 0, "input_forget": 0} if kind == "lstm" else {"layout": 0}
     if kind == "gru":
         fixed["linear_before_reset"] = 1
-    ctx.only("hidden_size", "direction", "activations", *fixed, **fixed)
+    ctx.only("hidden_size", "direction", "activations", **fixed)
     acts = ctx.attr("activations", None)
     default = {"lstm": ["Sigmoid", "Tanh", "Tanh"], "gru": ["Sigmoid", "Tanh"], "rnn": ["Tanh"]}[kind]
     if acts and [a for a in acts[:len(default)]] != default and not (kind == "rnn" and acts[0] == "Relu"):

@@ -47,12 +47,12 @@ def _constant(ctx: NodeContext):
 
 @decomposition("ConstantOfShape")
 def _constant_of_shape(ctx: NodeContext):
+    """A symbolic dim becomes 1: the constant broadcasts to the full shape wherever it is used
+    elementwise (an LSTM's zero initial state [1, N, H] is a [1, 1, H] constant)."""
     shape = ctx.ints(0, "shape")
-    if any(isinstance(d, str) for d in shape):
-        raise ctx.unsupported(f"shape {shape} is symbolic (only fixed shapes are imported)")
     fill = ctx.attr("value", None)
     fill = np.zeros(1, np.float32) if fill is None else np.asarray(fill).reshape(-1)
-    return _const(ctx, np.full(shape, fill[0], dtype=fill.dtype))
+    return _const(ctx, np.full([1 if isinstance(d, str) else d for d in shape], fill[0], dtype=fill.dtype))
 
 
 @decomposition("Shape")

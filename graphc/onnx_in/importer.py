@@ -289,7 +289,7 @@ class Importer:
 
     def _check_value_info(self) -> None:
         """Warn where the file's value_info has a fixed dim that graphc's rules infer differently."""
-        inferred = {v.name: v for v in self.graph.values()}
+        inferred = self.values
         for vi in list(self.model.graph.value_info) + list(self.model.graph.output):
             v = inferred.get(vi.name)
             if v is None or not vi.type.HasField("tensor_type") or not vi.type.tensor_type.HasField("shape"):
