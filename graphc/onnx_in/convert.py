@@ -372,6 +372,9 @@ def _recurrent(ctx: NodeContext):
     if kind == "gru":
         fixed["linear_before_reset"] = 1
     ctx.only("hidden_size", "direction", "activations", **fixed)
+    if kind == "gru" and ctx.attr("linear_before_reset", 0) != 1:
+        raise ctx.unsupported("linear_before_reset=0 is not supported (graphc's GRU is PyTorch's, "
+                              "linear_before_reset=1)")
     acts = ctx.attr("activations", None)
     default = {"lstm": ["Sigmoid", "Tanh", "Tanh"], "gru": ["Sigmoid", "Tanh"], "rnn": ["Tanh"]}[kind]
     if acts and [a for a in acts[:len(default)]] != default and not (kind == "rnn" and acts[0] == "Relu"):
