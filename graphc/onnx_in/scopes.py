@@ -127,7 +127,8 @@ def build_layers(graph: Graph, namer: LayerNamer) -> None:
             prefix = ".".join(parts[:i])
             if prefix in namer.blocks and prefix not in seen_blocks:
                 seen_blocks.add(prefix)
-                kind = namer.classes.get(prefix, "module")
+                children = {n.split(".")[i] for n in order if n.startswith(prefix + ".") and len(n.split(".")) > i}
+                kind = namer.classes.get(prefix) or ("Sequential" if all(c.isdigit() for c in children) else "module")
                 layers.append(LayerInfo(prefix, kind, {}, [], [], block=kind))
         inputs, outputs, params = [], [], []
         for n in nodes:
@@ -143,3 +144,27 @@ def build_layers(graph: Graph, namer: LayerNamer) -> None:
             outputs = [nodes[-1].outputs[0].name]
         layers.append(LayerInfo(layer, namer.main_op(layer), {}, inputs, outputs, params=params))
     graph.layers = layers
+
+
+def view_depth(graph: Graph, max_boxes: int = 16) -> int | None:
+    """The deepest block nesting whose layer view draws at most `max_boxes` boxes (None: all
+    of it fits), so the view of an imported ResNet-50 is one screen of labelled module boxes."""
+    from graphc.viz.structure import layer_tree
+
+    tree = layer_tree(graph)
+
+    def boxes(items, depth: int, limit: int | None) -> int:
+        total = 0
+        for item in items:
+            if item.kind == "layer" or (limit is not None and depth >= limit):
+                total += 1
+            else:
+                total += sum(boxes(copy, depth + 1, limit) for copy in item.copies)
+        return total
+
+    if boxes(tree, 0, None) <= max_boxes:
+        return None
+    depth = 0
+    while boxes(tree, 0, depth + 1) <= max_boxes and depth < 16:
+        depth += 1
+    return depth

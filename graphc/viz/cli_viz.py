@@ -18,7 +18,12 @@ def viz_command(args) -> int:
     path = args.output or base + ".svg"
     output_format(path)  # a bad extension fails before any work
     level = args.level
-    opts = ViewOptions(level=level, depth=args.depth, expand=args.expand, rankdir=args.rankdir)
+    depth = args.depth
+    if depth is None and graph.metadata.get("imported_from") == "onnx":
+        from graphc.onnx_in.scopes import view_depth
+
+        depth = view_depth(graph)  # an imported model: one screen of module boxes
+    opts = ViewOptions(level=level, depth=depth, expand=args.expand, rankdir=args.rankdir)
     if args.passes:
         if level == "layer":
             opts.level = "op"  # passes rewrite primitive nodes: the op view shows what changed
