@@ -165,12 +165,13 @@ def conv_ref(x, w, bias, a):
     out_sp = [(xp.shape[2 + i] - a["dilations"][i] * (kshape[i] - 1) - 1) // a["strides"][i] + 1 for i in range(nd)]
     group = a["group"]
     cg, mg = x.shape[1] // group, w.shape[0] // group
-    y = np.zeros((x.shape[0], w.shape[0], *out_sp), dtype=np.result_type(x, w))
+    y = np.zeros((x.shape[0], w.shape[0], *out_sp), dtype=np.result_type(x, w, np.float32))  # fp16: fp32 sums
     for kidx in np.ndindex(*kshape):
         patch = xp[(slice(None), slice(None)) + _window_slices(out_sp, kidx, a["strides"], a["dilations"])]
         for gi in range(group):
             wk = w[(slice(gi * mg, (gi + 1) * mg), slice(None)) + kidx]
-            y[:, gi * mg:(gi + 1) * mg] += np.einsum("nc...,mc->nm...", patch[:, gi * cg:(gi + 1) * cg], wk)
+            y[:, gi * mg:(gi + 1) * mg] += np.einsum("nc...,mc->nm...", patch[:, gi * cg:(gi + 1) * cg], wk,
+                                                        dtype=y.dtype)
     if bias is not None:
         y += bias.reshape((1, -1) + (1,) * nd)
     return y.astype(x.dtype)
