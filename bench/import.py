@@ -58,10 +58,8 @@ def bench_model(name: str, path: str, x: np.ndarray, repeat: int) -> dict:
         model).graph.node), "nodes_onnxsim": len(sim.graph.node),
         "import_export_s": {"graphc_wall": g_wall, "graphc_cpu": g_cpu, "onnxsim_wall": s_wall, "onnxsim_cpu": s_cpu}}
     row["nodes_ratio_vs_onnxsim"] = row["nodes_graphc_O2"] / max(1, row["nodes_onnxsim"])
-    with open(path, "rb") as f:
-        original_bytes = f.read()
     for threads in (1, os.cpu_count() or 1):
-        ours, theirs = _session(model, threads), _session(original_bytes, threads)
+        ours, theirs = _session(model, threads), _session(path, threads)  # (a path: external data too)
         np.testing.assert_allclose(ours.run(None, {"x": x})[0], theirs.run(None, {"x": x})[0], rtol=1e-4, atol=1e-4)
         run_ours, run_theirs = (lambda s=ours: s.run(None, {"x": x})), (lambda s=theirs: s.run(None, {"x": x}))
         number = calibrate(run_theirs, 0.05)

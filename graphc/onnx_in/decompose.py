@@ -247,3 +247,37 @@ def _mod(ctx: NodeContext):
     if a.dtype == object or b.dtype == object:
         raise ctx.unsupported("Mod of a symbolic dim is not supported")
     return _const(ctx, (np.fmod(a, b) if ctx.attr("fmod", 0) else np.mod(a, b)).astype(a.dtype))
+
+
+@decomposition("Pad")
+def _pad(ctx: NodeContext):
+    """Constant padding as a Concat of constant blocks built from slices of x (symbolic dims on
+    other axes allowed); negative pads crop with a slice."""
+    ctx.only("mode", "pads", "value", mode="constant")
+    b, x = ctx.b, ctx.x(0)
+    rank = x.type.rank
+    pads = list(ctx.attrs["pads"]) if "pads" in ctx.attrs else ctx.ints(1, "pads")
+    value = ctx.attr("value", 0.0) if "value" in ctx.attrs else (
+        float(np.asarray(ctx.const(2, "constant_value")).reshape(-1)[0]) if ctx.has(2) else 0.0)
+    axes = ctx.ints(3, "axes") if ctx.has(3) else list(range(rank))
+    y = x
+    for k, axis in enumerate(axes):
+        axis %= rank
+        lo, hi = pads[k], pads[k + len(axes)]
+        if lo < 0 or hi < 0:
+            y = b.slice(y, starts=[max(0, -lo)], ends=[hi if hi < 0 else 2**62], axes=[axis])
+            lo, hi = max(lo, 0), max(hi, 0)
+        parts = [y]
+        size = y.shape[axis]
+        for n, front in ((lo, True), (hi, False)):
+            if not n:
+                continue
+            if not isinstance(size, int) or n > size:
+                raise ctx.unsupported(f"padding {n} on axis {axis} of size {size} is not supported")
+            block = b.zeros_like(b.slice(y, starts=[0], ends=[n], axes=[axis]))
+            if value:
+                block = b.add(block, b.const(value, y.dtype))
+            parts.insert(0, block) if front else parts.append(block)
+        if len(parts) > 1:
+            y = b.concat(*parts, axis=axis)
+    return y if y is not x else b.identity(x)
