@@ -6,6 +6,8 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
+from graphc.export.onnx_write import Weight, write_model
+from graphc.export.onnx_write import model_bytes as weights_model_bytes
 from graphc.ir.graph import Graph, NameSet, Node, Value
 from graphc.ir.types import DTYPES, TensorType, onnx_dtype
 
@@ -98,27 +100,26 @@ def value_info(name: str, t: TensorType) -> onnx.ValueInfoProto:
 _RAW_DTYPES = {np.dtype(np_type): code for np_type, code in DTYPES.values()}
 
 
-def _fill_tensor(tensor: TensorProto, array: np.ndarray, name: str) -> None:
-    """`numpy_helper.from_array` written in place: large weights are copied once, not three times."""
-    array = np.asarray(array, order="C")
+def _weight(array: np.ndarray, name: str) -> Weight:
+    """An initializer's header (dims, type, name) and its data, which stays in its numpy buffer."""
+    array = np.asarray(array)
     code = _RAW_DTYPES.get(array.dtype)
     if code is None or array.dtype.byteorder == ">":
-        tensor.CopyFrom(numpy_helper.from_array(array, name))
-        return
-    tensor.dims.extend(array.shape)
-    tensor.name = name
-    tensor.data_type = code
-    tensor.raw_data = array.tobytes()
+        return Weight(numpy_helper.from_array(np.asarray(array, order="C"), name), None)
+    header = TensorProto()
+    header.dims.extend(array.shape)
+    header.name = name
+    header.data_type = code
+    return Weight(header, array)
 
 
-def to_onnx(graph: Graph, with_value_info: bool = True) -> onnx.ModelProto:
-    """Lower every node and assemble a deterministic ModelProto."""
+def to_onnx_parts(graph: Graph, with_value_info: bool = True) -> tuple[onnx.ModelProto, list[Weight]]:
+    """Lower every node: the ModelProto without the parameters and constants, and those (in
+    initializer order, before the lowering's own constants), for graphc.export.onnx_write."""
     model = onnx.ModelProto()  # filled in place (helper.make_graph/make_model copy every initializer)
     initializers = model.graph.initializer
-    for param in graph.params.values():
-        _fill_tensor(initializers.add(), param.data, param.name)
-    for const in graph.consts():
-        _fill_tensor(initializers.add(), const.data, const.name)
+    weights = [_weight(p.data, p.name) for p in graph.params.values()]
+    weights += [_weight(c.data, c.name) for c in graph.consts()]
     ctx = LowerCtx(graph)
     for node in graph.nodes:
         ctx.lower(node)
@@ -149,7 +150,13 @@ def to_onnx(graph: Graph, with_value_info: bool = True) -> onnx.ModelProto:
     for key in sorted(graph.metadata):
         entry = model.metadata_props.add()
         entry.key, entry.value = key, graph.metadata[key]
-    return model
+    return model, weights
+
+
+def to_onnx(graph: Graph, with_value_info: bool = True) -> onnx.ModelProto:
+    """The whole ModelProto, weights included (under protobuf's 2 GiB limit; files: `write_onnx`)."""
+    model, weights = to_onnx_parts(graph, with_value_info)
+    return onnx.load_model_from_string(weights_model_bytes(model, weights))
 
 
 def _version() -> str:
@@ -159,4 +166,11 @@ def _version() -> str:
 
 
 def model_bytes(graph: Graph) -> bytes:
-    return to_onnx(graph).SerializeToString(deterministic=True)
+    """The serialized model, as `to_onnx(graph).SerializeToString(deterministic=True)` gives it."""
+    return weights_model_bytes(*to_onnx_parts(graph))
+
+
+def write_onnx(graph: Graph, path: str, external: bool | None = None) -> list[str]:
+    """Write the model to `path` as a stream (see onnx_write); external data beside it when asked
+    (external=True) or needed (over 2 GiB). Returns the files written."""
+    return write_model(path, *to_onnx_parts(graph), external=external)

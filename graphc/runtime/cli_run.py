@@ -24,7 +24,7 @@ def read_inputs(pairs: list[str]) -> dict[str, np.ndarray]:
             raise SpecError(f"--input {name}: no such file: {path}")
         try:
             feeds[name] = np.load(path, allow_pickle=False)
-        except (OSError, ValueError) as e:
+        except (OSError, ValueError, EOFError) as e:
             raise SpecError(f"--input {name}: cannot read {path}: {e}") from None
     return feeds
 
@@ -43,7 +43,7 @@ def run_command(args) -> int:
     else:
         from graphc.cli import _load
 
-        session = make_session(_load(args).onnx_bytes(), args.provider)
+        session = _load(args).session(args.provider)
     outputs = run(session, feeds)
     if args.output:
         with atomic_path(args.output, suffix=".npz") as tmp:
