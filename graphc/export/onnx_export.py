@@ -18,9 +18,11 @@ IR_VERSION = 10
 class LowerCtx:
     """What an op's `lower` function sees: names of values, and ways to add ONNX nodes and constants."""
 
-    def __init__(self, graph: Graph):
+    def __init__(self, graph: Graph, nodes=None):
         self.graph = graph
-        self.nodes: list[onnx.NodeProto] = []
+        # The ONNX nodes, built in place in the model's graph (a list of standalone NodeProtos
+        # would be copied into the graph: two copies of every node at once).
+        self.nodes = nodes if nodes is not None else onnx.GraphProto().node
         self.initializers: list[TensorProto] = []
         self.current: Node | None = None
         self._aliases: dict[int, str] = {}
@@ -63,7 +65,13 @@ class LowerCtx:
         base = node.name if node is not None else op_type
         name = base if self._emitted_in_node == 0 else f"{base}/{op_type}"
         self._emitted_in_node += 1
-        self.nodes.append(helper.make_node(op_type, inputs, outputs, name=self._fresh_node(name), **attrs))
+        proto = self.nodes.add()
+        proto.op_type = op_type
+        proto.input.extend(inputs)
+        proto.output.extend(outputs)
+        proto.name = self._fresh_node(name)
+        # as helper.make_node: attributes sorted by name, None values left out
+        proto.attribute.extend(helper.make_attribute(k, v) for k, v in sorted(attrs.items()) if v is not None)
 
     def _fresh_node(self, base: str) -> str:
         return self._node_names.fresh(base)
@@ -120,12 +128,13 @@ def to_onnx_parts(graph: Graph, with_value_info: bool = True) -> tuple[onnx.Mode
     initializers = model.graph.initializer
     weights = [_weight(p.data, p.name) for p in graph.params.values()]
     weights += [_weight(c.data, c.name) for c in graph.consts()]
-    ctx = LowerCtx(graph)
+    ctx = LowerCtx(graph, model.graph.node)
     for node in graph.nodes:
         ctx.lower(node)
     inputs = [value_info(v.name, v.type) for v in graph.inputs]
     outputs = [value_info(ctx.name(v), v.type) for v in graph.outputs]
-    infos = []
+    onnx_graph = model.graph
+    infos = onnx_graph.value_info
     if with_value_info:
         io_names = {v.name for v in graph.inputs} | {ctx.name(v) for v in graph.outputs}
         produced = {o for n in ctx.nodes for o in n.output}
@@ -133,17 +142,14 @@ def to_onnx_parts(graph: Graph, with_value_info: bool = True) -> tuple[onnx.Mode
             for v in node.outputs:
                 name = ctx.name(v)
                 if name not in io_names and name in produced:
-                    infos.append(value_info(name, v.type))
+                    infos.add().CopyFrom(value_info(name, v.type))
                     io_names.add(name)
-    onnx_graph = model.graph
-    onnx_graph.node.extend(ctx.nodes)
     onnx_graph.name = graph.name
     onnx_graph.input.extend(inputs)
     onnx_graph.output.extend(outputs)
     initializers.extend(ctx.initializers)
     if graph.doc:
         onnx_graph.doc_string = graph.doc
-    onnx_graph.value_info.extend(infos)
     model.ir_version = IR_VERSION
     model.opset_import.append(helper.make_opsetid("", OPSET))
     model.producer_name, model.producer_version = "graphc", _version()
