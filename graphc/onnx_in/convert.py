@@ -360,6 +360,20 @@ def _selu(ctx: NodeContext):
     return ctx.b.selu(ctx.x(0))
 
 
+@declare("clip", ("Clip",))
+def _clip(ctx: NodeContext):
+    ctx.only("min", "max")
+    lo = ctx.const(1, "min") if ctx.has(1) else ctx.attr("min", None)
+    hi = ctx.const(2, "max") if ctx.has(2) else ctx.attr("max", None)
+    as_float = lambda v: None if v is None else float(np.asarray(v).reshape(-1)[0])  # noqa: E731
+    return ctx.b.clip(ctx.x(0), min=as_float(lo), max=as_float(hi))
+
+
+@declare("hardswish", ("HardSwish",), opsets=(14, 99))
+def _hardswish(ctx: NodeContext):
+    return ctx.b.hardswish(ctx.x(0))
+
+
 # -- recurrent --------------------------------------------------------------------------------
 _GATES = {"LSTM": ("lstm", 4, [0, 2, 3, 1]), "GRU": ("gru", 3, [1, 0, 2]), "RNN": ("rnn", 1, [0])}
 

@@ -99,18 +99,6 @@ def _dropout(ctx: NodeContext):
     return ctx.x(0)
 
 
-@decomposition("Clip")
-def _clip(ctx: NodeContext):
-    x = ctx.x(0)
-    lo = ctx.const(1, "min") if ctx.has(1) else ctx.attr("min", None)
-    hi = ctx.const(2, "max") if ctx.has(2) else ctx.attr("max", None)
-    if lo is not None:
-        x = ctx.b.maximum(x, ctx.b.const(lo, x.dtype))
-    if hi is not None:
-        x = ctx.b.minimum(x, ctx.b.const(hi, x.dtype))
-    return x if x is not ctx.x(0) else ctx.b.identity(x)
-
-
 def _chain(ctx: NodeContext, op: str):
     inputs = [v for v in ctx.inputs if v is not None]
     y = inputs[0]
@@ -141,12 +129,6 @@ def _hard_sigmoid(ctx: NodeContext, x, alpha: float, beta: float):
 def _hardsigmoid(ctx: NodeContext):
     ctx.only("alpha", "beta")
     return _hard_sigmoid(ctx, ctx.x(0), ctx.attr("alpha"), ctx.attr("beta"))
-
-
-@decomposition("HardSwish")
-def _hardswish(ctx: NodeContext):
-    x = ctx.x(0)
-    return ctx.b.mul(x, _hard_sigmoid(ctx, x, 1.0 / 6.0, 0.5))
 
 
 @decomposition("PRelu")

@@ -242,3 +242,70 @@ register(OpDef("log_softmax", ("x",), _check_axis_infer("log_softmax"),
 
 ACTIVATIONS = ("relu", "leaky_relu", "sigmoid", "tanh", "softmax", "log_softmax", "gelu", "elu", "selu",
                "softplus", "linear")
+
+
+# -- clip / hardswish (what exporters emit for ReLU6, Hardtanh and MobileNet's hard-swish) ----------
+def _clip_ref(ins, a):
+    lo = -np.inf if a["min"] is None else a["min"]
+    hi = np.inf if a["max"] is None else a["max"]
+    return np.clip(ins[0], lo, hi).astype(ins[0].dtype)
+
+
+def _clip_lower(ctx, n):
+    from graphc.ir.types import np_dtype
+
+    x = n.inputs[0]
+    bounds = [ctx.const(np.asarray(n.attrs[k], np_dtype(x.dtype)), f"{n.name}/{k}") if n.attrs[k] is not None else ""
+              for k in ("min", "max")]
+    while bounds and bounds[-1] == "":
+        bounds.pop()
+    ctx.emit("Clip", [ctx.name(x)] + bounds, ctx.names(n.outputs))
+
+
+def _clip_vjp(b, n, g):
+    """g where min <= x <= max (PyTorch's convention at the bounds), else 0."""
+    x, mask = n.inputs[0], None
+    for key, op in (("min", "greater_equal"), ("max", "less_equal")):
+        if n.attrs[key] is not None:
+            inside = b.cast(b.emit(op, x, b.const(n.attrs[key], x.dtype)), to=x.dtype)
+            mask = inside if mask is None else b.mul(mask, inside)
+    return [g[0] if mask is None else b.mul(g[0], mask)]
+
+
+register(OpDef("clip", ("x",), infer_same, _clip_ref, _clip_lower, attrs={"min": None, "max": None}, vjp=_clip_vjp,
+               family=ACT, doc="x limited to [min, max] (either bound may be omitted): ReLU6 is clip(0, 6)"))
+
+
+def _hardswish_ref(ins, a):
+    x = ins[0]
+    return (x * np.clip(x / 6.0 + 0.5, 0.0, 1.0)).astype(x.dtype)
+
+
+def _hardswish_lower(ctx, n):
+    """HardSwish; for float64 (no onnxruntime CPU kernel) x * Clip(x / 6 + 1/2, 0, 1)."""
+    from graphc.ir.types import np_dtype
+
+    x = n.inputs[0]
+    if x.dtype != "float64":
+        ctx.emit("HardSwish", ctx.names(n.inputs), ctx.names(n.outputs))
+        return
+    dt = np_dtype(x.dtype)
+    scaled, shifted, gate = ctx.tmp(n, "scaled"), ctx.tmp(n, "shifted"), ctx.tmp(n, "gate")
+    ctx.emit("Mul", [ctx.name(x), ctx.const(np.asarray(1.0 / 6.0, dt), f"{n.name}/sixth")], [scaled])
+    ctx.emit("Add", [scaled, ctx.const(np.asarray(0.5, dt), f"{n.name}/half")], [shifted])
+    ctx.emit("Clip", [shifted, ctx.const(np.asarray(0.0, dt), f"{n.name}/zero"),
+                      ctx.const(np.asarray(1.0, dt), f"{n.name}/one")], [gate])
+    ctx.emit("Mul", [ctx.name(x), gate], ctx.names(n.outputs))
+
+
+def _hardswish_vjp(b, n, g):
+    """d/dx = 0 below -3, x / 3 + 1/2 on [-3, 3], 1 above (PyTorch's convention at the kinks)."""
+    x = n.inputs[0]
+    middle = b.add(b.mul(x, 1.0 / 3.0), 0.5)
+    slope = b.where(b.less(x, -3.0), b.const(0.0, x.dtype), b.where(b.less_equal(x, 3.0), middle,
+                                                                     b.const(1.0, x.dtype)))
+    return [b.mul(g[0], slope)]
+
+
+register(OpDef("hardswish", ("x",), infer_float_same("hardswish"), _hardswish_ref, _hardswish_lower,
+               vjp=_hardswish_vjp, family=ACT, doc="x * clip(x / 6 + 1/2, 0, 1) (MobileNetV3's hard swish)"))
