@@ -236,3 +236,39 @@ def test_layer_view_groups_modules(exported, tmp_path):
     assert {"0", "1"} <= blocks or {"0.downsample"} & blocks
     assert any(l.name == "0.conv1" for l in m.graph.layers)
     assert os.path.basename(path).endswith(".onnx")
+
+
+def test_pad_and_clip_import(tmp_path):
+    """Pad (constant, negative pads crop) and Clip against numpy, on onnxruntime and the references."""
+    from onnx import TensorProto, helper
+
+    inits = [onnx.numpy_helper.from_array(np.array([0, 0, 1, 2, 0, 0, 2, -1], np.int64), "p"),
+             onnx.numpy_helper.from_array(np.array(1.5, np.float32), "v"),
+             onnx.numpy_helper.from_array(np.array(0.2, np.float32), "lo")]
+    nodes = [helper.make_node("Pad", ["x", "p", "v"], ["q"], mode="constant", name="pad"),
+             helper.make_node("Clip", ["q", "lo"], ["y"], name="clip")]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, 4, 5])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 3, 7, 6])], inits)
+    path = str(tmp_path / "p.onnx")
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)]), path)
+    x = np.random.default_rng(0).standard_normal((2, 3, 4, 5)).astype(np.float32)
+    want = np.maximum(np.pad(x, [(0, 0), (0, 0), (1, 2), (2, 0)], constant_values=1.5)[..., :-1], 0.2)
+    m = graphc.load(path)
+    assert m.graph.outputs[0].shape == ("N", 3, 7, 6)
+    np.testing.assert_allclose(m.run({"x": x})["y"], want, rtol=1e-6)
+    np.testing.assert_allclose(m.evaluate({"x": x})["y"], want, rtol=1e-6)
+
+
+def test_bench_import_quick(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = dict(os.environ, GRAPHC_BENCH_RESULTS=str(tmp_path))
+    proc = subprocess.run([sys.executable, os.path.join(root, "bench", "import.py"), "--quick"], cwd=str(tmp_path),
+                          env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    data = json.loads((tmp_path / "import.json").read_text())
+    assert data["benchmark"] == "import" and data["machine"]["cpu"]
+    assert all(r["nodes_graphc_O2"] <= r["nodes_onnxsim"] for r in data["rows"])

@@ -79,8 +79,9 @@ def onnx_spec(path: str, training: str | None = None, seed: int = 0) -> OnnxSpec
         digest = hashlib.sha256(f.read()).hexdigest()
     raw, where = (read_training(training) if training else (None, Location(path, 1, 1)))
     file = training or path
-    spec = OnnxSpec(file=file, text=digest, name=graph.name if graph.name != "main_graph" else
-                    os.path.splitext(os.path.basename(path))[0], doc=graph.doc, params={}, blocks={},
+    if graph.name in ("main_graph", "torch_jit", "tf2onnx", ""):  # exporters' default names: the file's
+        graph.name = os.path.splitext(os.path.basename(path))[0]
+    spec = OnnxSpec(file=file, text=digest, name=graph.name, doc=graph.doc, params={}, blocks={},
                     models={graph.name: None}, training=raw, seed=seed, multi=False, loc=where)
     spec.graph = graph
     return spec
