@@ -272,3 +272,27 @@ def test_bench_import_quick(tmp_path):
     data = json.loads((tmp_path / "import.json").read_text())
     assert data["benchmark"] == "import" and data["machine"]["cpu"]
     assert all(r["nodes_graphc_O2"] <= r["nodes_onnxsim"] for r in data["rows"])
+
+
+def test_opset9_constant_of_shape_weights_fold(tmp_path):
+    """Model-zoo style: opset 9, weights made by ConstantOfShape nodes: folded, not drawn."""
+    from onnx import TensorProto, helper
+
+    from graphc.viz import to_dot
+
+    nodes = [helper.make_node("Constant", [], ["ws"], value=onnx.numpy_helper.from_array(np.array([4, 2, 3, 3], np.int64)),
+                              name="w_shape"),
+             helper.make_node("ConstantOfShape", ["ws"], ["w"], name="w_fill",
+                              value=onnx.numpy_helper.from_array(np.array([0.5], np.float32))),
+             helper.make_node("Conv", ["x", "w"], ["c"], name="conv1", kernel_shape=[3, 3]),
+             helper.make_node("Relu", ["c"], ["y"], name="relu1")]
+    graph = helper.make_graph(nodes, "zoo", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2, 6, 6])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4, 4, 4])])
+    path = str(tmp_path / "zoo.onnx")
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 9)], ir_version=4), path)
+    m = graphc.load(path)
+    assert [l.name for l in m.graph.layers] == ["conv1", "relu1"]
+    assert "ConstantOfShape" not in to_dot(m.graph) and "w_fill" not in to_dot(m.graph)
+    x = np.random.default_rng(0).standard_normal((1, 2, 6, 6)).astype(np.float32)
+    want = np.maximum(torch.nn.functional.conv2d(torch.from_numpy(x), torch.full((4, 2, 3, 3), 0.5)).numpy(), 0)
+    np.testing.assert_allclose(m.run({"x": x})["y"], want, rtol=1e-5)
