@@ -136,9 +136,16 @@ def _batchnorm(ctx: NodeContext):
 @declare("layernorm", ("LayerNormalization",), opsets=(17, 99))
 def _layernorm(ctx: NodeContext):
     ctx.only("axis", "epsilon", "stash_type")
-    ctx.max_outputs(1)
     inputs = [v for v in ctx.inputs[:3] if v is not None]
-    return ctx.b.layernorm(*inputs, axis=ctx.attr("axis"), eps=ctx.attr("epsilon"))
+    b, x = ctx.b, ctx.x(0)
+    y = b.layernorm(*inputs, axis=ctx.attr("axis"), eps=ctx.attr("epsilon"))
+    if not any(ctx.node.output[1:]):
+        return y
+    axes = list(range(ctx.attr("axis") % x.type.rank, x.type.rank))  # Mean and InvStdDev, kept dims
+    mean = b.mean(x, axis=axes, keepdims=True)
+    xc = b.sub(x, mean)
+    var = b.mean(b.mul(xc, xc), axis=axes, keepdims=True)
+    return [y, mean, b.reciprocal(b.sqrt(b.add(var, b.const(ctx.attr("epsilon"), x.dtype))))]
 
 
 def _softmax(op: str):
@@ -311,8 +318,16 @@ for _op, _onnx in (("sum", "ReduceSum"), ("mean", "ReduceMean"), ("max", "Reduce
 
 @declare("argmax", ("ArgMax",))
 def _argmax(ctx: NodeContext):
-    ctx.only("axis", "keepdims", select_last_index=0)
-    return ctx.b.argmax(ctx.x(0), axis=ctx.attr("axis", 0), keepdims=bool(ctx.attr("keepdims", 1)))
+    ctx.only("axis", "keepdims", "select_last_index")
+    x, axis, keep = ctx.x(0), ctx.attr("axis", 0), bool(ctx.attr("keepdims", 1))
+    if not ctx.attr("select_last_index", 0):
+        return ctx.b.argmax(x, axis=axis, keepdims=keep)
+    size = x.shape[axis]
+    if not isinstance(size, int):
+        raise ctx.unsupported("select_last_index=1 needs a fixed size along the axis")
+    flipped = ctx.b.slice(x, starts=[-1], ends=[-(2**62)], axes=[axis], steps=[-1])  # last max = first of the reverse
+    first = ctx.b.argmax(flipped, axis=axis, keepdims=keep)
+    return ctx.b.sub(ctx.b.const(np.asarray(size - 1, np.int64), "int64"), first)
 
 
 @declare("gemm", ("Gemm",))
@@ -363,6 +378,14 @@ def _selu(ctx: NodeContext):
 @declare("clip", ("Clip",))
 def _clip(ctx: NodeContext):
     ctx.only("min", "max")
+    runtime = [i for i in (1, 2) if ctx.has(i) and ctx.x(i).data is None]
+    if runtime:  # bounds computed at run time: maximum / minimum, exactly Clip (max wins when min > max)
+        x = ctx.x(0)
+        if ctx.has(1):
+            x = ctx.b.maximum(x, ctx.x(1))
+        if ctx.has(2):
+            x = ctx.b.minimum(x, ctx.x(2))
+        return x
     lo = ctx.const(1, "min") if ctx.has(1) else ctx.attr("min", None)
     hi = ctx.const(2, "max") if ctx.has(2) else ctx.attr("max", None)
     as_float = lambda v: None if v is None else float(np.asarray(v).reshape(-1)[0])  # noqa: E731

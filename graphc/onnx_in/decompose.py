@@ -93,10 +93,15 @@ def _identity(ctx: NodeContext):
 
 @decomposition("Dropout")
 def _dropout(ctx: NodeContext):
-    ctx.max_outputs(1)
+    """Inference: the identity, and an all-true mask."""
     if ctx.has(2) and bool(np.asarray(ctx.const(2, "training_mode"))):
         raise ctx.unsupported("training_mode=true is not supported (inference graphs only)")
-    return ctx.x(0)
+    if len(ctx.node.output) < 2 or not ctx.node.output[1]:
+        return ctx.x(0)
+    x = ctx.x(0)
+    if not all(isinstance(d, int) for d in x.shape):
+        raise ctx.unsupported("the mask output of a symbolic shape is not supported")
+    return [ctx.b.identity(x), _const(ctx, np.ones(x.shape, bool))]
 
 
 def _chain(ctx: NodeContext, op: str):
