@@ -27,7 +27,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tests"))
 
-from common import calibrate, compare, print_table, write_json  # noqa: E402
+from common import calibrate, compare, print_table, write_json
 
 
 def _session(data, threads: int):
@@ -75,7 +75,6 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
     import torch
-
     from onnx_torch_models import MODELS, build, export, resnet50
 
     torch.set_num_threads(1)

@@ -10,7 +10,8 @@ graphc's numpy reference interpreter (`GraphcReferenceBackend`)::
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import onnx

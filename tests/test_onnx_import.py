@@ -16,10 +16,10 @@ import onnx
 import onnxruntime as ort
 import pytest
 import torch
+from onnx_torch_models import DYNAMIC, MODELS, SLOW, build, export
 
 import graphc
 from graphc.cli import main
-from onnx_torch_models import DYNAMIC, MODELS, SLOW, build, export
 
 torch.set_num_threads(1)
 CASES = [pytest.param(name, dynamo, id=f"{name}-{'dynamo' if dynamo else 'legacy'}",

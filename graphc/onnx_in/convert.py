@@ -60,7 +60,7 @@ def _conv(ctx: NodeContext):
 @declare("conv_transpose", ("ConvTranspose",))
 def _conv_transpose(ctx: NodeContext):
     ctx.only("kernel_shape", "strides", "pads", "dilations", "group", "output_padding", "auto_pad")
-    x, w = ctx.x(0), ctx.x(1)
+    w = ctx.x(1)
     kernel = list(ctx.attr("kernel_shape", None) or w.shape[2:])
     if ctx.attr("auto_pad", "NOTSET") not in ("NOTSET", "VALID"):
         raise ctx.unsupported("auto_pad SAME_* is not supported for ConvTranspose")
@@ -388,7 +388,7 @@ def _clip(ctx: NodeContext):
         return x
     lo = ctx.const(1, "min") if ctx.has(1) else ctx.attr("min", None)
     hi = ctx.const(2, "max") if ctx.has(2) else ctx.attr("max", None)
-    as_float = lambda v: None if v is None else float(np.asarray(v).reshape(-1)[0])  # noqa: E731
+    as_float = lambda v: None if v is None else float(np.asarray(v).reshape(-1)[0])
     return ctx.b.clip(ctx.x(0), min=as_float(lo), max=as_float(hi))
 
 
@@ -439,7 +439,7 @@ def _recurrent(ctx: NodeContext):
 
     weights = []
     for d in range(dirs):
-        pick = lambda v: b.squeeze(b.slice(v, starts=[d], ends=[d + 1], axes=[0]), axes=[0])  # noqa: E731
+        pick = lambda v, d=d: b.squeeze(b.slice(v, starts=[d], ends=[d + 1], axes=[0]), axes=[0])
         w_ih, w_hh = reorder(pick(ctx.x(1)), 0), reorder(pick(ctx.x(2)), 0)
         if ctx.has(3):
             bias = pick(ctx.x(3))

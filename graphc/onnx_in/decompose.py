@@ -7,7 +7,7 @@ values, which the importer folds through the shape subgraphs exporters emit. Sym
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 

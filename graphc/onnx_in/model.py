@@ -51,7 +51,7 @@ def read_training(path: str):
     return root["training"], root.value_loc("training")
 
 
-def _add_targets(graph: Graph, spec: "OnnxSpec") -> None:
+def _add_targets(graph: Graph, spec: OnnxSpec) -> None:
     from graphc.training.config import parse_training
 
     cfg = parse_training(spec.training, {}, spec.loc)
