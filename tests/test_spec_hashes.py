@@ -1,6 +1,6 @@
 """Every spec in specs/ exports the same ONNX bytes as recorded in tests/data/spec_hashes.json.
 
-The record is the SHA-256 of: each model's inference graph at the default -O level, the
+The record is the SHA-256 of: each model's inference graph at the default -O level and at -O0, the
 `compile --train` step for specs with a (non-GAN) training section, the discriminator and
 generator steps of a GAN training section, and the gradient graph (`Model.grad()`) of the
 default model. A refactoring must leave every hash alone; an intended change to the bytes
@@ -54,7 +54,9 @@ def spec_hashes(path: str) -> dict[str, str]:
     model = graphc.load(path)
     result: dict[str, str] = {}
     for name in model.spec.model_names():
-        result[f"model.{name}"] = _sha(graphc.load(path, model=name).onnx_bytes())
+        one = graphc.load(path, model=name)
+        result[f"model.{name}"] = _sha(one.onnx_bytes())
+        result[f"model.{name}.O0"] = _sha(one.onnx_bytes(opt_level=0))
     if model.spec.training is not None:
         if train_config(model).gan is not None:
             result.update({k: _sha(v) for k, v in _gan_steps(model).items()})
