@@ -122,11 +122,12 @@ def activation(b: Builder, x: Value, name: str | None, axis: int = -1) -> Value:
 
 def check_activation(name: Any) -> None:
     from graphc.errors import did_you_mean
-    from graphc.ops.elementwise import ACTIVATIONS
+    from graphc.ops.registry import activations
 
-    if name is not None and name not in ACTIVATIONS and name != "none":
-        raise ShapeError(f"unknown activation '{name}'", hint=did_you_mean(str(name), ACTIVATIONS)
-                         or f"one of {', '.join(ACTIVATIONS)}")
+    names = activations()
+    if name is not None and name not in names and name != "none":
+        raise ShapeError(f"unknown activation '{name}'", hint=did_you_mean(str(name), names)
+                         or f"one of {', '.join(names)}")
 
 
 __all__ = ["LAYERS", "LayerCtx", "LayerDef", "REQUIRED", "activation", "check_activation", "layer"]

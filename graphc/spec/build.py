@@ -414,7 +414,7 @@ class ModelBuilder:
         """Numbers in in: become constants of the dtype of the op's (data) tensor input; they must fit it."""
         if all(isinstance(v, Value) for v in inputs):
             return inputs
-        data = inputs[1:] if op == "where" else inputs  # where's first input is the bool condition
+        data = inputs[OPS[op].data_from:]  # where: not the bool condition
         tensor = next((v for v in data if isinstance(v, Value)), None)
         dtype = tensor.dtype if tensor is not None else "float32"
         result = []
