@@ -33,8 +33,6 @@ def _source(fn) -> str:
 
 def onnx_ops(opdef) -> list[str]:
     """The ONNX op types an op's lowering emits (its `onnx_ops`), with its float64 handling."""
-    if opdef.lowers_to_nothing and not opdef.onnx_ops:
-        return ["(none: the output is the input)"]
     ops = list(opdef.onnx_ops)
     if opdef.float64 == "decomposed" and ops:
         ops[0] += " (float64: decomposed, graphc/ops/float64.py)"

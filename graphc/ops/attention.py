@@ -45,4 +45,4 @@ register(OpDef("causal_mask", ("x",), _causal_infer, lambda ins, a: causal_mask_
                attrs={"fill": float("-inf")},
                vjp=lambda b, n, g: [b.causal_mask(g[0], fill=0.0)], family="attention", public=False,
                doc="scores [..., T, S] with every future position (key j > query i) set to `fill`",
-               onnx_ops=("ConstantOfShape", "Trilu", "Where"), cost=cost.per_element(1)))
+               onnx_ops=("Shape", "ConstantOfShape", "Trilu", "Where"), cost=cost.per_element(1)))

@@ -28,6 +28,8 @@ import numpy as np
 from graphc.ir.types import np_dtype
 
 _ERF_SPLIT, _SERIES_TERMS, _CF_TERMS = 2.0, 30, 60
+DECOMPOSITION_OPS = ("Exp", "Log", "Div", "Mul", "Add", "Sub", "Abs", "Sign", "Neg", "Min", "Max", "Greater", "Less",
+                     "Equal", "Where")  # every ONNX op type the decompositions emit
 _SELU_ALPHA, _SELU_SCALE = 1.6732632423543772, 1.0507009873554805
 
 

@@ -151,7 +151,8 @@ register(OpDef("maxpool_grad", ("x", "g"), _maxpool_grad_infer, _maxpool_grad_re
                vjp=lambda b, n, g: [None, b.maxpool_gather(n.inputs[0], g[0], **n.attrs)],
                family=GRAD, public=False,
                doc="cotangent g of maxpool(x) sent back to the max of each window (summed where windows overlap)",
-               onnx_ops=("ConstantOfShape", "ScatterElements", "Reshape"), cost=cost.elementwise))
+               onnx_ops=("ConstantOfShape", "ScatterElements", "Reshape", "Shape", "MaxPool", "And", "Cast", "Concat",
+                         "Equal", "Max", "Mul", "Not", "Or", "Slice", "Unsqueeze"), cost=cost.elementwise))
 
 
 def _maxpool_gather_infer(ts, a):
@@ -173,7 +174,7 @@ register(OpDef("maxpool_gather", ("x", "h"), _maxpool_gather_infer,
                vjp=lambda b, n, g: [None, b.maxpool_grad(n.inputs[0], g[0], **n.attrs)],
                family=GRAD, public=False,
                doc="h read at the position of each maxpool window's max of x (transpose of maxpool_grad)",
-               onnx_ops=("Gather",), cost=cost.free))
+               onnx_ops=("Gather", "MaxPool", "Reshape"), cost=cost.free))
 
 
 # -- slice ----------------------------------------------------------------------------------
@@ -241,7 +242,7 @@ register(OpDef("slice_grad", ("g", "like"), _slice_grad_infer, _slice_grad_ref, 
                attrs={"starts": REQUIRED, "ends": REQUIRED, "axes": None, "steps": None},
                vjp=lambda b, n, g: [b.slice(g[0], **n.attrs), None], family=GRAD, public=False,
                doc="zeros shaped like `like` with g written where slice(like) reads (transpose of slice)",
-               onnx_ops=("Pad", "ConstantOfShape", "ScatterElements", "Reshape"), cost=cost.free))
+               onnx_ops=("Pad", "ConstantOfShape", "ScatterElements", "Reshape", "Shape"), cost=cost.free))
 
 
 # -- gather ---------------------------------------------------------------------------------
@@ -307,4 +308,5 @@ register(OpDef("gather_grad", ("g", "indices", "like"), _gather_grad_infer, _gat
                vjp=lambda b, n, g: [b.gather(g[0], n.inputs[1], axis=n.attrs["axis"]), None, None],
                family=GRAD, public=False,
                doc="zeros shaped like `like` with g added at the gathered indices (embedding gradient)",
-               onnx_ops=("Gather", "Cast", "Add", "Less", "Where", "Unsqueeze", "Transpose", "ConstantOfShape", "ScatterND"), cost=cost.elementwise))
+               onnx_ops=("Gather", "Cast", "Add", "Less", "Where", "Unsqueeze", "Transpose", "ConstantOfShape",
+                         "ScatterND", "Shape"), cost=cost.elementwise))

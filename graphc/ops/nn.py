@@ -603,7 +603,7 @@ def _dropout_train(b, node, ctx):
 
 register(OpDef("dropout", ("x",), lambda ts, a: [ts[0]], lambda ins, a: ins[0], _dropout_lower,
                attrs={"rate": 0.5}, vjp=lambda b, n, g: [g[0]], family="regularization",
-               lowers_to_nothing=True, cost=cost.free, noop=noop_always,
+               onnx_ops=("Identity",), cost=cost.free, noop=noop_always,
                train=TrainForm(_dropout_train, draws=lambda n: float(n.attrs["rate"]) > 0),
                doc="identity at inference; in training graphs zeroes a `rate` fraction and rescales"))
 

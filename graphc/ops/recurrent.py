@@ -437,7 +437,8 @@ def _vjp(kind: str):
 
 # -- registration ---------------------------------------------------------------------------
 _INPUTS = ("x", "w_ih", "w_hh", "b_ih", "b_hh", "w_ih_reverse", "w_hh_reverse", "b_ih_reverse", "b_hh_reverse")
-_ONNX_OPS = {"rnn": ("Scan",), "lstm": ("LSTM",), "gru": ("GRU",)}
+_ONNX_OPS = {"rnn": ("Scan", "MatMul", "Add", "Transpose", "Concat", "Shape", "ConstantOfShape", "Slice", "Identity"),
+             **{k: (ONNX_OP[k], "Transpose", "Reshape", "Concat", "Split", "Unsqueeze") for k in ("lstm", "gru")}}
 _DOC = {"rnn": "Elman RNN layer, h = act(x W_ih^T + b_ih + h W_hh^T + b_hh)",
         "lstm": "LSTM layer (PyTorch gate order i, f, g, o)",
         "gru": "GRU layer (PyTorch gate order r, z, n; reset applied after the hidden matmul)"}

@@ -64,7 +64,7 @@ class OpDef:
     public: bool = True  # usable as a spec layer under its own name
     doc: str = ""
     min_inputs: int | None = None  # for ops with optional trailing inputs
-    onnx_ops: tuple[str, ...] = ()  # the ONNX op types `lower` emits (() for an op lowered to nothing)
+    onnx_ops: tuple[str, ...] = ()  # the ONNX op types `lower` emits (tests/test_ops_forward.py checks them)
     cost: CostFn | None = None  # MACs and FLOPs per example (graphc/ops/cost.py has the common rules)
     pure: bool = True  # False for ops whose result is not a function of their inputs alone (never fold/merge)
     train: TrainForm | None = None  # training-mode form (dropout masks, batch statistics); None: the same
@@ -72,7 +72,6 @@ class OpDef:
     float64: str = FLOAT64_NATIVE  # onnxruntime CPU float64 support: see FLOAT64_* above
     activation: bool = False  # usable as `activation:` of a layer (dense, conv2d, ...)
     data_from: int = 0  # numbers in `in:` take the dtype of the first tensor input from this index (where: 1)
-    lowers_to_nothing: bool = False  # the lowering aliases its output to its input (no ONNX node)
 
     @property
     def variadic(self) -> bool:
@@ -91,7 +90,7 @@ class OpDef:
                 problems.append(f"no {part} rule")
         if not self.doc:
             problems.append("no doc (the shape rule in words)")
-        if not self.onnx_ops and not self.lowers_to_nothing:
+        if not self.onnx_ops:
             problems.append("no onnx_ops (the ONNX op types its lowering emits)")
         if any(not (isinstance(t, str) and t[:1].isupper()) for t in self.onnx_ops):
             problems.append(f"onnx_ops must be ONNX op type names, got {self.onnx_ops!r}")

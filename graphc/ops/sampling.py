@@ -320,7 +320,7 @@ def _reparam_train(b, node, ctx):
 
 register(OpDef("reparameterize", ("mu", "logvar", "eps"), _reparam_infer, _reparam_ref, _reparam_lower,
                min_inputs=2, vjp=_reparam_vjp, family=SAMPLING, public=False,
-               onnx_ops=("Mul", "Exp", "Add"), cost=cost.per_element(4),
+               onnx_ops=("Mul", "Exp", "Add", "Identity"), cost=cost.per_element(4),
                noop=noop_same_type_and(lambda n: len(n.inputs) == 2),
                train=TrainForm(_reparam_train, draws=lambda n: True),
                doc="VAE sampling: mu (inference form, 2 inputs) or mu + exp(0.5*logvar)*eps (3 inputs)"))

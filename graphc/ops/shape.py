@@ -129,7 +129,7 @@ register(OpDef("reshape_as", ("x", "like"),
                                        ctx.names(n.outputs)),
                vjp=lambda b, n, g: [b.reshape_as(g[0], n.inputs[0]), None], family=SHAPE, public=False,
                doc="x reshaped to the (runtime) shape of `like`",
-               onnx_ops=("Reshape",), cost=cost.free, noop=noop_same_type))
+               onnx_ops=("Reshape", "Shape"), cost=cost.free, noop=noop_same_type))
 
 
 # -- unsqueeze / squeeze / expand -----------------------------------------------------------
@@ -184,7 +184,7 @@ register(OpDef("expand_as", ("x", "like"), _expand_as_infer,
                                        ctx.names(n.outputs)),
                vjp=lambda b, n, g: [unbroadcast(b, g[0], n.inputs[0]), None], family=SHAPE, public=False,
                doc="x broadcast to the (runtime) shape of `like`",
-               onnx_ops=("Expand",), cost=cost.free, noop=noop_same_type))
+               onnx_ops=("Expand", "Shape"), cost=cost.free, noop=noop_same_type))
 
 
 def _shape_size_lower(ctx, n):
@@ -206,7 +206,7 @@ register(OpDef("shape_size", ("x",), lambda ts, a: [TensorType(a["dtype"], ())],
                lambda ins, a: np.asarray(np.prod([ins[0].shape[i] for i in a["axes"]]), dtype=np_dtype(a["dtype"])),
                _shape_size_lower, attrs={"axes": REQUIRED, "dtype": "float32"}, vjp=lambda b, n, g: [None],
                family=SHAPE, public=False, doc="number of elements of x along axes, as a scalar",
-               onnx_ops=("Constant", "Gather", "ReduceProd", "Cast"), cost=cost.free))
+               onnx_ops=("Constant", "Shape", "Gather", "ReduceProd", "Cast"), cost=cost.free))
 
 
 def _zeros_like_lower(ctx, n):
@@ -216,7 +216,7 @@ def _zeros_like_lower(ctx, n):
 
 register(OpDef("zeros_like", ("x",), lambda ts, a: [ts[0]], lambda ins, a: np.zeros_like(ins[0]), _zeros_like_lower,
                vjp=lambda b, n, g: [None], family=SHAPE, public=False, doc="zeros of x's shape and dtype",
-               onnx_ops=("ConstantOfShape",), cost=cost.free))
+               onnx_ops=("ConstantOfShape", "Shape"), cost=cost.free))
 
 
 # -- concat / split -------------------------------------------------------------------------
