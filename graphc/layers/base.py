@@ -12,7 +12,7 @@ from graphc.errors import ShapeError
 from graphc.ir.builder import Builder
 from graphc.ir.graph import Value
 from graphc.ir.types import format_shape, is_float, np_dtype
-from graphc.ops.registry import REQUIRED
+from graphc.ops.registry import REQUIRED, check_arity, full_attrs
 
 
 @dataclass
@@ -25,6 +25,13 @@ class LayerDef:
     family: str = "nn"
     doc: str = ""
     param_doc: str = ""  # parameter names and shapes, for the reference
+
+    def check_arity(self, n: int) -> None:
+        check_arity(self.name, self.inputs, None, n)
+
+    def full_attrs(self, given: dict, also=()) -> dict:
+        """Attributes with defaults filled in; unknown or missing ones are ShapeErrors."""
+        return full_attrs(self.name, self.attrs, given, also)
 
 
 LAYERS: dict[str, LayerDef] = {}

@@ -109,32 +109,48 @@ class OpDef:
         return problems
 
     def check_arity(self, n: int) -> None:
-        if self.variadic:
-            if n < max(1, len(self.inputs) - 1):
-                raise ShapeError(f"{self.name} needs at least {len(self.inputs) - 1 or 1} inputs, got {n}")
-            return
-        low = len(self.inputs) if self.min_inputs is None else self.min_inputs
-        if not low <= n <= len(self.inputs):
-            want = f"{len(self.inputs)}" if low == len(self.inputs) else f"{low} to {len(self.inputs)}"
-            names = ", ".join(self.inputs)
-            raise ShapeError(f"{self.name} takes {want} input(s) ({names}), got {n}")
+        check_arity(self.name, self.inputs, self.min_inputs, n)
 
-    def full_attrs(self, given: dict) -> dict:
+    def full_attrs(self, given: dict, also: Sequence[str] = ()) -> dict:
         """Attributes with defaults filled in; unknown or missing ones are ShapeErrors."""
-        from graphc.errors import did_you_mean
+        return full_attrs(self.name, self.attrs, given, also)
 
-        for key in given:
-            if key not in self.attrs:
-                raise ShapeError(f"{self.name} has no attribute '{key}'", hint=did_you_mean(key, self.attrs))
-        result = {}
-        for key, default in self.attrs.items():
-            if key in given:
-                result[key] = given[key]
-            elif default is REQUIRED:
-                raise ShapeError(f"{self.name} needs the attribute '{key}'")
-            else:
-                result[key] = default
-        return result
+
+def arity(inputs: Sequence[str], min_inputs: int | None = None) -> tuple[int, int | None]:
+    """(fewest, most) inputs for an input list (a trailing `*` is variadic: no most)."""
+    if inputs and inputs[-1].endswith("*"):
+        return max(len(inputs) - 1, 1), None
+    return (len(inputs) if min_inputs is None else min_inputs), len(inputs)
+
+
+def check_arity(name: str, inputs: Sequence[str], min_inputs: int | None, n: int) -> None:
+    """A ShapeError unless an op or layer with these inputs can take `n` of them."""
+    low, high = arity(inputs, min_inputs)
+    if n < low or (high is not None and n > high):
+        want = f"at least {low}" if high is None else str(high) if low == high else f"{low} to {high}"
+        shown = ", ".join(i.rstrip("*") for i in inputs) or "none"
+        raise ShapeError(f"{name} takes {want} input(s) ({shown}), got {n}")
+
+
+def full_attrs(name: str, declared: dict[str, Any], given: dict, also: Sequence[str] = ()) -> dict:
+    """`given` with the defaults of `declared` filled in. An unknown or missing attribute is a
+    ShapeError whose `attr` names it (`also`: other names a did-you-mean may suggest)."""
+    from graphc.errors import did_you_mean
+
+    for key in given:
+        if key not in declared:
+            raise ShapeError(f"{name} has no attribute '{key}'", attr=key,
+                             hint=did_you_mean(str(key), list(declared) + list(also))
+                             or (f"attributes: {', '.join(declared)}" if declared else f"{name} takes no attributes"))
+    result = {}
+    for key, default in declared.items():
+        if key in given:
+            result[key] = given[key]
+        elif default is REQUIRED:
+            raise ShapeError(f"{name} needs the attribute '{key}'", attr=key)
+        else:
+            result[key] = default
+    return result
 
 
 OPS: dict[str, OpDef] = {}
