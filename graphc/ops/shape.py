@@ -75,18 +75,18 @@ def reshape_shape(in_shape: tuple, target: list, op: str = "reshape") -> tuple:
             raise ShapeError(f"{op}: bad size {d!r} in shape {list(target)}")
     in_static = int(np.prod([d for d in in_shape if isinstance(d, int)], dtype=np.int64))
     out_static = int(np.prod([d for d in out if isinstance(d, int) and d != -1], dtype=np.int64))
-    in_syms = Counter(d for d in in_shape if isinstance(d, str))
-    out_syms = Counter(d for d in out if isinstance(d, str))
     shown = f"{format_shape(in_shape)} to {list(target)}"
-    if out_syms - in_syms:
-        raise ShapeError(f"{op}: cannot reshape {shown}")
     if -1 in out:
-        left = in_syms - out_syms
         if out_static == 0 or in_static % out_static:
             raise ShapeError(f"{op}: cannot reshape {shown}: {in_static} elements do not divide by {out_static}")
-        rest = dims.product(list(left.elements()) + [in_static // out_static])
+        left = Counter(in_shape)  # cancel the dims both sides share, then divide what is left
+        known = Counter(d for d in out if d != -1)
+        common = left & known
+        rest = dims.div(dims.product((left - common).elements()), dims.product((known - common).elements()))
+        if rest is None:
+            raise ShapeError(f"{op}: cannot reshape {shown}")
         out[out.index(-1)] = rest
-    elif in_syms != out_syms or in_static != out_static:
+    elif dims.product(in_shape) != dims.product(out):
         raise ShapeError(f"{op}: cannot reshape {shown}: the element counts differ")
     return tuple(out)
 
