@@ -81,6 +81,8 @@ def unify(a: Dim, b: Dim, what: str) -> Dim:
     """Require two dims to be the same size; the error says why not and how to fix it."""
     if a == b:
         return a
+    if normalize(a) == normalize(b):
+        return normalize(a)
     if isinstance(a, str) and isinstance(b, str):
         raise ShapeError(f"{what}: dims {a} and {b} must be equal",
                          hint=f"they are independent symbolic sizes; use one name for both, e.g. {a}")
@@ -93,7 +95,7 @@ def broadcast(shapes: Sequence[Sequence[Dim]], what: str) -> tuple:
     padded = [(1,) * (rank - len(s)) + tuple(s) for s in shapes]
     out = []
     for axis in range(rank):
-        dims = {p[axis] for p in padded} - {1}
+        dims = {normalize(p[axis]) for p in padded} - {1}
         if len(dims) > 1:
             shown = " and ".join(format_shape(s) for s in shapes)
             symbolic = [d for d in dims if isinstance(d, str)]
