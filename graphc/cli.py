@@ -29,7 +29,8 @@ def _spec_args(p: argparse.ArgumentParser, model: bool = True, onnx: bool = Fals
     p.add_argument("--seed", type=int, default=0, help="seed of the weight initialization (default 0)")
     if model:
         p.add_argument("--model", help="which model of a spec with several models (default: the first)")
-    p.add_argument("--weights", metavar="FILE.npz", help="load parameters by name from an .npz file")
+    p.add_argument("--weights", metavar="FILE", help="load parameters by name from a .npz, .safetensors or "
+                   "PyTorch .pt/.pth state-dict file")
 
 
 def _load(args):
@@ -140,6 +141,12 @@ def cmd_train(args) -> int:
     return train_command(args)
 
 
+def cmd_weights(args) -> int:
+    from graphc.runtime.cli_weights import weights_command
+
+    return weights_command(args)
+
+
 def cmd_viz(args) -> int:
     from graphc.viz.cli_viz import viz_command
 
@@ -158,7 +165,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("compile", help="spec -> ONNX file", description="Compile a spec to a standard ONNX model.")
     _spec_args(p)
     p.add_argument("-o", "--output", metavar="OUT.onnx", help="output file (default: <spec name>.onnx)")
-    p.add_argument("--save-weights", metavar="FILE.npz", help="also write the parameters to an .npz file")
+    p.add_argument("--save-weights", metavar="FILE", help="also write the parameters (.npz, .safetensors or .pt)")
     p.add_argument("--train", action="store_true", help="export the whole training step instead (see docs/training.md)")
     _opt_args(p)
     p.set_defaults(func=cmd_compile)
@@ -216,6 +223,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--passes", action="store_true", help="before and after optimization, side by side")
     p.add_argument("--rankdir", choices=("TB", "LR"), default="TB", help="top-to-bottom or left-to-right")
     p.set_defaults(func=cmd_viz)
+
+    from graphc.runtime.cli_weights import add_parser as add_weights_parser
+
+    add_weights_parser(sub)
+    sub.choices["weights"].set_defaults(func=cmd_weights)
     return parser
 
 
