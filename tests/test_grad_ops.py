@@ -22,9 +22,9 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
+import test_ops_forward as fwd
 import torch
 
-import test_ops_forward as fwd
 from graphc.autodiff import grad_graph, gradients
 from graphc.errors import SpecError
 from graphc.export.onnx_export import to_onnx

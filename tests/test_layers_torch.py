@@ -13,9 +13,9 @@ import pytest
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from torch_models import randomize, save_state
 
 import graphc
-from torch_models import randomize, save_state
 
 torch.set_num_threads(1)
 

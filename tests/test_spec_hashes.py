@@ -31,8 +31,8 @@ def _gan_steps(model) -> dict[str, bytes]:
 
     from graphc.export.onnx_export import to_onnx
     from graphc.training.compile import optimized, train_config
-    from graphc.training.gan import _with_target
     from graphc.training.config import LossTerm
+    from graphc.training.gan import _with_target
     from graphc.training.step import build_train_step
 
     cfg = train_config(model)
@@ -41,7 +41,8 @@ def _gan_steps(model) -> dict[str, bytes]:
     for key, only in (("discriminator", None), ("combined", gan["generator"] + ".")):
         graph, target = _with_target(spec.build(gan[key]))
         step_cfg = replace(cfg, losses=[LossTerm("bce", [target, "gan_target"], 1.0, gan["loc"])], metrics=[])
-        step = build_train_step(graph, step_cfg, train_only=None if only is None else (lambda n, p=only: n.startswith(p)))
+        train_only = None if only is None else (lambda n, p=only: n.startswith(p))
+        step = build_train_step(graph, step_cfg, train_only=train_only)
         out[f"train.{key}"] = to_onnx(optimized(step.graph, 2)).SerializeToString(deterministic=True)
     return out
 

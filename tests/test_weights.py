@@ -17,10 +17,10 @@ import pytest
 import torch
 from safetensors.numpy import load_file as st_load_numpy
 from safetensors.torch import save_file as st_save_torch
+from torch_models import TWINS, randomize
 
 import graphc
 from graphc.cli import main
-from torch_models import TWINS, randomize
 
 torch.set_num_threads(1)
 

@@ -15,7 +15,6 @@ from graphc.errors import ShapeError
 from graphc.ir import symbolic as sym
 from graphc.ir.symbolic import Dim, normalize
 
-
 __all__ = ["Dim", "add", "add_dims", "broadcast", "conv_out", "div", "floordiv", "format_shape", "mul", "normalize",
            "normalize_axis", "product", "same_dim", "unify"]
 

@@ -7,9 +7,9 @@ import numpy as np
 from graphc.errors import ShapeError
 from graphc.ir import dims
 from graphc.ir.types import TensorType, format_shape
+from graphc.ops import cost
 from graphc.ops.common import int64, need_float, need_rank, noop_always, onnx_node, same_dtype
 from graphc.ops.gradutil import unbroadcast
-from graphc.ops import cost
 from graphc.ops.registry import FLOAT64_UNSUPPORTED, REQUIRED, OpDef, TrainForm, register
 
 NN = "nn"
@@ -346,7 +346,8 @@ register(OpDef("conv_transpose", ("x", "weight", "bias"), _conv_transpose_infer,
                attrs=dict(CONV_ATTRS, output_padding=REQUIRED), min_inputs=2, vjp=_conv_transpose_vjp, family=NN,
                public=False,
                doc="N-d transposed convolution, weight [in, out/groups, *kernel]",
-               onnx_ops=("ConvTranspose",), cost=cost.conv_transpose, float64=FLOAT64_UNSUPPORTED + "transposed convolution"))
+               onnx_ops=("ConvTranspose",), cost=cost.conv_transpose,
+               float64=FLOAT64_UNSUPPORTED + "transposed convolution"))
 
 
 # -- pooling --------------------------------------------------------------------------------

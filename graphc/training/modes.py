@@ -84,7 +84,7 @@ def to_training_mode(graph: Graph, seed: Value | None) -> list[RunningUpdate]:
     nodes: list[Node] = []
     for node in list(graph.nodes):
         form = _form(node)
-        new = None if form is None else _replace(graph, node, lambda b: form.rewrite(b, node, ctx))
+        new = None if form is None else _replace(graph, node, lambda b, f=form, n=node: f.rewrite(b, n, ctx))
         nodes += [node] if new is None else new + ctx.take_after()
     graph.nodes = nodes
     return ctx.updates
