@@ -200,6 +200,7 @@ register(OpDef("expand", ("x",), _expand_infer,
                                                                                     f"{n.name}/shape")],
                                        ctx.names(n.outputs)),
                attrs={"shape": REQUIRED}, vjp=lambda b, n, g: [unbroadcast(b, g[0], n.inputs[0])], family=SHAPE,
+               onnx_ops=("Expand",), cost=cost.free, noop=noop_same_type,
                doc="x broadcast to `shape` (as ONNX Expand: a 1 keeps x's size)"))
 
 
