@@ -146,6 +146,12 @@ def cmd_viz(args) -> int:
     return viz_command(args)
 
 
+def cmd_serve(args) -> int:
+    from graphc.viz.serve import serve_command
+
+    return serve_command(args)
+
+
 # -- parser ---------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="graphc", description="graphc: compile, check, run, train and draw neural-network specs.",
@@ -208,7 +214,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("viz", help="draw a spec or ONNX model with Graphviz",
                        description="Draw a spec or .onnx model (svg, png, pdf or dot).")
     _spec_args(p, onnx=True)
-    p.add_argument("-o", "--output", metavar="OUT.svg", help="svg, png, pdf or dot (default: <spec name>.svg)")
+    p.add_argument("-o", "--output", metavar="OUT.svg",
+                   help="svg, png, pdf, dot, or html (the interactive viewer) (default: <spec name>.svg)")
+    p.add_argument("--run", metavar="DIR", help="with -o x.html: show this graphc train run folder's curves beside the model")
     p.add_argument("--level", choices=("layer", "op", "grad"), default="layer",
                    help="one box per layer (default), per primitive op, or the gradient graph")
     p.add_argument("--depth", type=int, help="collapse scopes deeper than this")
@@ -216,6 +224,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--passes", action="store_true", help="before and after optimization, side by side")
     p.add_argument("--rankdir", choices=("TB", "LR"), default="TB", help="top-to-bottom or left-to-right")
     p.set_defaults(func=cmd_viz)
+
+    p = sub.add_parser("serve", help="serve the interactive viewer, reloading when the spec changes",
+                       description="Serve the viewer page of a spec on 127.0.0.1; it reloads when the spec changes.")
+    _spec_args(p, onnx=True)
+    p.add_argument("--port", type=int, default=8000, help="port (default 8000; 0 picks a free one)")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
+    p.add_argument("--run", metavar="DIR", help="show this run folder's curves (default: runs/<spec name>/ if present)")
+    p.add_argument("--rankdir", choices=("TB", "LR"), default="TB", help="top-to-bottom or left-to-right")
+    p.set_defaults(func=cmd_serve)
     return parser
 
 

@@ -11,12 +11,25 @@ from graphc.viz.render import output_format, render
 from graphc.viz.views import ViewOptions, build_passes_view, build_view
 
 
+def html_command(graph: Graph, path: str, args) -> int:
+    """`graphc viz spec.yaml -o model.html [--run DIR]`: the interactive page."""
+    from graphc.viz.html import write_html
+
+    write_html(graph, path, args.spec, getattr(args, "run", None), args.rankdir)
+    print(f"wrote {path}")
+    return 0
+
+
 def viz_command(args) -> int:
     from graphc.cli import _load_graph
 
     graph = _load_graph(args)
     base = os.path.splitext(os.path.basename(args.spec))[0]
     path = args.output or base + ".svg"
+    if path.lower().endswith((".html", ".htm")):
+        return html_command(graph, path, args)
+    if getattr(args, "run", None):
+        raise GraphcError("--run needs an .html output (-o model.html): the run's curves are shown beside the model")
     output_format(path)  # a bad extension fails before any work
     level = args.level
     if graph.metadata.get("imported_from") == "onnx" and (level == "grad" or args.passes):
