@@ -280,6 +280,7 @@
     if (d.copies) h += '<div class="row"><span>copies</span><code>' + num(d.copies) + '</code></div>';
     if (d.layers !== undefined) h += '<div class="row"><span>layers</span><code>' + num(d.layers) + '</code></div>';
     if (d.params !== undefined && !Array.isArray(d.params)) h += '<div class="row"><span>params</span><code>' + num(d.params) + '</code></div>';
+    if (Array.isArray(d.params) && d.params.length) h += '<div class="row"><span>params</span><code data-field="params">' + num(d.params.reduce((a, p) => a + (+p[2] || 0), 0)) + '</code></div>';
     if (d.removed) h += '<p class="removed">' + esc(d.removed) + '</p>';
     if (d.fused) h += '<p class="fused">fused with: ' + esc(d.fused.join(', ')) + '</p>';
     if (d.flops !== undefined) h += '<div class="row"><span>FLOPs</span><code data-field="flops">' + num(d.flops) + '</code><span>MACs</span><code>' + num(d.macs) + '</code></div>';
@@ -325,6 +326,10 @@
       for (const it of m.items) {
         if (it.kind !== 'layer' && it.kind !== 'op' && it.kind !== 'input') continue;
         if (it.name.toLowerCase().includes(text) || (it.details.search || '').includes(text)) state.matches.add(it.id);
+      }
+      for (const id of [...state.matches]) { // an op whose layer matches is found through its layer
+        const p = m.items[id].parent;
+        if (m.items[id].kind === 'op' && state.matches.has(p)) state.matches.delete(id);
       }
       let changed = false, shown = 0;
       for (const id of state.matches) { // reveal the first matches hidden in folded groups
