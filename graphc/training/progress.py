@@ -31,6 +31,8 @@ class EpochBar:
             self.sum += float(loss)
             self.bar.set_postfix(loss=f"{self.sum / step:.4f}", refresh=False)
         self.bar.update(step - self.bar.n)
+        if step == total and self.bar.n:  # the last step of an epoch is always drawn
+            self.bar.refresh()
 
     def close(self) -> None:
         self.bar.close()
