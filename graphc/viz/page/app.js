@@ -421,6 +421,8 @@
     setTimeout(poll, 700);
   }
 
+  window.graphcDot = () => buildDot(model(state.view)).dot; // the DOT of what is drawn now (bench/viz.py)
+
   // -- start -------------------------------------------------------------------------------
   $('[data-role=title]').textContent = DATA.title + ': ' + num(DATA.layers) + ' layers, ' + num(DATA.params) + ' parameters';
   showDetails(null);
