@@ -215,3 +215,13 @@ def test_ten_thousand_layers(driver, tmp_path):
     print(f"10,000 layers: page ready in {seconds:.2f} s, click answered in {click:.2f} s")
     shot(driver, "chain10k.png", tmp_path)
     assert console_errors(driver) == []
+
+
+def test_python_api_writes_the_page(tmp_path):
+    import graphc as gc
+
+    model = gc.load(os.path.join(SPECS, "mlp_small.yaml"))
+    path = model.to_html(str(tmp_path / "m.html"))
+    text = open(path, encoding="utf-8").read()
+    rows = check_rows(os.path.join(SPECS, "mlp_small.yaml"))
+    assert all(f'"{name}"' in text for name in rows) and 'id="graphc-data"' in text

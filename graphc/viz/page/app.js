@@ -339,7 +339,11 @@
           if (!state.open.has(k)) { state.open.add(k); changed = true; }
         }
       }
-      if (changed) { render(); return; }
+      if (changed) render(); else mark();
+      const first = [...state.matches].find((id) => drawn.rep[id] === id);
+      const el = first === undefined ? null : svg.querySelector('[data-item="' + first + '"]');
+      if (el) el.scrollIntoView({ block: 'center', inline: 'center' });
+      return;
     }
     mark();
   }
