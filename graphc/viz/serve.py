@@ -140,15 +140,3 @@ def serve(source: PageSource, host: str = "127.0.0.1", port: int = 8000, ready: 
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
     return 0
-
-
-def serve_command(args) -> int:
-    from graphc.cli import _load_graph
-
-    if not os.path.exists(args.spec):
-        raise GraphcError(f"no such file: {args.spec}")
-    run_dir = args.run
-    if args.run and not os.path.isdir(args.run):
-        raise GraphcError(f"no run folder {args.run} (graphc train writes runs/<spec name>/)")
-    source = PageSource(args.spec, lambda: _load_graph(args), run_dir, args.rankdir)
-    return serve(source, args.host, args.port)

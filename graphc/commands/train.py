@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import os
 
+from graphc.commands.load import load_model
 from graphc.training.compile import train_config
+from graphc.training.gan import GanTrainer
+from graphc.training.loop import Trainer, format_report
 from graphc.training.progress import wants_bar
 
 
@@ -13,18 +16,12 @@ def run_dir(spec_path: str, spec_name: str, out: str | None) -> str:
 
 
 def train_command(args) -> int:
-    from graphc.api import load
-    from graphc.spec.params import parse_overrides
-    from graphc.training.loop import Trainer, format_report
-
-    model = load(args.spec, parse_overrides(args.set), args.seed, args.model, args.weights)
+    model = load_model(args)
     cfg = train_config(model)
     out = run_dir(args.spec, model.spec.name, args.out)
     os.makedirs(out, exist_ok=True)
     tty = wants_bar(args.quiet)
     if cfg.gan is not None:
-        from graphc.training.gan import GanTrainer
-
         result = GanTrainer(model.spec, cfg, args.provider).fit(out, args.epochs, args.resume, log=print, tty=tty)
         print(f"wrote {out}/ (generator.onnx, weights.npz, history.json, curves.png, samples.png, checkpoint/)")
         return 0

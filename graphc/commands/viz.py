@@ -1,17 +1,16 @@
-"""`graphc viz`: draw a spec or an ONNX file."""
+"""`graphc viz`: draw a spec or an ONNX file, or write the interactive viewer page (`-o x.html`)."""
 
 from __future__ import annotations
 
-import os
 import sys
 
+from graphc.commands.load import load_graph, out_path
 from graphc.errors import GraphcError
-from graphc.ir.graph import Graph
 from graphc.viz.render import output_format, render
 from graphc.viz.views import ViewOptions, build_passes_view, build_view
 
 
-def html_command(graph: Graph, path: str, args) -> int:
+def html_command(graph, path: str, args) -> int:
     """`graphc viz spec.yaml -o model.html [--run DIR]`: the interactive page."""
     from graphc.viz.html import write_html
 
@@ -21,11 +20,8 @@ def html_command(graph: Graph, path: str, args) -> int:
 
 
 def viz_command(args) -> int:
-    from graphc.cli import _load_graph
-
-    graph = _load_graph(args)
-    base = os.path.splitext(os.path.basename(args.spec))[0]
-    path = args.output or base + ".svg"
+    graph = load_graph(args)
+    path = out_path(args, ".svg")
     if path.lower().endswith((".html", ".htm")):
         return html_command(graph, path, args)
     if getattr(args, "run", None):
