@@ -130,6 +130,8 @@ def browser_row(n: int, kind: str, tmp: str, timeout: float) -> dict:
             f.write(spec_text(n, kind))
     page = os.path.join(tmp, f"{kind}_{n}.html")
     cli = time_process([sys.executable, "-m", "graphc", "viz", spec, "-o", page], timeout=timeout, cwd=ROOT)
+    if cli.get("rc") != 0 or not os.path.exists(page):
+        return {"n": n, "kind": kind, "error": f"graphc viz -o page.html failed: {cli.get('stderr', '')[-500:]}"}
     row = {"n": n, "kind": kind, "html_cli_s": cli.get("wall_s"), "html_bytes": os.path.getsize(page)}
     with chrome() as d:
         row["first_render_s"] = open_page(d, page, timeout)
