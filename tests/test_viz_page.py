@@ -14,7 +14,6 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import ROOT, SPECS
 from viz_browser import chrome, click_and_wait, console_errors, missing, open_page, wait_for
 
@@ -59,7 +58,7 @@ def test_page_is_self_contained(pages):
     text = open(pages["mnist_cnn"], encoding="utf-8").read()
     assert "<script src" not in text and "<link" not in text  # nothing fetched: scripts and styles inline
     assert not re.search(r"""(src|href)=["']https?://""", text)
-    data = json.loads(re.search(r'<script type="application/json" id="graphc-data">(.*?)</script>', text, re.S)
+    data = json.loads(re.search(r'<script type="application/json" id="graphc-data">(.*?)</script>', text, re.DOTALL)
                       .group(1).replace("<\\/", "</"))
     names = {it[2] for it in data["views"]["layer"]["items"]}
     assert set(check_rows(os.path.join(SPECS, "mnist_cnn.yaml"))) <= names
@@ -113,7 +112,7 @@ def test_expand_group_search_details(driver, pages, tmp_path):
 
     spec = os.path.join(SPECS, "transformer_encoder.yaml")
     open_page(driver, pages["transformer_encoder"])
-    nodes = lambda: driver.find_elements(By.CSS_SELECTOR, "[data-node]")  # noqa: E731
+    nodes = lambda: driver.find_elements(By.CSS_SELECTOR, "[data-node]")
     before = len(nodes())
     group = driver.find_element(By.CSS_SELECTOR, '[data-group][data-expanded="false"]')
     name = group.get_attribute("data-group")

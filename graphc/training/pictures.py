@@ -7,8 +7,8 @@ import weakref
 
 from graphc.training.plots import write_curves
 
-_VAE: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
-_GAN: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+_VAE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_GAN: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def write_pictures(trainer, out_dir: str, history: list[dict]) -> None:

@@ -12,7 +12,7 @@ import base64
 import html
 import json
 import os
-from functools import lru_cache
+from functools import cache
 from importlib import resources
 
 from graphc.errors import GraphcError
@@ -23,7 +23,7 @@ from graphc.viz.page_data import page_data
 RUN_IMAGES = ("curves.png", "samples.png")
 
 
-@lru_cache(maxsize=None)
+@cache
 def _asset(name: str) -> str:
     return (resources.files("graphc.viz") / "page" / name).read_text(encoding="utf-8")
 

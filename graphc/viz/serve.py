@@ -12,8 +12,8 @@ import hashlib
 import os
 import sys
 import threading
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Callable
 
 from graphc.errors import GraphcError, ShapeError, SpecError
 
@@ -95,7 +95,7 @@ def make_handler(source: PageSource):
             if self.command != "HEAD":
                 self.wfile.write(body)
 
-        def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        def do_GET(self) -> None:
             path = self.path.split("?", 1)[0]
             if path in ("/", "/index.html"):
                 self._send(200, source.page()[1], "text/html; charset=utf-8")
