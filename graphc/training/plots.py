@@ -59,16 +59,15 @@ def plot_curves(history: list[dict], path: str, title: str = "") -> str:
             if points:
                 xs, ys = zip(*points)
                 ax.plot(xs, ys, style, markersize=3, label=label)
-        ax.set_title(name, fontsize=10)
+        ax.set_title(f"{title}: {name}" if title and ax is axes.flat[0] else name, fontsize=10)
         ax.set_xlabel("epoch", fontsize=8)
         ax.tick_params(labelsize=7)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
     for ax in list(axes.flat)[len(names):]:
         ax.axis("off")
-    if title:
-        fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
+    fig.subplots_adjust(left=0.06 + 0.04 / cols, right=0.98, bottom=0.5 / (3 * rows) + 0.02,
+                        top=1 - 0.28 / (3 * rows), wspace=0.28, hspace=0.45)
     _save(fig, path)
     return path
 
@@ -93,28 +92,67 @@ def as_images(rows: np.ndarray) -> np.ndarray | None:
     return None
 
 
+def _cell(image: np.ndarray) -> np.ndarray:
+    """One sample as a CELL x CELL RGB tile (values in [0, 1]; upscaled by an integer factor)."""
+    img = np.asarray(image, np.float32)
+    lo, hi = float(img.min()), float(img.max())
+    if lo < -0.01 or hi > 1.01:  # not probabilities: stretch to [0, 1]
+        img = (img - lo) / (hi - lo) if hi > lo else np.zeros_like(img)
+    img = np.clip(img, 0.0, 1.0)
+    if img.ndim == 2:
+        img = np.repeat(img[:, :, None], 3, axis=2)
+    inner = CELL - 8
+    h, w = img.shape[:2]
+    if max(h, w) > inner:  # too big: keep every k-th pixel
+        step = -(-max(h, w) // inner)
+        img = img[::step, ::step]
+    else:
+        k = max(1, inner // max(h, w))
+        img = img.repeat(k, axis=0).repeat(k, axis=1)
+    tile = np.full((CELL, CELL, 3), 0.85, np.float32)
+    top, left = (CELL - img.shape[0]) // 2, (CELL - img.shape[1]) // 2
+    tile[top:top + img.shape[0], left:left + img.shape[1]] = img
+    return tile
+
+
 def image_grid(rows: list[tuple[str, np.ndarray]], path: str, title: str = "") -> str:
-    """One row of cells per (label, samples) pair (all rows as long as the longest): images when
-    the samples look like images, else a line plot per sample."""
+    """One row of CELL x CELL tiles per (label, samples) pair, as long as the longest row: the
+    samples drawn as images when they look like images (`as_images`), else as line plots."""
     plt = _pyplot()
     cols = max(len(s) for _, s in rows)
+    if any(as_images(s) is None for _, s in rows):
+        return _line_grid(rows, cols, path, title)
+    mosaic = np.ones((CELL * len(rows), CELL * cols, 3), np.float32)
+    for r, (_, samples) in enumerate(rows):
+        for c, image in enumerate(as_images(samples)):
+            mosaic[r * CELL:(r + 1) * CELL, c * CELL:(c + 1) * CELL] = _cell(image)
+    fig = plt.figure(figsize=(CELL * cols / DPI, CELL * len(rows) / DPI), dpi=DPI)
+    fig.figimage(mosaic, xo=0, yo=0, origin="upper")
+    box = {"facecolor": "white", "alpha": 0.8, "pad": 1, "linewidth": 0}
+    for r, (label, _) in enumerate(rows):
+        if label:
+            fig.text(2 / (CELL * cols), 1 - (r * CELL + 2) / (CELL * len(rows)), label, fontsize=7, va="top",
+                     bbox=box)
+    if title:
+        fig.text(1 - 2 / (CELL * cols), 1 - 2 / (CELL * len(rows)), title, fontsize=7, va="top", ha="right", bbox=box)
+    _save(fig, path)
+    return path
+
+
+def _line_grid(rows: list[tuple[str, np.ndarray]], cols: int, path: str, title: str) -> str:
+    """The grid for samples that are not images: a small line plot per sample."""
+    plt = _pyplot()
     fig, axes = plt.subplots(len(rows), cols, figsize=(CELL * cols / DPI, CELL * len(rows) / DPI), dpi=DPI,
                              squeeze=False)
     for r, (label, samples) in enumerate(rows):
-        images = as_images(samples)
         for c in range(cols):
             ax = axes[r, c]
             ax.set_xticks([])
             ax.set_yticks([])
-            if c >= len(samples):
-                ax.axis("off")
-                continue
-            if images is not None:
-                img = np.clip(images[c], 0.0, 1.0) if images[c].min() >= -0.01 else images[c]
-                ax.imshow(img, cmap="gray", vmin=0 if img.min() >= 0 else None, vmax=1 if img.max() <= 1 else None,
-                          interpolation="nearest")
-            else:
+            if c < len(samples):
                 ax.plot(np.asarray(samples[c]).ravel(), linewidth=0.8)
+            else:
+                ax.axis("off")
             if c == 0 and label:
                 ax.set_ylabel(label, fontsize=7)
     if title:
