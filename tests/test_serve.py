@@ -39,6 +39,10 @@ def wait_until(fn, timeout: float = 120.0):
 def test_serve_reload_error_and_stop(tmp_path):
     spec = tmp_path / "model.yaml"
     shutil.copy(os.path.join(SPECS, "mnist_cnn.yaml"), spec)
+    run = tmp_path / "runs" / "mnist_cnn"  # graphc train's default run folder: runs/<spec name>/
+    run.mkdir(parents=True)
+    (run / "history.json").write_text('[{"epoch": 1, "loss": 0.5, "seconds": 0.1}]')
+    (run / "curves.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 16)
     proc = subprocess.Popen([sys.executable, "-m", "graphc", "serve", str(spec), "--port", "0"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=str(tmp_path),
                             env={**os.environ, "PYTHONPATH": ROOT})
@@ -49,6 +53,7 @@ def test_serve_reload_error_and_stop(tmp_path):
         base = url.group(0)
         page = fetch(base)
         assert 'data-role="details"' in page and '"logits"' in page and "[N, 10]" in page
+        assert '"curves.png":"data:image/png;base64,' in page and '"dir":"runs/mnist_cnn"' in page
         version = fetch(base + "__graphc/version")
 
         # an edit: logits now has 7 units; the version changes (the page polls it and reloads)

@@ -192,6 +192,28 @@ def test_layer_details_path_views(driver, pages, tmp_path):
 
 
 @browser
+def test_run_pictures_beside_the_model(driver, tmp_path):
+    from selenium.webdriver.common.by import By
+
+    from graphc.training.plots import plot_curves
+
+    run = tmp_path / "run"
+    run.mkdir()
+    history = [{"epoch": e, "loss": 1 / e, "val_loss": 1.1 / e, "seconds": 0.1} for e in (1, 2, 3)]
+    (run / "history.json").write_text(json.dumps(history))
+    plot_curves(history, str(run / "curves.png"))
+    page = str(tmp_path / "m.html")
+    r = graphc("viz", os.path.join(SPECS, "mlp_small.yaml"), "-o", page, "--run", str(run))
+    assert r.returncode == 0, r.stderr
+    open_page(driver, page)
+    img = driver.find_element(By.CSS_SELECTOR, '[data-role=training] img[data-image="curves.png"]')
+    assert img.is_displayed()
+    assert driver.execute_script("return arguments[0].naturalWidth", img) == 400  # one panel: loss
+    assert "0.3333" in driver.find_element(By.CSS_SELECTOR, "[data-role=training]").text  # last epoch: loss 1/3
+    assert console_errors(driver) == []
+
+
+@browser
 @pytest.mark.slow
 def test_ten_thousand_layers(driver, tmp_path):
     """The 10,000-layer chain: the page opens with folded chunks; a click draws nodes."""
