@@ -360,7 +360,10 @@
     count.textContent = state.query ? hits.size + (hits.size === 1 ? ' match' : ' matches') : '';
   }
   let timer = null;
-  search.addEventListener('input', () => { clearTimeout(timer); timer = setTimeout(runSearch, 120); });
+  search.addEventListener('input', () => { // at once on small graphs, after a pause in typing on big ones
+    clearTimeout(timer);
+    if (model(state.view).items.length < 5000) runSearch(); else timer = setTimeout(runSearch, 150);
+  });
   search.addEventListener('keydown', (e) => {
     if (e.key === 'Enter') {
       const first = [...state.matches].find((id) => drawn.rep[id] === id);
