@@ -74,6 +74,7 @@ def plot_curves(history: list[dict], path: str, title: str = "") -> str:
 
 def _save(fig, path: str) -> None:
     plt = _pyplot()
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)  # a run folder not made yet
     with atomic_path(path, suffix=".png") as tmp:
         fig.savefig(tmp, format="png", dpi=DPI)
     plt.close(fig)
