@@ -192,6 +192,32 @@ def test_layer_details_path_views(driver, pages, tmp_path):
 
 
 @browser
+def test_passes_view_marks_fused_and_removed(driver, tmp_path):
+    """resnet_block: each conv2d followed by a batchnorm (as the spec writes them) is folded at
+    inference: the conv is marked fused (naming its batchnorm), the batchnorm removed."""
+    from selenium.webdriver.common.by import By
+
+    spec = os.path.join(SPECS, "resnet_block.yaml")
+    lines = [ln.strip() for ln in open(spec, encoding="utf-8") if ln.strip().startswith("- ")]
+    pairs = [(re.search(r"name: (\w+)", a).group(1), re.search(r"name: (\w+)", b).group(1))
+             for a, b in zip(lines, lines[1:]) if a.startswith("- conv2d:") and b.startswith("- batchnorm:")]
+    assert pairs == [("conv1", "bn1"), ("conv2", "bn2")]
+    page = str(tmp_path / "resnet.html")
+    assert graphc("viz", spec, "-o", page).returncode == 0
+    open_page(driver, page)
+    click_and_wait(driver, driver.find_element(By.CSS_SELECTOR, "[data-role=toggle-passes]"))
+    click_and_wait(driver, driver.find_element(By.CSS_SELECTOR, '[data-group="res"]'))  # opens res.0 too
+    fused = {e.get_attribute("data-node") for e in driver.find_elements(By.CSS_SELECTOR, '[data-fused="true"][data-node]')}
+    removed = {e.get_attribute("data-node") for e in driver.find_elements(By.CSS_SELECTOR, '[data-removed="true"]')}
+    assert fused == {f"res.0.{conv}" for conv, _ in pairs}
+    assert {f"res.0.{bn}" for _, bn in pairs} <= removed
+    driver.find_element(By.CSS_SELECTOR, '[data-node="res.0.conv1"]').click()
+    assert "fused with: res.0.bn1" in driver.find_element(By.CSS_SELECTOR, "[data-role=details]").text
+    shot(driver, "resnet_passes.png", tmp_path)
+    assert console_errors(driver) == []
+
+
+@browser
 def test_run_pictures_beside_the_model(driver, tmp_path):
     from selenium.webdriver.common.by import By
 

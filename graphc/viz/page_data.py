@@ -197,8 +197,10 @@ class _Builder:
             name, items = obj
             names = [n for item in items for n in item.layer_names()]
             label = name or f"{names[0]} ... {names[-1]}"
+            nparams = self.params_of(names)
             gid = t.add(parent, "group", name or f"{names[0]}..{names[-1]}",
-                        f"{label}\n{len(names)} layers, {self.params_of(names):,} params", family_color("block"))
+                        f"{label}\n{len(names)} layers" + (f", {nparams:,} params" if nparams else ""),
+                        family_color("block"))
             t.details[gid] = {"kind": "copy", "layers": len(names), "params": self.params_of(names)}
             self.place(items, gid)
             return
@@ -206,8 +208,8 @@ class _Builder:
         names = list(obj.layer_names())
         nparams = self.params_of(names)
         rep = f"  x{info.repeat}" if info.repeat else ""
-        gid = t.add(parent, "group", obj.name, f"{obj.name}: {info.block}{rep}\n{len(names):,} layers, "
-                    f"{nparams:,} params", family_color("block"), block=1)
+        gid = t.add(parent, "group", obj.name, f"{obj.name}: {info.block}{rep}\n{len(names):,} layers"
+                    + (f", {nparams:,} params" if nparams else ""), family_color("block"), block=1)
         t.details[gid] = {"kind": "block", "op": info.block, "repeat": info.repeat, "layers": len(names),
                           "params": nparams, **self.loc(info.loc)}
         t.layer_item[obj.name] = gid
@@ -228,13 +230,20 @@ class _Builder:
         op = info.op if info else ", ".join(dict.fromkeys(n.op for n in nodes)) or "?"
         attrs = info.attrs if info else {}
         shown = name.rsplit(".", 1)[-1] if "." in name else name
-        nparams = self.params_of([name])
         text = " ".join(_fmt(v) if k == "activation" else f"{k}={_fmt(v)}" for k, v in attrs.items())
         label = f"{shown}\n{op}  {text}".rstrip()
         if len(label) > 60:
             label = label[:59] + "…"
-        if nparams:
-            label += f"\n{nparams:,} params"
+        params = []  # the parameters the layer's nodes read (after passes: the rewritten ones)
+        names = dict.fromkeys([v.name for n in nodes for v in n.inputs if v.kind == "param"]
+                              or (info.params if info else []))
+        for p in names:
+            v = self.g.params.get(p)
+            if v is not None:
+                params.append([p, self.tstr(v), int(v.data.size) if v.data is not None else 0])
+        count = sum(p[2] for p in params)
+        if count:
+            label += f"\n{count:,} params"
         flags = {}
         if name in self.removed:
             flags["removed"] = 1
@@ -243,16 +252,12 @@ class _Builder:
         lid = t.add(parent, "layer", name, label, family_color(family_of(op.split(",")[0])), **flags)
         t.layer_item[name] = lid
         outs = info.outputs if info else [v.name for n in nodes[-1:] for v in n.outputs]
-        ins = info.inputs if info else []
+        ins = list(dict.fromkeys(v.name for n in nodes for v in n.inputs  # what the layer reads from outside it
+                                 if v.kind == "input" or v.kind == "node" and v.producer.layer != name))
         macs = flops = 0
         for n in nodes:
             m, f, _ = self.cost(n)
             macs, flops = macs + m, flops + f
-        params = []
-        for p in (info.params if info else []):
-            v = self.g.params.get(p)
-            if v is not None:
-                params.append([p, str(v.type), int(v.data.size) if v.data is not None else 0])
         d = {"kind": "layer", "op": op, "attrs": {k: _fmt(v) for k, v in attrs.items()},
              "inputs": [[i, self.tstr(self.values[i]) if i in self.values else "?"] for i in ins],
              "outputs": [[o, self.tstr(self.values[o])] for o in outs if o in self.values],
