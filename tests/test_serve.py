@@ -83,3 +83,18 @@ def test_serve_reload_error_and_stop(tmp_path):
             raise
     assert proc.returncode == 0, err  # Ctrl-C stops it cleanly: no traceback, status 0
     assert "Traceback" not in err and "stopped" in err
+
+
+def test_serve_bad_inputs_one_line(tmp_path):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        for args, message in (([os.path.join(SPECS, "mlp_small.yaml"), "--port", str(port)], "Address already in use"),
+                              ([str(tmp_path / "nope.yaml")], "no such file"),
+                              ([os.path.join(SPECS, "mlp_small.yaml"), "--run", str(tmp_path / "x")], "no run folder")):
+            r = subprocess.run([sys.executable, "-m", "graphc", "serve", *args], capture_output=True, text=True,
+                               env={**os.environ, "PYTHONPATH": ROOT}, timeout=120)
+            assert r.returncode == 2 and r.stderr.count("\n") == 1 and message in r.stderr, r.stderr
