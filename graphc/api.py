@@ -65,6 +65,12 @@ class Model:
 
         return to_dot(self.graph, level=level, **options)
 
+    def to_html(self, path: str, run: str | None = None, rankdir: str = "TB") -> str:
+        """Write the interactive viewer page (like `graphc viz -o path.html [--run run]`); returns the path."""
+        from graphc.viz.html import write_html
+
+        return write_html(self.graph, path, self.spec.file, run, rankdir)
+
     def _repr_svg_(self) -> str | None:
         """Jupyter shows a Model as its layer diagram (None without Graphviz: the text repr is used)."""
         from graphc.viz import svg_text

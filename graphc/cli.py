@@ -17,6 +17,7 @@ from graphc.commands.check import check_command
 from graphc.commands.compile import compile_command
 from graphc.commands.grad import grad_command
 from graphc.commands.run import run_command
+from graphc.commands.serve import serve_command
 from graphc.commands.summary import summary_command
 from graphc.commands.train import train_command
 from graphc.commands.viz import viz_command
@@ -120,7 +121,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("viz", help="draw a spec or ONNX model with Graphviz",
                        description="Draw a spec or .onnx model (svg, png, pdf or dot).")
     _spec_args(p, onnx=True)
-    p.add_argument("-o", "--output", metavar="OUT.svg", help="svg, png, pdf or dot (default: <spec name>.svg)")
+    p.add_argument("-o", "--output", metavar="OUT.svg",
+                   help="svg, png, pdf, dot, or html (the interactive viewer) (default: <spec name>.svg)")
+    p.add_argument("--run", metavar="DIR", help="with -o x.html: show this graphc train run folder's curves beside the model")
     p.add_argument("--level", choices=("layer", "op", "grad"), default="layer",
                    help="one box per layer (default), per primitive op, or the gradient graph")
     p.add_argument("--depth", type=int, help="collapse scopes deeper than this")
@@ -128,6 +131,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--passes", action="store_true", help="before and after optimization, side by side")
     p.add_argument("--rankdir", choices=("TB", "LR"), default="TB", help="top-to-bottom or left-to-right")
     p.set_defaults(func=viz_command)
+
+    p = sub.add_parser("serve", help="serve the interactive viewer, reloading when the spec changes",
+                       description="Serve the viewer page of a spec on 127.0.0.1; it reloads when the spec changes.")
+    _spec_args(p, onnx=True)
+    p.add_argument("--port", type=int, default=8000, help="port (default 8000; 0 picks a free one)")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
+    p.add_argument("--run", metavar="DIR", help="show this run folder's curves (default: runs/<spec name>/ if present)")
+    p.add_argument("--rankdir", choices=("TB", "LR"), default="TB", help="top-to-bottom or left-to-right")
+    p.set_defaults(func=serve_command)
 
     p = sub.add_parser("weights", help="convert weight files (.npz, .safetensors, .pt)",
                        description="Work with weight files: .npz, .safetensors and PyTorch .pt/.pth state dicts.")

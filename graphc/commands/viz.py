@@ -1,4 +1,4 @@
-"""`graphc viz`: draw a spec or an ONNX file."""
+"""`graphc viz`: draw a spec or an ONNX file, or write the interactive viewer page (`-o x.html`)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,22 @@ from graphc.viz.render import output_format, render
 from graphc.viz.views import ViewOptions, build_passes_view, build_view
 
 
+def html_command(graph, path: str, args) -> int:
+    """`graphc viz spec.yaml -o model.html [--run DIR]`: the interactive page."""
+    from graphc.viz.html import write_html
+
+    write_html(graph, path, args.spec, getattr(args, "run", None), args.rankdir)
+    print(f"wrote {path}")
+    return 0
+
+
 def viz_command(args) -> int:
     graph = load_graph(args)
     path = out_path(args, ".svg")
+    if path.lower().endswith((".html", ".htm")):
+        return html_command(graph, path, args)
+    if getattr(args, "run", None):
+        raise GraphcError("--run needs an .html output (-o model.html): the run's curves are shown beside the model")
     output_format(path)  # a bad extension fails before any work
     level = args.level
     depth = args.depth
