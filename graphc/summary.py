@@ -19,6 +19,8 @@ import math
 
 from graphc.ir.graph import Graph, Node
 from graphc.ir.types import TensorType, np_dtype
+from graphc.viz.structure import layer_tree
+from graphc.viz.style import family_of
 
 _ONNX_NAMES = {"Conv": "conv", "ConvTranspose": "conv_transpose", "Gemm": "gemm", "MatMul": "matmul",
                "MaxPool": "maxpool", "AveragePool": "avgpool", "GlobalAveragePool": "global_avgpool",
@@ -90,15 +92,11 @@ def node_cost(node: Node) -> tuple[int, int, bool]:
 
 
 def _family(op: str) -> str:
-    from graphc.viz.style import family_of
-
     return family_of(op)
 
 
 def summary_data(graph: Graph) -> dict:
     """Everything `graphc summary` prints, as plain data (also the JSON format)."""
-    from graphc.viz.structure import layer_tree
-
     values = {v.name: v for v in graph.values()}
     infos = {info.name: info for info in graph.layers}
     top = layer_tree(graph)

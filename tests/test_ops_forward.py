@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from onnx.reference import ReferenceEvaluator
 
 from graphc.export.onnx_export import to_onnx
-from graphc.ir.builder import Builder
+from graphc.ops import Builder
 from graphc.ir.graph import Graph
 from graphc.ir.types import TensorType, dtype_of_array
 from graphc.ops import OPS

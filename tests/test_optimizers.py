@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from graphc.export.onnx_export import to_onnx
-from graphc.ir.builder import Builder
+from graphc.ops import Builder
 from graphc.ir.graph import Graph
 from graphc.ir.types import TensorType
 from graphc.training.config import OPTIMIZERS

@@ -16,9 +16,9 @@ import torch
 
 import graphc
 from graphc.errors import SpecError
-from graphc.ir.builder import Builder
+from graphc.ops import Builder
 from graphc.ir.graph import Graph
-from graphc.ir.interp import interpret
+from graphc.ops import interpret
 from graphc.ir.types import TensorType
 from graphc.ops import OPS
 from graphc.ops.sampling import enable_sampling

@@ -109,7 +109,7 @@ def test_dropout_masks_are_reproducible_and_match_numpy():
     step = build_train_step(model.graph, train_config(model))
     sess = ort.InferenceSession(train_step_bytes(model, opt_level=0))
     from graphc.export.onnx_export import to_onnx
-    from graphc.ir.builder import Builder
+    from graphc.ops import Builder
     from graphc.ir.graph import Graph
     from graphc.ir.types import TensorType
 
@@ -320,7 +320,7 @@ def test_early_stopping_restores_best_weights():
 
 def test_normal_noise_matches_numpy_and_vae_trains(tmp_path):
     from graphc.export.onnx_export import to_onnx
-    from graphc.ir.builder import Builder
+    from graphc.ops import Builder
     from graphc.ir.graph import Graph
     from graphc.ir.types import TensorType
     from graphc.training.ops import normal_from_uniforms

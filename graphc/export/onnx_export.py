@@ -8,6 +8,8 @@ from onnx import TensorProto, helper, numpy_helper
 
 from graphc.ir.graph import Graph, NameSet, Node, Value
 from graphc.ir.types import DTYPES, TensorType, onnx_dtype
+from graphc.ops import OPS
+from graphc.version import __version__
 
 OPSET = 21  # Gelu (20) and LayerNormalization (17) are standard here; stock onnxruntime runs all of it
 IR_VERSION = 10
@@ -84,8 +86,6 @@ class LowerCtx:
         return self._shape_cache[key]
 
     def lower(self, node: Node) -> None:
-        from graphc.ops import OPS
-
         self.current, self._emitted_in_node = node, 0
         OPS[node.op].lower(self, node)
         self.current = None
@@ -145,17 +145,11 @@ def to_onnx(graph: Graph, with_value_info: bool = True) -> onnx.ModelProto:
     onnx_graph.value_info.extend(infos)
     model.ir_version = IR_VERSION
     model.opset_import.append(helper.make_opsetid("", OPSET))
-    model.producer_name, model.producer_version = "graphc", _version()
+    model.producer_name, model.producer_version = "graphc", __version__
     for key in sorted(graph.metadata):
         entry = model.metadata_props.add()
         entry.key, entry.value = key, graph.metadata[key]
     return model
-
-
-def _version() -> str:
-    from graphc import __version__
-
-    return __version__
 
 
 def model_bytes(graph: Graph) -> bytes:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy as _copy
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
@@ -189,8 +190,6 @@ class Graph:
 
     def clone(self) -> "Graph":
         """An independent copy of the structure (parameter arrays are shared, never mutated in place)."""
-        import copy as _copy
-
         new = Graph(self.name)
         new.doc, new.metadata = self.doc, dict(self.metadata)
         new.layers = [_copy.copy(l) for l in self.layers]
@@ -224,3 +223,9 @@ class Graph:
                 live.update(id(v) for v in node.inputs)
         self.nodes = kept[::-1]
         self.params = {k: v for k, v in self.params.items() if id(v) in live}
+
+    def used(self, values: list[Value]) -> list[Value]:
+        """Those of `values` (in order) that some node or graph output reads: after `prune()`,
+        the inputs the outputs need."""
+        read = {id(v) for n in self.nodes for v in n.inputs} | {id(v) for v in self.outputs}
+        return [v for v in values if id(v) in read]

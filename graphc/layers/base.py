@@ -8,10 +8,11 @@ from typing import Any, Callable
 
 import numpy as np
 
-from graphc.errors import ShapeError
-from graphc.ir.builder import Builder
+from graphc.errors import ShapeError, did_you_mean
+from graphc.ops import Builder
 from graphc.ir.graph import Value
 from graphc.ir.types import format_shape, is_float, np_dtype
+from graphc.ops.elementwise import ACTIVATIONS
 from graphc.ops.registry import REQUIRED
 
 
@@ -121,9 +122,6 @@ def activation(b: Builder, x: Value, name: str | None, axis: int = -1) -> Value:
 
 
 def check_activation(name: Any) -> None:
-    from graphc.errors import did_you_mean
-    from graphc.ops.elementwise import ACTIVATIONS
-
     if name is not None and name not in ACTIVATIONS and name != "none":
         raise ShapeError(f"unknown activation '{name}'", hint=did_you_mean(str(name), ACTIVATIONS)
                          or f"one of {', '.join(ACTIVATIONS)}")

@@ -7,6 +7,7 @@ import math
 import numpy as np
 
 from graphc.errors import ShapeError
+from graphc.ir import dims
 from graphc.ir.types import TensorType
 from graphc.ops.common import infer_broadcast, infer_float_same, infer_same, need_float, onnx_node
 from graphc.ops.float64 import DECOMPOSITIONS, with_float64_fallback
@@ -95,8 +96,6 @@ _binary("less_equal", np.less_equal, "LessOrEqual", out_dtype="bool", no_grad=_C
 
 
 def _where_infer(types, attrs):
-    from graphc.ir import dims
-
     c, a, b = types
     if c.dtype != "bool":
         raise ShapeError(f"where: condition must be bool, got {c.dtype}")
@@ -222,8 +221,6 @@ def _log_softmax_vjp(b, n, g):
 
 def _check_axis_infer(op):
     def infer(types, attrs):
-        from graphc.ir import dims
-
         need_float(types[0], op)
         dims.normalize_axis(attrs["axis"], types[0].rank, op)
         return [types[0]]

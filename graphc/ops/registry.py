@@ -12,7 +12,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from graphc.errors import ShapeError
+from graphc.errors import ShapeError, did_you_mean
 from graphc.ir.types import TensorType
 
 REQUIRED = object()  # attribute default meaning "must be given"
@@ -56,8 +56,6 @@ class OpDef:
 
     def full_attrs(self, given: dict) -> dict:
         """Attributes with defaults filled in; unknown or missing ones are ShapeErrors."""
-        from graphc.errors import did_you_mean
-
         for key in given:
             if key not in self.attrs:
                 raise ShapeError(f"{self.name} has no attribute '{key}'", hint=did_you_mean(key, self.attrs))

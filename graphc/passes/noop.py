@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 from graphc.ir.graph import Graph, Node
+from graphc.ops.shape import _perm
 from graphc.passes.log import PassLog
 from graphc.passes.rewrite import Editor, can_replace
 
@@ -32,8 +33,6 @@ def is_noop(node: Node) -> bool:
     if node.op == "reparameterize":
         return len(node.inputs) == 2  # the inference form returns mu
     if node.op == "transpose":
-        from graphc.ops.shape import _perm
-
         return _perm(x.type, node.attrs) == list(range(x.type.rank))
     if node.op == "slice":
         steps = node.attrs.get("steps")

@@ -8,14 +8,14 @@ import numpy as np
 
 from graphc.errors import GraphcError
 from graphc.ir.graph import Graph, Node, Value
+from graphc.ops import OPS, evaluate
+from graphc.ops.shape import reshape_shape
 
 IMPURE_OPS = frozenset({"dropout_mask"})  # ops whose result is not a function of their inputs alone
 
 
 def is_pure(op: str) -> bool:
     """False for ops drawing random numbers: never fold or merge them."""
-    from graphc.ops import OPS
-
     return "random" not in op and op not in IMPURE_OPS and getattr(OPS.get(op), "pure", True)
 
 
@@ -150,8 +150,6 @@ def make_node(graph: Graph, anchor: Node, op: str, inputs: list[Value], attrs: d
               sources: Iterable[Node] = ()) -> Node:
     """A node not yet in `graph.nodes` (see `Editor.emit_before`); raises GraphcError when the op
     rejects the inputs."""
-    from graphc.ops import OPS
-
     opdef = OPS[op]
     opdef.check_arity(len(inputs))
     full = opdef.full_attrs(attrs or {})
@@ -181,8 +179,6 @@ def const_data(value: Value) -> np.ndarray | None:
         return value.data
     node = value.producer
     if node is not None and node.op == "constant":
-        from graphc.ops import evaluate
-
         return evaluate("constant", [], node.attrs)[0]
     return None
 
@@ -204,8 +200,6 @@ def static_size(shape) -> int | None:
 def reshape_spec(in_shape: tuple, out_shape: tuple) -> list[int] | None:
     """An ONNX Reshape target taking `in_shape` to `out_shape` (0 copies a dim, one -1 at most),
     or None when symbolic dims make it impossible to write."""
-    from graphc.ops.shape import reshape_shape
-
     spec: list[int] = []
     for i, d in enumerate(out_shape):
         if isinstance(d, int):

@@ -23,7 +23,8 @@ from dataclasses import replace
 import numpy as np
 
 from graphc.errors import SpecError, did_you_mean
-from graphc.ir.builder import Builder
+from graphc.export.onnx_export import model_bytes
+from graphc.ops import Builder
 from graphc.ir.graph import Graph
 from graphc.ir.types import TensorType
 from graphc.training import checkpoint
@@ -31,7 +32,7 @@ from graphc.training.config import LossTerm, TrainConfig
 from graphc.training.data import epoch_batches, make_splits
 from graphc.training.runner import StepRunner, _session
 from graphc.training.step import build_train_step
-from graphc.util.atomic import write_text
+from graphc.util.atomic import atomic_path, write_bytes, write_text
 
 
 def _with_target(graph: Graph) -> tuple[Graph, str]:
@@ -161,9 +162,6 @@ class GanTrainer:
         return {**g, **d}
 
     def _write(self, out_dir: str) -> None:
-        from graphc.export.onnx_export import model_bytes
-        from graphc.util.atomic import atomic_path, write_bytes
-
         weights = self.weights()
         with atomic_path(os.path.join(out_dir, "weights.npz"), suffix=".npz") as tmp:
             np.savez(tmp, **weights)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Callable
 
 from graphc.errors import ShapeError
-from graphc.ir.builder import Builder
+from graphc.ops import Builder
 from graphc.ir.graph import Value
 from graphc.ir.types import format_shape, is_float
 

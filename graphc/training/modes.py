@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from graphc.ir.builder import Builder
+from graphc.ops import Builder
 from graphc.ir.graph import Graph, Node, Value
 
 

@@ -24,10 +24,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from graphc.errors import SpecError, did_you_mean
-from graphc.ir.builder import Builder
+from graphc.autodiff import gradients
+from graphc.errors import ShapeError, SpecError, did_you_mean
+from graphc.ops import Builder
 from graphc.ir.graph import Graph, Value
 from graphc.ir.types import TensorType, is_float
+from graphc.ops.recurrent import unrolled
 from graphc.training.config import TrainConfig
 from graphc.training.losses import LOSS_FUNCTIONS
 from graphc.training.modes import needs_seed, to_training_mode
@@ -98,8 +100,6 @@ def build_loss(b: Builder, graph: Graph, cfg: TrainConfig) -> tuple[Value, Value
                 raise SpecError(f"loss '{term.args[0]}' must be a float scalar, it is {value.type}", term.loc,
                                 "reduce it with a mean layer, or use a named loss like mse")
         else:
-            from graphc.errors import ShapeError
-
             try:
                 value = LOSS_FUNCTIONS[term.kind](b, *args)
             except ShapeError as e:
@@ -180,8 +180,6 @@ def unroll_recurrent(graph: Graph) -> int:
     computing the sequence a second time (onnxruntime's GRU op, then the unrolled copy). lstm stays
     one node: its hand-written gradient (graphc/ops/recurrent.py) recomputes every step's gates in
     a few batched nodes from the op's `y`, which beats the unrolled forward (bench/train.py)."""
-    from graphc.ops.recurrent import unrolled
-
     count = 0
     for node in list(graph.nodes):
         if node.op not in ("rnn", "gru") or not isinstance(node.inputs[0].shape[1], int):
@@ -207,8 +205,6 @@ def unroll_recurrent(graph: Graph) -> int:
 def build_train_step(model_graph: Graph, cfg: TrainConfig, train_only=None) -> TrainStep:
     """The train-step graph of `model_graph` as `cfg` says. `train_only(name)` picks the parameters
     to update (default: every trainable one); the others are inputs passed through unchanged."""
-    from graphc.autodiff import gradients
-
     g = model_graph.clone()
     g.name = f"{model_graph.name}_train_step"
     g.outputs = []

@@ -6,7 +6,10 @@ import zlib
 from functools import lru_cache
 from html import escape
 
+from graphc.export.onnx_import import ONNX_FAMILIES
 from graphc.ir.types import TensorType
+from graphc.layers import LAYERS
+from graphc.ops import OPS
 
 FAMILY_COLORS = {
     "nn": "#cfe2ff",
@@ -39,14 +42,10 @@ def family_color(family: str) -> str:
 
 def family_of(op: str) -> str:
     """The family of a spec layer or primitive op (`nn`, `activation`, ...); `block` otherwise."""
-    from graphc.layers import LAYERS
-    from graphc.ops import OPS
-
     if op in LAYERS:
         return LAYERS[op].family
     if op in OPS:
         return OPS[op].family
-    from graphc.export.onnx_import import ONNX_FAMILIES
 
     return ONNX_FAMILIES.get(op, "block")
 
