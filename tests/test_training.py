@@ -522,11 +522,11 @@ training:
 
 def test_conv_relu_maxpool_train_steps_match_pytorch():
     """Conv + relu + maxpool (pooled before the relu in the step graph) + Adadelta, vs PyTorch."""
-    from graphc.training.step import pool_before_relu
+    from graphc.passes import rewrite
 
     model = graphc.loads(CONV_POOL)
     g = model.graph.clone()
-    assert pool_before_relu(g) == 1
+    assert rewrite(g, "pool_before_relu", verify=True) == 1
     pool = next(n for n in g.nodes if n.op == "maxpool")
     assert pool.inputs[0].producer.op == "conv"
     step = build_train_step(model.graph, train_config(model))

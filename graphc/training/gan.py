@@ -31,7 +31,7 @@ from graphc.training import checkpoint
 from graphc.training.config import LossTerm, TrainConfig
 from graphc.training.data import epoch_batches, make_splits
 from graphc.training.runner import StepRunner, _session
-from graphc.training.step import build_train_step
+from graphc.training.step import build_train_step, params_as_inputs
 from graphc.util.atomic import atomic_path, write_bytes, write_text
 
 
@@ -47,16 +47,10 @@ def _with_target(graph: Graph) -> tuple[Graph, str]:
 def _forward(graph: Graph) -> Graph:
     """The model with its parameters as inputs param.<p> (to sample from the current generator)."""
     g = graph.clone()
-    b = Builder(g)
-    out = b.identity(g.outputs[0])
-    g.rename(out, "out")
-    g.outputs = [out]
-    for p in list(g.params.values()):
-        name = p.name
-        g.rename(p, f"param.{name}")
-        p.kind, p.data = "input", None
-        g.inputs.append(p)
-    g.params = {}
+    out = g.outputs[0]
+    g.outputs = []
+    Builder(g).output(out, "out", taken={id(out)})  # always a new identity node
+    g.inputs += params_as_inputs(g)
     return g
 
 

@@ -1,13 +1,20 @@
-"""Training-mode rewrites of a forward graph: dropout draws masks from a seed, VAE sampling draws
-its noise from the same seed (reproducible, unlike RandomNormalLike), batch norm uses batch
-statistics and updates its running statistics (as torch's `model.train()`)."""
+"""Training mode (train steps only): dropout draws masks from a seed, VAE sampling draws its noise
+from the same seed (reproducible, unlike RandomNormalLike), batch norm uses batch statistics and
+updates its running statistics (as torch's `model.train()`).
+
+    y = dropout(x, rate=0.5)   ->   y = mul(x, dropout_mask(x, seed, rate=0.5, salt=1))
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from graphc.ops import Builder
 from graphc.ir.graph import Graph, Node, Value
+from graphc.ops import Builder
+from graphc.passes.log import PassLog
+
+NAME = "training_mode"
+LEVEL = None  # not an optimization: training/step.py runs it on a train-step graph
 
 
 @dataclass
@@ -22,14 +29,9 @@ def _replace(graph: Graph, node: Node, build) -> list[Node]:
     """Nodes computing `node`'s output another way: `build(b)` returns the replacement Value,
     which takes over the original output Value (so every user keeps reading it)."""
     start = len(graph.nodes)
-    b = Builder(graph, node.layer, node.loc)
-    result = build(b)
-    new = graph.nodes[start:]
-    del graph.nodes[start:]
-    last = result.producer
-    out = node.outputs[0]
-    last.outputs[last.outputs.index(result)] = out
-    out.producer = last
+    result = build(Builder(graph, node.layer, node.loc))
+    new = graph.detach_since(start)
+    graph.take_over(node.outputs[:1], [result])
     return new
 
 
@@ -88,11 +90,21 @@ def _batchnorm_train(b: Builder, graph: Graph, node: Node, extra: list) -> Value
     unbiased = sb.mul(sb.reshape(var, shape=[c]), sb.div(count, sb.sub(count, 1.0)))
     new_mean = sb.add(sb.mul(rmean, 1.0 - momentum), sb.mul(sb.reshape(mu, shape=[c]), momentum))
     new_var = sb.add(sb.mul(rvar, 1.0 - momentum), sb.mul(unbiased, momentum))
-    stats_nodes = graph.nodes[start:]
-    del graph.nodes[start:]
+    stats_nodes = graph.detach_since(start)
     # y's own nodes were appended before `start`; `_replace` collects them, the stats go after
     extra.extend([stats_nodes, [RunningUpdate(rmean, new_mean), RunningUpdate(rvar, new_var)]])
     return y
 
 
-__all__ = ["RunningUpdate", "needs_seed", "to_training_mode"]
+def run(graph: Graph, log: PassLog, seed: Value | None = None) -> list[RunningUpdate]:
+    """The pass: `to_training_mode`, logged; returns the running-statistics updates."""
+    before = list(graph.nodes)
+    updates = to_training_mode(graph, seed)
+    kept = {id(n) for n in graph.nodes}
+    for node in before:
+        if id(node) not in kept:
+            log(f"{node.op} {node.name} in training form", node)
+    return updates
+
+
+__all__ = ["RunningUpdate", "needs_seed", "run", "to_training_mode"]
