@@ -685,3 +685,11 @@ def test_transformer_spec_train_steps_match_pytorch():
         np.testing.assert_allclose(cur[f"param.{name}.weight"], net[name].weight.detach().numpy(), rtol=1e-4, atol=1e-6)
     np.testing.assert_allclose(cur["param.att.q.weight"], att.in_proj_weight[:8].detach().numpy(), rtol=1e-4, atol=1e-6)
     np.testing.assert_allclose(cur["param.att.out.bias"], att.out_proj.bias.detach().numpy(), rtol=1e-4, atol=1e-6)
+
+
+def test_every_training_key_has_one_parser():
+    """parse_training is a table: each key of TRAINING_KEYS (the did-you-mean list) has its parser."""
+    from graphc.training.config import REQUIRED, SECTION, TRAINING_KEYS
+
+    assert sorted(SECTION) == sorted(TRAINING_KEYS) and set(REQUIRED) <= set(SECTION)
+    assert list(SECTION).index("early_stopping") > max(list(SECTION).index("metrics"), list(SECTION).index("validation"))
