@@ -8,7 +8,7 @@ import numpy as np
 
 from graphc.errors import GraphcError
 from graphc.ir.graph import Graph, Node, Value
-from graphc.ops import OPS, evaluate
+from graphc.ops import OPS, Builder, evaluate
 from graphc.ops.shape import reshape_shape
 
 IMPURE_OPS = frozenset({"dropout_mask"})  # ops whose result is not a function of their inputs alone
@@ -150,13 +150,8 @@ def make_node(graph: Graph, anchor: Node, op: str, inputs: list[Value], attrs: d
               sources: Iterable[Node] = ()) -> Node:
     """A node not yet in `graph.nodes` (see `Editor.emit_before`); raises GraphcError when the op
     rejects the inputs."""
-    opdef = OPS[op]
-    opdef.check_arity(len(inputs))
-    full = opdef.full_attrs(attrs or {})
-    types = opdef.infer([v.type for v in inputs], full)
-    base = f"{anchor.layer}/{op}" if anchor.layer else op
-    node = graph.add_node(op, inputs, full, types, base, anchor.layer, anchor.loc)
-    graph.nodes.pop()  # add_node appends; the Editor places it
+    node = Builder(graph, anchor.layer, anchor.loc).emit_node(op, *inputs, **(attrs or {}))
+    graph.nodes.pop()  # the Builder appends; the Editor places it
     node.role = getattr(anchor, "role", "forward")
     node.sources = layers_of([anchor, *sources], exclude=anchor.layer)
     return node
