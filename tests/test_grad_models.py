@@ -24,9 +24,9 @@ import graphc
 from graphc.autodiff import grad_graph
 from graphc.cli import main
 from graphc.export.onnx_export import to_onnx
-from graphc.ops import Builder
 from graphc.ir.graph import Graph
 from graphc.ir.types import TensorType, is_float, np_dtype
+from graphc.ops import Builder
 from torch_models import TWINS, randomize, save_state
 
 torch.set_num_threads(1)

@@ -30,9 +30,9 @@ from prng_oracle import dropout_mask_oracle as _dropout_mask_oracle
 from prng_oracle import hash_normal as _hash_normal
 
 from graphc.export.onnx_export import to_onnx
-from graphc.ops import Builder
 from graphc.ir.graph import Graph
 from graphc.ir.types import TensorType, dtype_of_array
+from graphc.ops import Builder
 from graphc.ops import OPS
 from graphc.ops.registry import as_list
 

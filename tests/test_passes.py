@@ -20,9 +20,9 @@ import torch.nn.functional as F
 
 from graphc.errors import SpecError
 from graphc.export.onnx_export import to_onnx
-from graphc.ops import Builder
 from graphc.ir.graph import Graph
 from graphc.ir.types import TensorType
+from graphc.ops import Builder
 from graphc.passes import PASSES, InvalidGraph, optimize, verify_graph
 from graphc.passes.log import PassLog
 

@@ -16,10 +16,10 @@ import torch
 
 import graphc
 from graphc.errors import SpecError
-from graphc.ops import Builder
 from graphc.ir.graph import Graph
-from graphc.ops import interpret
+from graphc.ops import Builder
 from graphc.ir.types import TensorType
+from graphc.ops import interpret
 from graphc.ops import OPS
 from graphc.passes import rewrite
 

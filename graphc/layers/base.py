@@ -9,9 +9,9 @@ from typing import Any, Callable
 import numpy as np
 
 from graphc.errors import ShapeError, did_you_mean
-from graphc.ops import Builder
 from graphc.ir.graph import Value
 from graphc.ir.types import format_shape, is_float, np_dtype
+from graphc.ops import Builder
 from graphc.ops.elementwise import ACTIVATIONS
 from graphc.ops.registry import REQUIRED
 

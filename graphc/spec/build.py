@@ -12,10 +12,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from graphc.errors import Location, ShapeError, SpecError, did_you_mean
-from graphc.ops import Builder
 from graphc.ir.graph import Graph, LayerInfo, Value
 from graphc.ir.types import DTYPES, TensorType, is_float
 from graphc.layers import LAYERS, LayerCtx
+from graphc.ops import Builder
 from graphc.ops import OPS
 from graphc.ops.registry import REQUIRED
 from graphc.spec.params import substitute

@@ -24,9 +24,9 @@ import numpy as np
 
 from graphc.errors import SpecError, did_you_mean
 from graphc.export.onnx_export import model_bytes
-from graphc.ops import Builder
 from graphc.ir.graph import Graph
 from graphc.ir.types import TensorType
+from graphc.ops import Builder
 from graphc.training import checkpoint
 from graphc.training.config import LossTerm, TrainConfig
 from graphc.training.data import epoch_batches, make_splits

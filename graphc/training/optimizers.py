@@ -11,8 +11,8 @@ from __future__ import annotations
 import math
 from typing import Any, Callable
 
-from graphc.ops import Builder
 from graphc.ir.graph import Value
+from graphc.ops import Builder
 
 SLOTS: dict[str, tuple[str, ...]] = {
     "sgd": ("momentum_buffer",),
