@@ -66,6 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", metavar="OUT.onnx", help="output file (default: <spec name>.onnx)")
     p.add_argument("--save-weights", metavar="FILE.npz", help="also write the parameters to an .npz file")
     p.add_argument("--train", action="store_true", help="export the whole training step instead (see docs/training.md)")
+    p.add_argument("--external-data", action="store_true",
+                   help="keep tensors of 1 KiB and more in OUT.onnx.data beside the model (automatic past 2 GiB)")
     _opt_args(p)
     p.set_defaults(func=compile_command)
 

@@ -16,7 +16,7 @@ def compile_command(args) -> int:
         export_train_step(model, path, opt_level=args.opt_level)
     else:
         path = out_path(args, ".onnx")
-        model.export(path, args.opt_level, passes, explain)
+        model.export(path, args.opt_level, passes, explain, external_data=args.external_data or None)
     if explain is not None:
         for line in explain:
             print(line)

@@ -26,7 +26,7 @@ def read_inputs(pairs: list[str]) -> dict[str, np.ndarray]:
             raise SpecError(f"--input {name}: no such file: {path}")
         try:
             feeds[name] = np.load(path, allow_pickle=False)
-        except (OSError, ValueError) as e:
+        except (OSError, ValueError, EOFError) as e:
             raise SpecError(f"--input {name}: cannot read {path}: {e}") from None
     return feeds
 
@@ -41,7 +41,7 @@ def run_command(args) -> int:
         except Exception as e:  # noqa: BLE001 - onnxruntime's own load errors are user errors here
             raise SpecError(f"cannot load {args.spec}: {str(e).splitlines()[0]}") from None
     else:
-        session = make_session(load_model(args).onnx_bytes(), args.provider)
+        session = load_model(args).session(args.provider)
     outputs = run(session, feeds)
     if args.output:
         with atomic_path(args.output, suffix=".npz") as tmp:
