@@ -180,3 +180,23 @@ def test_peak_memory_of_a_long_chain_is_two_tensors():
     d = summary_data(g)
     assert d["peak_activation_bytes"] == 32 and d["activation_bytes"] == 160
     assert "Peak activation memory per example: 32 B" in summarize(g)
+
+
+def test_every_graphc_op_has_a_cost_rule_in_a_gradient_graph():
+    """The gradient graph of a CNN (maxpool_grad, slice and reshape ops, ...) has no uncounted op:
+    each op's cost comes from its OpDef. Hand-worked: upsample copies (0 FLOPs); a one-per-element
+    rule for the noise of a sampling op."""
+    from graphc.ir.graph import Graph
+    from graphc.ir.types import TensorType
+    from graphc.ops import Builder
+    from graphc.summary import node_cost
+
+    grad = graphc.load(MNIST).grad()
+    assert summary_data(grad.graph)["uncounted_ops"] == []
+    g = Graph("m")
+    b = Builder(g)
+    x = g.add_input("x", TensorType("float32", ("N", 2, 3, 4)))
+    up = b.upsample(x, scale=2)
+    noise = b.random_normal_like(x)
+    assert node_cost(up.producer) == (0, 0, True)
+    assert node_cost(noise.producer) == (0, 2 * 3 * 4, True)

@@ -11,12 +11,12 @@ from graphc.ir.graph import Graph, Node, Value
 from graphc.ops import OPS, Builder, evaluate
 from graphc.ops.shape import reshape_shape
 
-IMPURE_OPS = frozenset({"dropout_mask"})  # ops whose result is not a function of their inputs alone
-
 
 def is_pure(op: str) -> bool:
-    """False for ops drawing random numbers: never fold or merge them."""
-    return "random" not in op and op not in IMPURE_OPS and getattr(OPS.get(op), "pure", True)
+    """False for ops whose result is not a function of their inputs alone (`OpDef.pure`: random
+    numbers): never fold or merge them."""
+    opdef = OPS.get(op)
+    return opdef is None or opdef.pure
 
 
 def is_output(graph: Graph, value: Value) -> bool:
