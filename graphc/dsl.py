@@ -25,6 +25,10 @@ from __future__ import annotations
 from typing import Any, Callable
 
 import yaml
+from graphc.api import loads
+from graphc.layers import LAYERS
+from graphc.ops import OPS
+from graphc.util.atomic import write_bytes
 
 __all__ = ["Block", "Spec"]
 
@@ -73,9 +77,6 @@ class _Layers:
         return self
 
     def __getattr__(self, op: str) -> Callable[..., Any]:
-        from graphc.layers import LAYERS
-        from graphc.ops import OPS
-
         if op.startswith("_") or not (op in LAYERS or (op in OPS and OPS[op].public)):
             raise AttributeError(op)
         return lambda **attrs: self.layer(op, **attrs)
@@ -192,13 +193,9 @@ class Spec(_WithInputs):
 
     def save(self, path: str) -> str:
         """Write the YAML spec (atomically); returns the path."""
-        from graphc.util.atomic import write_bytes
-
         write_bytes(path, self.to_yaml().encode())
         return path
 
     def build(self, params: dict[str, Any] | None = None, seed: int = 0, model: str | None = None):
         """Compile into a `graphc.Model` (params override the spec's params, as --set)."""
-        from graphc.api import loads
-
         return loads(self.to_yaml(), params, seed, model, file=f"<dsl {self.name}>")
