@@ -39,8 +39,12 @@ def needs_seed(graph: Graph) -> bool:
                for n in graph.nodes)
 
 
-def to_training_mode(graph: Graph, seed: Value | None) -> list[RunningUpdate]:
-    """Rewrite dropout and batch-norm nodes in place; returns the running-statistics updates."""
+def to_training_mode(graph: Graph, seed: Value | None,
+                     shard: tuple[Value, Value] | None = None) -> list[RunningUpdate]:
+    """Rewrite dropout and batch-norm nodes in place; returns the running-statistics updates.
+    `shard` = (row0, rows): the batch is rows row0.. of a global batch of `rows` rows, and masks and
+    noise are drawn by global row (data-parallel training: the draw does not depend on the split)."""
+    by_row = list(shard) if shard else []
     nodes: list[Node] = []
     updates: list[RunningUpdate] = []
     salt = 0
@@ -49,15 +53,16 @@ def to_training_mode(graph: Graph, seed: Value | None) -> list[RunningUpdate]:
             salt += 1
             rate, k = float(node.attrs["rate"]), salt
             x = node.inputs[0]
-            nodes += _replace(graph, node, lambda b: b.mul(x, b.dropout_mask(x, seed, rate=rate, salt=k)))
+            nodes += _replace(graph, node, lambda b: b.mul(x, b.dropout_mask(x, seed, *by_row, rate=rate, salt=k)))
         elif node.op == "reparameterize" and len(node.inputs) == 2:
             salt += 1
             mu, logvar, k = node.inputs[0], node.inputs[1], salt
-            nodes += _replace(graph, node, lambda b: b.reparameterize(mu, logvar, b.normal_from_seed(mu, seed, salt=k)))
+            nodes += _replace(graph, node, lambda b: b.reparameterize(
+                mu, logvar, b.normal_from_seed(mu, seed, *by_row, salt=k)))
         elif node.op == "random_normal_like":
             salt += 1
             x, k = node.inputs[0], salt
-            nodes += _replace(graph, node, lambda b: b.normal_from_seed(x, seed, salt=k))
+            nodes += _replace(graph, node, lambda b: b.normal_from_seed(x, seed, *by_row, salt=k))
         elif node.op == "batchnorm":
             extra: list = []
             nodes += _replace(graph, node, lambda b: _batchnorm_train(b, graph, node, extra))
