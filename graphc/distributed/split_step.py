@@ -65,6 +65,10 @@ class SplitStep:
     initial: dict[str, np.ndarray] = field(default_factory=dict)  # param.*, state.*, step
 
     @property
+    def batch_inputs(self) -> list[str]:
+        return self.grad.batch_inputs
+
+    @property
     def carried(self) -> list[str]:
         """Names of the arrays a checkpoint holds (as the fused step's carried inputs)."""
         return [f"param.{p}" for p in self.params] + \

@@ -32,6 +32,12 @@ def read_inputs(pairs: list[str]) -> dict[str, np.ndarray]:
 def run_command(args) -> int:
     from graphc.runtime.session import make_session, run
 
+    if getattr(args, "ray", False):
+        from graphc.distributed.commands import run_ray
+
+        return run_ray(args)
+    if getattr(args, "workers", None) is not None or getattr(args, "batch_size", None) is not None:
+        raise SpecError("--workers and --batch-size go with --ray (batch scoring on Ray)", hint="add --ray")
     feeds = read_inputs(args.input)
     if args.spec.endswith(".onnx"):
         if not os.path.exists(args.spec):

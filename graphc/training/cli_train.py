@@ -1,4 +1,4 @@
-"""`graphc train spec.yaml [--out DIR] [--epochs N] [--resume] [--set k=v]`."""
+"""`graphc train spec.yaml [--out DIR] [--epochs N] [--resume] [--set k=v] [--workers N]`."""
 
 from __future__ import annotations
 
@@ -28,8 +28,12 @@ def train_command(args) -> int:
         result = GanTrainer(model.spec, cfg, args.provider).fit(out, args.epochs, args.resume, log=print)
         print(f"wrote {out}/ (generator.onnx, weights.npz, history.json, checkpoint/)")
         return 0
-    trainer = Trainer(model, cfg, args.provider)
-    result = trainer.fit(out, args.epochs, args.resume, log=print, tty=tty)
+    if getattr(args, "workers", None) is not None:
+        from graphc.distributed.commands import train_distributed
+
+        result = train_distributed(model, cfg, args, out, tty)
+    else:
+        result = Trainer(model, cfg, args.provider).fit(out, args.epochs, args.resume, log=print, tty=tty)
     print(format_report(result))
     print(f"wrote {out}/ (model.onnx, weights.npz, history.json, checkpoint/)")
     return 0
