@@ -46,6 +46,33 @@ def connected(address: str | None, flag: str) -> Iterator[Any]:
         ray.shutdown()
 
 
+def check_workers(workers: int | None, flag: str) -> int:
+    """The worker count (default: every CPU of the cluster); more than the cluster has is an error."""
+    have = cpus()
+    if workers is None:
+        return max(1, have)
+    if workers > have:
+        raise SpecError(f"{flag}: {workers} workers need {workers} CPUs, the Ray cluster has {have}",
+                        hint="use fewer --workers, or add machines (docs/scale.md)")
+    return workers
+
+
+@contextmanager
+def quiet_logs() -> Iterator[None]:
+    """Ray Data logs a worker's failure with its whole trace; graphc reports it in one line."""
+    import logging
+
+    loggers = [logging.getLogger(n) for n in ("ray.data", "ray")]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        for lg, level in zip(loggers, levels):
+            lg.setLevel(level)
+
+
 def cpus() -> int:
     """CPUs the connected cluster has."""
     import ray

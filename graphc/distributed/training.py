@@ -53,6 +53,7 @@ def start_workers(grad_bytes: bytes, n: int) -> list:
     """N gradient workers, each up and holding its session (or one SpecError line)."""
     import ray
 
+    cluster.check_workers(n, "--workers")
     actor = ray.remote(GradWorker).options(num_cpus=1, max_restarts=MAX_RESTARTS, max_task_retries=MAX_RESTARTS)
     grad_ref = ray.put(grad_bytes)
     workers = [actor.remote(grad_ref, 1) for _ in range(n)]
