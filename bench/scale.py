@@ -32,10 +32,10 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import ROOT, print_table, write_json  # noqa: E402
+from common import ROOT, print_table, write_json
 
 sys.path.insert(0, ROOT)
-import graphc  # noqa: E402
+import graphc
 
 WIDE = """graphc: 1
 name: mlp_wide
@@ -56,17 +56,10 @@ training:
 """
 
 
-class Args:
-    """The few `graphc run` arguments scoring.score reads."""
-
-    def __init__(self, spec: str, inputs: list[str]):
-        self.spec, self.input, self.set, self.seed, self.model, self.weights = spec, inputs, [], 0, None, None
-
-
 def bench_scoring(tmp: str, rows: int, batch: int, workers: list[int]) -> dict:
     import onnxruntime as ort
 
-    from graphc.distributed.scoring import score
+    from graphc.distributed.commands import score
 
     model = graphc.load(os.path.join(ROOT, "specs", "mlp_keras.yaml"))
     onnx_path = os.path.join(tmp, "mlp_keras.onnx")
@@ -85,7 +78,7 @@ def bench_scoring(tmp: str, rows: int, batch: int, workers: list[int]) -> dict:
         result[f"one_process_{threads}_threads_rows_per_s"] = rows / (time.perf_counter() - start)
     for n in workers:
         start = time.perf_counter()
-        score(Args(onnx_path, [f"x={tmp}/x.npy"]), os.path.join(tmp, f"out{n}.npz"), n, batch)
+        score(onnx_path, {"x": f"{tmp}/x.npy"}, os.path.join(tmp, f"out{n}.npz"), n, batch)
         result[f"ray_{n}_workers_rows_per_s"] = rows / (time.perf_counter() - start)
         result[f"ray_{n}_workers_wall_s"] = time.perf_counter() - start
     base = result["one_process_1_threads_rows_per_s"]

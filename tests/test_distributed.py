@@ -13,13 +13,12 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
-
 from conftest import ROOT, SPECS
 
 ray = pytest.importorskip("ray")
 
-import graphc  # noqa: E402
-from graphc.cli import main  # noqa: E402
+import graphc
+from graphc.cli import main
 
 # digits MLP with dropout: masks must not depend on how the batch is split
 DROPOUT_MLP = """graphc: 1
@@ -43,7 +42,7 @@ training:
 
 
 def _session_processes(session_dir: str) -> list[str]:
-    out = subprocess.run(["pgrep", "-af", "raylet|gcs_server"], capture_output=True, text=True).stdout
+    out = subprocess.run(["pgrep", "-af", "raylet|gcs_server"], check=False, capture_output=True, text=True).stdout
     return [line for line in out.splitlines() if session_dir in line]
 
 
@@ -84,10 +83,10 @@ def _close(a, b, rtol=1e-4):
 # -- the split step (no Ray) ----------------------------------------------------------------
 def test_sharded_dropout_mask_is_the_global_draw_by_row():
     """Rows 5..12 of a 16-row draw, from onnxruntime, equal numpy's mask of all 16 rows, sliced."""
+    from graphc.export.onnx_export import to_onnx
     from graphc.ir.builder import Builder
     from graphc.ir.graph import Graph
     from graphc.ir.types import TensorType
-    from graphc.export.onnx_export import to_onnx
     from graphc.ops.sampling import mask_bits, mask_threshold, normal_bits
 
     g = Graph("shard")
@@ -96,7 +95,7 @@ def test_sharded_dropout_mask_is_the_global_draw_by_row():
     b = Builder(g)
     g.outputs = [b.dropout_mask(x, seed, row0, rows, rate=0.3, salt=4), b.normal_from_seed(x, seed, row0, rows, salt=2)]
     sess = ort.InferenceSession(to_onnx(g).SerializeToString())
-    i64 = lambda v: np.asarray(v, np.int64)  # noqa: E731
+    i64 = lambda v: np.asarray(v, np.int64)
     mask, noise = sess.run(None, {"x": np.zeros((7, 3, 5), np.float32), "seed": i64(11), "row0": i64(5),
                                   "rows": i64(16)})
     bits = mask_bits(16 * 15, 11, 4).reshape(16, 3, 5)[5:12]
@@ -151,6 +150,17 @@ def test_without_ray_the_flags_say_what_to_install(monkeypatch, capsys):
     assert main(["run", spec, "--input", "x=x.npy", "--output", "o.npz", "--ray"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 2 and all("pip install 'graphc[ray]'" in line for line in err)
+
+
+def test_flag_errors_are_one_line(capsys):
+    spec = os.path.join(SPECS, "train_mlp_digits.yaml")
+    cases = [(["train", os.path.join(SPECS, "train_gan.yaml"), "--workers", "2"], "one process only"),
+             (["train", spec, "--workers", "0"], "at least 1"),
+             (["run", spec, "--input", "x=x.npy", "--workers", "2"], "go with --ray")]
+    for argv, message in cases:
+        assert main(argv) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and message in err[0], err
 
 
 # -- batch scoring --------------------------------------------------------------------------
@@ -225,6 +235,23 @@ def test_workers_2_agree_with_one_process(local_ray, single_process, tmp_path):
     assert {"model.onnx", "weights.npz", "history.json", "checkpoint"} <= set(os.listdir(tmp_path / "run"))
 
 
+def test_python_api_fit_with_workers(local_ray, dropout_spec):
+    one, two = graphc.load(dropout_spec), graphc.load(dropout_spec)
+    h1 = one.fit(epochs=1, verbose=False)
+    h2 = two.fit(epochs=1, verbose=False, workers=2)
+    np.testing.assert_allclose(h2[0]["loss"], h1[0]["loss"], rtol=1e-4)
+    _close({k: p.data for k, p in one.graph.params.items()}, {k: p.data for k, p in two.graph.params.items()})
+
+
+def test_python_api_score(local_ray, scoring_data):
+    from graphc.distributed.commands import score
+
+    d, expected = scoring_data
+    model = graphc.load(os.path.join(SPECS, "mlp_small.yaml"))
+    assert score(model, {"x": str(d / "x.npy")}, str(d / "api.npz"), workers=1, batch_size=500) == 1300
+    np.testing.assert_allclose(np.load(d / "api.npz")["logits"], expected, rtol=1e-6, atol=1e-6)
+
+
 def test_a_killed_worker_is_restarted_and_the_weights_are_the_same(local_ray, single_process, tmp_path):
     from graphc.distributed.training import DistributedTrainer
     from graphc.training.compile import train_config
@@ -280,7 +307,7 @@ def test_resume_after_the_driver_is_killed(local_ray, dropout_spec, tmp_path):
     driver.wait()
     _, meta = checkpoint.load(str(out / "checkpoint"))
     assert 1 <= meta["epoch"] < 4  # killed mid-run
-    done = subprocess.run(cmd + ["--resume"], env=env, capture_output=True, text=True, timeout=600)
+    done = subprocess.run(cmd + ["--resume"], check=False, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
     _close(_weights(tmp_path / "ref" / "weights.npz"), _weights(out / "weights.npz"))
     assert [r["epoch"] for r in json.loads((out / "history.json").read_text())] == [1, 2, 3, 4]

@@ -144,7 +144,9 @@ def _parquet_files(path: str) -> list[str]:
 
 
 def _is_parquet(path: str) -> bool:
-    return path.endswith((".parquet", ".pq")) or (os.path.isdir(path) and bool(glob.glob(os.path.join(path, "*.parquet"))))
+    if os.path.isdir(path):
+        return bool(glob.glob(os.path.join(path, "*.parquet")))
+    return path.endswith((".parquet", ".pq"))
 
 
 def parse_inputs(pairs: list[str], names: list[str]) -> dict[str, NpyRows | ParquetRows]:
@@ -221,15 +223,11 @@ class Scorer:
 
 
 # -- scoring --------------------------------------------------------------------------------
-def model_bytes(args) -> bytes:
-    if args.spec.endswith(".onnx"):
-        if not os.path.exists(args.spec):
-            raise SpecError(f"no such file: {args.spec}")
-        with open(args.spec, "rb") as f:
-            return f.read()
-    from graphc.cli import _load
-
-    return _load(args).onnx_bytes()
+def model_bytes(path: str) -> bytes:
+    if not os.path.exists(path):
+        raise SpecError(f"no such file: {path}")
+    with open(path, "rb") as f:
+        return f.read()
 
 
 def _check_batch_axis(session) -> None:
@@ -248,24 +246,24 @@ def dataset(rows: int, batch_size: int):
     return ray.data.from_items([{"lo": lo, "hi": min(lo + batch_size, rows)} for lo in range(0, rows, batch_size)])
 
 
-def score(args, out: str, workers: int | None, batch_size: int) -> int:
-    """Score every row of the inputs on Ray and write `out`; returns the row count."""
+def score_rows(model: bytes, pairs: list[str], out: str, workers: int | None, batch_size: int) -> int:
+    """Score every row of the inputs (NAME=DATA pairs) on the connected Ray and write `out`;
+    returns the row count."""
     import ray.data
 
     from graphc.distributed import cluster
     from graphc.runtime.session import make_session
 
-    model = model_bytes(args)
     try:
         local = make_session(model, "cpu", quiet=True)
     except SpecError:
         raise
     except Exception as e:  # noqa: BLE001 - onnxruntime's own load errors are user errors here
-        raise SpecError(f"cannot load {args.spec}: {str(e).splitlines()[0]}") from None
+        raise SpecError(f"cannot load the model: {str(e).splitlines()[0]}") from None
     _check_batch_axis(local)
     names = [i.name for i in local.get_inputs()]
     outputs = [o.name for o in local.get_outputs()]
-    sources = parse_inputs(args.input, names)
+    sources = parse_inputs(pairs, names)
     rows = next(iter(sources.values())).rows
     workers = cluster.check_workers(workers, "--ray")
     ctx = ray.data.DataContext.get_current()
@@ -279,7 +277,7 @@ def score(args, out: str, workers: int | None, batch_size: int) -> int:
     try:
         with cluster.quiet_logs():
             _collect(scored, writer, rows)
-    except Exception as e:  # noqa: BLE001 - a worker that cannot start or a batch that fails: one line
+    except Exception as e:
         from ray.exceptions import RayError
 
         if isinstance(e, SpecError) or not isinstance(e, RayError):

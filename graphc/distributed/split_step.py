@@ -30,8 +30,15 @@ from graphc.ir.types import TensorType
 from graphc.training.config import TrainConfig
 from graphc.training.modes import needs_seed, to_training_mode
 from graphc.training.optimizers import UPDATES, initial_value, learning_rate, slots
-from graphc.training.step import _accuracy, _clip, _output, _regularization, build_loss, pool_before_relu, \
-    unroll_recurrent
+from graphc.training.step import (
+    _accuracy,
+    _clip,
+    _output,
+    _regularization,
+    build_loss,
+    pool_before_relu,
+    unroll_recurrent,
+)
 
 
 @dataclass

@@ -14,8 +14,9 @@ its shard (max_task_retries) with the same inputs, so the step's result is the s
 
 from __future__ import annotations
 
+import itertools
 import os
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
@@ -68,7 +69,7 @@ def start_workers(grad_bytes: bytes, n: int) -> list:
 def shard_bounds(rows: int, n: int) -> list[tuple[int, int]]:
     """Contiguous [lo, hi) row ranges of `rows` rows over n workers (sizes differ by at most one)."""
     edges = np.linspace(0, rows, n + 1).round().astype(int)
-    return [(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:]) if b > a]
+    return [(int(a), int(b)) for a, b in itertools.pairwise(edges) if b > a]
 
 
 class RayStepRunner:
@@ -112,7 +113,7 @@ class RayStepRunner:
                    for w, (lo, hi) in zip(self.workers, bounds)]
         results = cluster.get(futures, f"training step {self.global_step + 1}")
         weights = [(hi - lo) / rows for lo, hi in bounds]
-        mean = lambda key: sum(w * r[key].astype(np.float64) for w, r in zip(weights, results))  # noqa: E731
+        mean = lambda key: sum(w * r[key].astype(np.float64) for w, r in zip(weights, results))
         feeds = {name: self.state[name] for name in self.opt_inputs if not name.startswith("grad.")}
         feeds.update({f"grad.{p}": mean(f"grad.{p}").astype(self.state[f"param.{p}"].dtype) for p in grad.trainable})
         out = dict(zip(self.opt_outputs, self.optimizer.run(self.opt_outputs, feeds)))
