@@ -152,10 +152,11 @@ def test_without_ray_the_flags_say_what_to_install(monkeypatch, capsys):
     assert len(err) == 2 and all("pip install 'graphc[ray]'" in line for line in err)
 
 
-def test_flag_errors_are_one_line(capsys):
+def test_flag_errors_are_one_line(capsys, tmp_path):
     spec = os.path.join(SPECS, "train_mlp_digits.yaml")
-    cases = [(["train", os.path.join(SPECS, "train_gan.yaml"), "--workers", "2"], "one process only"),
-             (["train", spec, "--workers", "0"], "at least 1"),
+    out = ["--out", str(tmp_path / "run")]
+    cases = [(["train", os.path.join(SPECS, "train_gan.yaml"), "--workers", "2"] + out, "one process only"),
+             (["train", spec, "--workers", "0"] + out, "at least 1"),
              (["run", spec, "--input", "x=x.npy", "--workers", "2"], "go with --ray")]
     for argv, message in cases:
         assert main(argv) == 2

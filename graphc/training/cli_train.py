@@ -22,13 +22,14 @@ def train_command(args) -> int:
     out = run_dir(args.spec, model.spec.name, args.out)
     os.makedirs(out, exist_ok=True)
     tty = sys.stderr.isatty() and not args.quiet
-    if cfg.gan is not None:
+    workers = getattr(args, "workers", None) is not None
+    if cfg.gan is not None and not workers:
         from graphc.training.gan import GanTrainer
 
         result = GanTrainer(model.spec, cfg, args.provider).fit(out, args.epochs, args.resume, log=print)
         print(f"wrote {out}/ (generator.onnx, weights.npz, history.json, checkpoint/)")
         return 0
-    if getattr(args, "workers", None) is not None:
+    if workers:
         from graphc.distributed.commands import train_distributed
 
         result = train_distributed(model, cfg, args, out, tty)
