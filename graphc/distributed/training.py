@@ -50,8 +50,10 @@ class GradWorker:
         return dict(zip(self.outputs, self.session.run(self.outputs, feeds)))
 
 
-def start_workers(grad_bytes: bytes, n: int) -> list:
-    """N gradient workers, each up and holding its session (or one SpecError line)."""
+def start_workers(grad_bytes: bytes, n: int) -> tuple[list, object]:
+    """N gradient workers, each up and holding its session (or one SpecError line), and the
+    object-store reference of the model they were built from: keep it while the workers live,
+    a restarted worker reads it again."""
     import ray
 
     cluster.check_workers(n, "--workers")
@@ -63,7 +65,7 @@ def start_workers(grad_bytes: bytes, n: int) -> list:
     except BaseException:
         cluster.stop(workers)
         raise
-    return workers
+    return workers, grad_ref
 
 
 def shard_bounds(rows: int, n: int) -> list[tuple[int, int]]:
@@ -75,10 +77,12 @@ def shard_bounds(rows: int, n: int) -> list[tuple[int, int]]:
 class RayStepRunner:
     """StepRunner's interface (current, load, snapshot, global_step, run) over Ray workers."""
 
-    def __init__(self, split: SplitStep, workers: list, provider: str = "cpu", threads: int | None = 1):
+    def __init__(self, split: SplitStep, workers: tuple[list, object], provider: str = "cpu",
+                 threads: int | None = 1):
         from graphc.runtime.session import make_session
 
-        self.split, self.workers = split, workers
+        self.split = split
+        self.workers, self._model_ref = workers  # (actors, the model's object-store reference they restart from)
         _, opt_bytes = split_step_bytes(split)
         self.optimizer = make_session(opt_bytes, provider, quiet=True, threads=threads)
         self.opt_inputs = [i.name for i in self.optimizer.get_inputs()]
