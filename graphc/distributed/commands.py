@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from graphc.commands.load import is_onnx, load_model
 from graphc.distributed import cluster
 from graphc.errors import SpecError
 
@@ -57,12 +58,7 @@ def run_ray(args) -> int:
     """`graphc run MODEL --input NAME=DATA --output OUT --ray`."""
     if not args.output:
         raise SpecError("--ray needs --output OUT.npz or --output FOLDER/ (the rows are not printed)")
-    if args.spec.endswith(".onnx"):
-        model = args.spec
-    else:
-        from graphc.cli import _load
-
-        model = _load(args)
+    model = args.spec if is_onnx(args) else load_model(args)
     pairs = {}
     for pair in args.input:
         name, sep, path = pair.partition("=")
