@@ -184,7 +184,9 @@ def scoring_data(tmp_path_factory):
     return d, expected
 
 
-@pytest.mark.parametrize("data,out", [("x.npy", "out.npz"), ("shards", "out_dir"), ("x.parquet", "pq.npz")])
+@pytest.mark.parametrize("data,out", [("x.npy", "out.npz"),
+                                      pytest.param("shards", "out_dir", marks=pytest.mark.slow),
+                                      pytest.param("x.parquet", "pq.npz", marks=pytest.mark.slow)])
 def test_ray_scoring_equals_one_process_in_order(local_ray, scoring_data, data, out, capsys):
     d, expected = scoring_data
     assert main(["run", str(d / "mlp.onnx"), "--input", f"x={d / data}", "--output", str(d / out), "--ray",
@@ -236,6 +238,7 @@ def test_workers_2_agree_with_one_process(local_ray, single_process, tmp_path):
     assert {"model.onnx", "weights.npz", "history.json", "checkpoint"} <= set(os.listdir(tmp_path / "run"))
 
 
+@pytest.mark.slow
 def test_python_api_fit_with_workers(local_ray, dropout_spec):
     one, two = graphc.load(dropout_spec), graphc.load(dropout_spec)
     h1 = one.fit(epochs=1, verbose=False)
@@ -244,12 +247,13 @@ def test_python_api_fit_with_workers(local_ray, dropout_spec):
     _close({k: p.data for k, p in one.graph.params.items()}, {k: p.data for k, p in two.graph.params.items()})
 
 
+@pytest.mark.slow
 def test_python_api_score(local_ray, scoring_data):
     from graphc.distributed.commands import score
 
     d, expected = scoring_data
     model = graphc.load(os.path.join(SPECS, "mlp_small.yaml"))
-    assert score(model, {"x": str(d / "x.npy")}, str(d / "api.npz"), workers=1, batch_size=500) == 1300
+    assert score(model, {"x": str(d / "x.parquet")}, str(d / "api.npz"), workers=1, batch_size=500) == 1300
     np.testing.assert_allclose(np.load(d / "api.npz")["logits"], expected, rtol=1e-6, atol=1e-6)
 
 
