@@ -25,6 +25,7 @@ from graphc.training.loop import Trainer, TrainResult, share_weights
 from graphc.viz import to_dot, svg_text
 from graphc.viewer.html import write_html
 from graphc.onnx_in.model import onnx_spec
+from graphc.distributed.api import fit_on_ray
 
 
 class Model:
@@ -132,20 +133,23 @@ class Model:
         return interpret(self.graph, feeds)
 
     def fit(self, out: str | None = None, epochs: int | None = None, resume: bool = False, verbose: bool = True,
-            provider: str = "auto") -> list[dict]:
+            provider: str = "auto", workers: int | None = None, ray_address: str | None = None) -> list[dict]:
         """Train as the spec's training: section says (like `graphc train`); returns the history,
         one record per epoch. The model's weights become the trained ones; `out` (optional)
         gets model.onnx, weights.npz, history.json and checkpoint/ (see docs/training.md).
         When `training: model:` names another model of the spec, that model is trained
-        (`self.last_fit.model`) and this one gets the weights the two share, by name."""
+        (`self.last_fit.model`) and this one gets the weights the two share, by name.
+        `workers=N`: data-parallel on N Ray workers (`graphc train --workers N`, docs/scale.md)."""
         cfg = train_config(self)
         if cfg.gan is not None:  # alternating steps; weights named as in the combined model
-
             gan = GanTrainer(self.spec, cfg, provider)
             history = gan.fit(out, epochs, resume, log=print if verbose else None)
             combined = Model(self.spec, cfg.gan["combined"])
             result = TrainResult(history, {}, "train", out, weights=gan.weights(), model=combined)
             share_weights(combined, result)
+        elif workers is not None:
+            result = fit_on_ray(self, cfg, workers, out, epochs, resume, print if verbose else None, False, provider,
+                                ray_address)
         else:
             result = Trainer(self, cfg, provider).fit(out, epochs, resume, log=print if verbose else None)
         share_weights(self, result)

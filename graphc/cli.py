@@ -94,6 +94,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", "-o", metavar="OUT.npz", help="save the outputs here instead of printing them")
     p.add_argument("--provider", choices=("auto", "cpu", "cuda"), default="auto",
                    help="auto: CUDA when onnxruntime-gpu and a GPU are there, else CPU")
+    p.add_argument("--ray", action="store_true", help="batch scoring on Ray (docs/scale.md); DATA: .npy, a folder "
+                   "of .npy shards, or Parquet; --output OUT.npz or a folder of shards")
+    p.add_argument("--workers", type=int, metavar="N",
+                   help="with --ray: onnxruntime sessions (default: the cluster's CPUs)")
+    p.add_argument("--batch-size", type=int, metavar="B", help="with --ray: rows per batch (default 1024)")
+    p.add_argument("--ray-address", metavar="ADDR",
+                   help="join this Ray cluster (default: $RAY_ADDRESS, else a local Ray)")
     p.set_defaults(func=run_command)
 
     p = sub.add_parser("grad", help="gradient graph -> ONNX file",
@@ -116,6 +123,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument("--provider", choices=("auto", "cpu", "cuda"), default="auto",
                    help="onnxruntime execution provider (default: auto, as for run)")
+    p.add_argument("--workers", type=int, metavar="N", help="data-parallel training on N Ray workers (docs/scale.md)")
+    p.add_argument("--ray-address", metavar="ADDR", help="with --workers: join this Ray cluster (default: "
+                   "$RAY_ADDRESS, else a local Ray)")
     p.set_defaults(func=train_command)
 
     p = sub.add_parser("viz", help="draw a spec or ONNX model with Graphviz",

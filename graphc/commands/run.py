@@ -7,6 +7,7 @@ import os
 import numpy as np
 
 from graphc.commands.load import is_onnx, load_model
+from graphc.commands.distributed import run_ray
 from graphc.errors import SpecError
 from graphc.runtime.session import make_session, run
 from graphc.runtime.weights import read_npz
@@ -32,6 +33,10 @@ def read_inputs(pairs: list[str]) -> dict[str, np.ndarray]:
 
 
 def run_command(args) -> int:
+    if getattr(args, "ray", False):
+        return run_ray(args)
+    if getattr(args, "workers", None) is not None or getattr(args, "batch_size", None) is not None:
+        raise SpecError("--workers and --batch-size go with --ray (batch scoring on Ray)", hint="add --ray")
     feeds = read_inputs(args.input)
     if is_onnx(args):
         if not os.path.exists(args.spec):

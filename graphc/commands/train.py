@@ -1,10 +1,11 @@
-"""`graphc train spec.yaml [--out DIR] [--epochs N] [--resume] [--set k=v]`."""
+"""`graphc train spec.yaml [--out DIR] [--epochs N] [--resume] [--set k=v] [--workers N]`."""
 
 from __future__ import annotations
 
 import os
 
 from graphc.commands.load import load_model
+from graphc.commands.distributed import train_distributed
 from graphc.training.compile import train_config
 from graphc.training.gan import GanTrainer
 from graphc.training.loop import Trainer, format_report
@@ -21,12 +22,15 @@ def train_command(args) -> int:
     out = run_dir(args.spec, model.spec.name, args.out)
     os.makedirs(out, exist_ok=True)
     tty = wants_bar(args.quiet)
-    if cfg.gan is not None:
+    workers = getattr(args, "workers", None) is not None
+    if cfg.gan is not None and not workers:
         result = GanTrainer(model.spec, cfg, args.provider).fit(out, args.epochs, args.resume, log=print, tty=tty)
         print(f"wrote {out}/ (generator.onnx, weights.npz, history.json, curves.png, samples.png, checkpoint/)")
         return 0
-    trainer = Trainer(model, cfg, args.provider)
-    result = trainer.fit(out, args.epochs, args.resume, log=print, tty=tty)
+    if workers:
+        result = train_distributed(model, cfg, args, out, tty)
+    else:
+        result = Trainer(model, cfg, args.provider).fit(out, args.epochs, args.resume, log=print, tty=tty)
     print(format_report(result))
     pictures = "curves.png, samples.png" if os.path.exists(os.path.join(out, "samples.png")) else "curves.png"
     print(f"wrote {out}/ (model.onnx, weights.npz, history.json, {pictures}, checkpoint/)")

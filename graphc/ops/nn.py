@@ -599,7 +599,7 @@ def _dropout_train(b, node, ctx):
     if rate <= 0:
         return None
     x = node.inputs[0]
-    return b.mul(x, b.dropout_mask(x, ctx.seed, rate=rate, salt=ctx.salt()))
+    return b.mul(x, b.dropout_mask(x, ctx.seed, *ctx.by_row, rate=rate, salt=ctx.salt()))
 
 
 register(OpDef("dropout", ("x",), lambda ts, a: [ts[0]], lambda ins, a: ins[0], _dropout_lower,

@@ -98,15 +98,27 @@ def mask_threshold(rate: float) -> int:
     return math.ceil(float(rate) * 2 ** 16)
 
 
+def _shard(x: np.ndarray, ins) -> tuple[int, int]:
+    """(flat offset, total count) of x's elements in the global draw: x's axis 0 holds rows
+    [row0, row0 + x.shape[0]) of a draw over `rows` rows (the whole x when row0/rows are absent)."""
+    if len(ins) < 4:
+        return 0, x.size
+    per_row = x.size // max(x.shape[0], 1)
+    return int(ins[2]) * per_row, int(ins[3]) * per_row
+
+
 def _mask_ref(ins, a):
-    x, seed = ins
-    bits = mask_bits(x.size, int(seed), int(a["salt"])).reshape(x.shape)
+    x, seed = ins[:2]
+    offset, total = _shard(x, ins)
+    bits = mask_bits(total, int(seed), int(a["salt"]))[offset:offset + x.size].reshape(x.shape)
     return np.where(bits >= mask_threshold(a["rate"]), 1.0 / (1.0 - a["rate"]), 0.0).astype(x.dtype)
 
 
 def _normal_ref(ins, a):
-    x, seed = ins
-    return normal_bits(x.size, int(seed), int(a["salt"])).reshape(x.shape).astype(x.dtype)
+    x, seed = ins[:2]
+    offset, total = _shard(x, ins)
+    noise = normal_bits(total, int(seed), int(a["salt"]))[offset:offset + x.size]
+    return noise.reshape(x.shape).astype(x.dtype)
 
 
 def _normal_like_ref(ins, a):
@@ -118,8 +130,11 @@ def _normal_like_ref(ins, a):
 def _seeded_infer(op: str):
     def infer(ts, a):
         need_float(ts[0], op)
-        if ts[1].dtype != "int64" or ts[1].rank != 0:
-            raise ShapeError(f"{op}: seed must be an int64 scalar, got {ts[1]}")
+        for t, what in zip(ts[1:], ("seed", "row0", "rows")):
+            if t.dtype != "int64" or t.rank != 0:
+                raise ShapeError(f"{op}: {what} must be an int64 scalar, got {t}")
+        if len(ts) == 3:
+            raise ShapeError(f"{op}: row0 needs rows (the global row count) as well")
         if op == "dropout_mask" and not 0 <= float(a["rate"]) < 1:
             raise ShapeError(f"{op}: rate must be a number in [0, 1), got {a['rate']!r}")
         return [ts[0]]
@@ -161,6 +176,15 @@ def _mix_lower(emit, u32, v: str) -> str:
     return emit("BitwiseXor", [v, emit("BitShift", [v, u32(16)], direction="RIGHT")])
 
 
+def _shard_lower(ctx, n, shape: str, count: str) -> tuple[str, str]:
+    """ONNX nodes for (flat offset, total count) of a sharded draw (inputs row0, rows; see `_shard`)."""
+    emit, _ = _emitter(ctx, n)
+    row0, rows = ctx.names(n.inputs[2:4])
+    first = emit("Gather", [shape, ctx.const(np.asarray(0, np.int64), f"{n.name}/axis0")], axis=0)
+    per_row = emit("Div", [count, emit("Max", [first, ctx.const(np.asarray(1, np.int64), f"{n.name}/one")])])
+    return emit("Mul", [row0, per_row]), emit("Mul", [rows, per_row])
+
+
 def _hash_lower(ctx, n, x_name: str, seed_name: str, salt: int) -> tuple[str, str]:
     """ONNX nodes for the flat uint32 hashes h behind `uniform_bits`; returns (h, shape of x)."""
     emit, u32 = _emitter(ctx, n)
@@ -170,6 +194,9 @@ def _hash_lower(ctx, n, x_name: str, seed_name: str, salt: int) -> tuple[str, st
     count = emit("ReduceProd", [shape], keepdims=0)
     zero = ctx.const(np.asarray(0, np.int64), f"{n.name}/zero")
     one = ctx.const(np.asarray(1, np.int64), f"{n.name}/one")
+    if len(n.inputs) >= 4:  # a shard: element i is element offset + i of the global draw
+        zero, _ = _shard_lower(ctx, n, shape, count)
+        count = emit("Add", [zero, count])
     idx = emit("Cast", [emit("Range", [zero, count, one])], to=TensorProto.UINT32)
     key = mix(mix(emit("BitwiseXor", [emit("Cast", [seed_name], to=TensorProto.UINT32), u32(salt % 2**32)])))
     return mix(emit("BitwiseXor", [emit("Mul", [idx, u32(_GOLDEN)]), key])), shape
@@ -184,9 +211,36 @@ def _uniform_lower(ctx, n, x_name: str, seed_name: str, salt: int) -> tuple[str,
     return u, shape
 
 
+def _mask_shard_lower(ctx, n) -> None:
+    """`mask_bits` of a shard (inputs row0, rows): global element g = offset + i takes hash
+    g mod ceil(total / 2), its low 16 bits when g < ceil(total / 2), else its high 16 bits."""
+    x, seed = n.inputs[:2]
+    emit, u32 = _emitter(ctx, n)
+    i64 = lambda v, tag: ctx.const(np.asarray(v, np.int64), f"{n.name}/{tag}")  # noqa: E731
+    shape = emit("Shape", [ctx.name(x)])
+    count = emit("ReduceProd", [shape], keepdims=0)
+    offset, total = _shard_lower(ctx, n, shape, count)
+    half = emit("Div", [emit("Add", [total, i64(1, "one")]), i64(2, "two")])
+    g = emit("Range", [offset, emit("Add", [offset, count]), i64(1, "one")])
+    key = _mix_lower(emit, u32, _mix_lower(emit, u32, emit("BitwiseXor", [
+        emit("Cast", [ctx.name(seed)], to=TensorProto.UINT32), u32(int(n.attrs["salt"]) % 2**32)])))
+    counters = emit("Add", [emit("Cast", [key], to=TensorProto.INT64), emit("Mul", [emit("Mod", [g, half]),
+                                                                                   i64(_GOLDEN, "golden")])])
+    h = _mix_lower(emit, u32, emit("Cast", [counters], to=TensorProto.UINT32))
+    bits = emit("Where", [emit("Less", [g, half]), emit("BitwiseAnd", [h, u32(0xFFFF)]),
+                          emit("BitShift", [h, u32(16)], direction="RIGHT")])
+    keep = emit("GreaterOrEqual", [bits, u32(mask_threshold(n.attrs["rate"]))])
+    scale = ctx.const(np.asarray(1.0 / (1.0 - n.attrs["rate"]), np_dtype(x.dtype)), f"{n.name}/keep")
+    ctx.emit("Reshape", [emit("Mul", [emit("Cast", [keep], to=onnx_dtype(x.dtype)), scale]), shape],
+             ctx.names(n.outputs))
+
+
 def _mask_lower(ctx, n) -> None:
     """`mask_bits` in ONNX: one lowbias32 per two elements (half the uint32 passes of a hash per
     element), the counters key + j * golden from one int64 Range cast to uint32 (wrap-around)."""
+    if len(n.inputs) == 4:
+        _mask_shard_lower(ctx, n)
+        return
     x, seed = n.inputs
     emit, u32 = _emitter(ctx, n)
     i64 = lambda v, tag: ctx.const(np.asarray(v, np.int64), f"{n.name}/{tag}")  # noqa: E731
@@ -243,22 +297,29 @@ def _normal_like_lower(ctx, n) -> None:
 
 # the ONNX op types each lowering emits (OpDef.onnx_ops)
 _HASH_OPS = ("Shape", "ReduceProd", "Range", "Cast", "Mul", "BitShift", "BitwiseXor")
+_SHARD_OPS = ("Gather", "Max", "Div", "Add")  # offset and total of a data-parallel shard (row0, rows inputs)
 _MASK_OPS = ("Shape", "ReduceProd", "Add", "Div", "Cast", "Mul", "Range", "BitShift", "BitwiseXor", "BitwiseAnd",
-             "GreaterOrEqual", "Concat", "Slice", "Reshape")
-_NORMAL_OPS = _HASH_OPS + ("Sub", "Log", "Sqrt", "Cos", "Reshape")
+             "GreaterOrEqual", "Concat", "Slice", "Reshape", "Gather", "Max", "Mod", "Less", "Where")
+_NORMAL_OPS = _HASH_OPS + ("Sub", "Log", "Sqrt", "Cos", "Reshape") + _SHARD_OPS
+_NO_GRAD4 = lambda b, n, g: [None] * len(n.inputs)  # noqa: E731
 
-register(OpDef("dropout_mask", ("x", "seed"), _seeded_infer("dropout_mask"), _mask_ref, _mask_lower,
-               attrs={"rate": 0.5, "salt": 0}, vjp=lambda b, n, g: [None, None], family="regularization",
+register(OpDef("dropout_mask", ("x", "seed", "row0", "rows"), _seeded_infer("dropout_mask"), _mask_ref, _mask_lower,
+               attrs={"rate": 0.5, "salt": 0}, vjp=_NO_GRAD4, family="regularization", min_inputs=2,
                public=False, pure=False, onnx_ops=_MASK_OPS, cost=cost.elementwise,
                doc="dropout keep-mask of x's shape: 0 or 1/(1-rate), from an int64 seed "
-                                 "(hash PRNG, keeps u >= rate)"))
-register(OpDef("normal_from_seed", ("x", "seed"), _seeded_infer("normal_from_seed"), _normal_ref, _normal_lower,
-               attrs={"salt": 0}, vjp=lambda b, n, g: [None, None], family=SAMPLING, public=False,
+                   "(hash PRNG, keeps u >= rate); with row0 and rows, x's rows are rows "
+                   "row0.. of a draw over `rows` rows (data-parallel shards)"))
+register(OpDef("normal_from_seed", ("x", "seed", "row0", "rows"), _seeded_infer("normal_from_seed"), _normal_ref,
+               _normal_lower, attrs={"salt": 0}, vjp=_NO_GRAD4, family=SAMPLING, public=False, min_inputs=2,
                onnx_ops=_NORMAL_OPS, cost=cost.elementwise,
-               doc="N(0, 1) noise of x's shape and dtype from an int64 seed (hash PRNG + Box-Muller)"))
+               doc="N(0, 1) noise of x's shape and dtype from an int64 seed (hash PRNG + Box-Muller); row0 and "
+                   "rows as for dropout_mask"))
+
+
+
 def _normal_like_train(b, node, ctx):
     """Noise from the step's seed instead of the constant one."""
-    return b.normal_from_seed(node.inputs[0], ctx.seed, salt=ctx.salt())
+    return b.normal_from_seed(node.inputs[0], ctx.seed, *ctx.by_row, salt=ctx.salt())
 
 
 register(OpDef("random_normal_like", ("x",), _normal_like_infer, _normal_like_ref, _normal_like_lower,
@@ -314,7 +375,7 @@ def _reparam_train(b, node, ctx):
     if len(node.inputs) != 2:
         return None
     mu, logvar = node.inputs
-    return b.reparameterize(mu, logvar, b.normal_from_seed(mu, ctx.seed, salt=ctx.salt()))
+    return b.reparameterize(mu, logvar, b.normal_from_seed(mu, ctx.seed, *ctx.by_row, salt=ctx.salt()))
 
 
 register(OpDef("reparameterize", ("mu", "logvar", "eps"), _reparam_infer, _reparam_ref, _reparam_lower,

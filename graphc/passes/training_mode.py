@@ -30,8 +30,10 @@ class RunningUpdate:
 class TrainCtx:
     """What a training form may use (see `graphc.ops.registry.TrainForm`)."""
 
-    def __init__(self, graph: Graph, seed: Value | None):
+    def __init__(self, graph: Graph, seed: Value | None, shard: tuple[Value, Value] | None = None):
         self.graph, self.seed = graph, seed
+        # (row0, rows) of a data-parallel shard: pass `*ctx.by_row` after the seed, so draws go by global row
+        self.by_row: list[Value] = list(shard) if shard else []
         self.updates: list[RunningUpdate] = []
         self._salt = 0
         self._after: list[Node] = []
@@ -79,9 +81,12 @@ def needs_seed(graph: Graph) -> bool:
     return any(form.draws(n) for n in graph.nodes if (form := _form(n)) is not None)
 
 
-def to_training_mode(graph: Graph, seed: Value | None) -> list[RunningUpdate]:
-    """Rewrite the nodes with a training form in place; returns the running-statistics updates."""
-    ctx = TrainCtx(graph, seed)
+def to_training_mode(graph: Graph, seed: Value | None,
+                     shard: tuple[Value, Value] | None = None) -> list[RunningUpdate]:
+    """Rewrite the nodes with a training form in place; returns the running-statistics updates.
+    `shard` = (row0, rows): the batch is rows row0.. of a global batch of `rows` rows, and masks and
+    noise are drawn by global row (data-parallel training: the draw does not depend on the split)."""
+    ctx = TrainCtx(graph, seed, shard)
     nodes: list[Node] = []
     for node in list(graph.nodes):
         form = _form(node)

@@ -91,13 +91,20 @@ class Trainer:
         model = model.sibling(cfg.model)  # the model the training section names
         self.model, self.cfg = model, cfg
         graph = self.graph = model.graph
-        self.step = build_train_step(graph, cfg)
+        self.step = self._build_step(graph, cfg)
         self.eval_step = build_eval_step(graph, cfg)
-        self.runner = StepRunner(self.step, provider, threads)
+        self.runner = self._make_runner(provider, threads)
         self.evaluator = EvalRunner(self.eval_step, provider, threads)
         batch_values = [v for v in graph.inputs if v.name in set(self.step.batch_inputs) | set(self.eval_step.batch_inputs)]
         spec_dir = os.path.dirname(os.path.abspath(model.spec.file)) if os.path.exists(model.spec.file) else "."
         self.splits: Splits = make_splits(cfg, batch_values, spec_dir)
+
+    def _build_step(self, graph, cfg: TrainConfig):
+        """The step the runner drives (graphc/distributed/training.py builds a split one)."""
+        return build_train_step(graph, cfg)
+
+    def _make_runner(self, provider: str, threads: int | None):
+        return StepRunner(self.step, provider, threads)
 
     # -- one epoch ------------------------------------------------------------------------
     def _train_epoch(self, epoch: int, progress: Callable[..., None] | None) -> dict:
