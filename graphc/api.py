@@ -94,28 +94,38 @@ class Model:
             return graph
         return optimize(graph, level=opt_level, passes=passes, explain=explain)
 
-    def to_onnx(self, opt_level: int = 2, passes: list[str] | None = None, explain: list | None = None):
-        from graphc.export.onnx_export import to_onnx
+    def to_onnx(self, opt_level: int = 2, passes: list[str] | None = None, explain: list | None = None,
+                opset: int | None = None, target: str = "portable"):
+        """The ONNX model; `opset` 17..23 (default graphc's current one), `target` portable (runs on
+        onnxruntime, OpenVINO and tract) or onnxruntime (faster forms only it runs); docs/runtimes.md."""
+        from graphc.export.onnx_export import OPSET, check_opset, to_onnx
 
-        return to_onnx(self.inference_graph(opt_level, passes, explain))
+        check_opset(opset or OPSET, target)
+        return to_onnx(self.inference_graph(opt_level, passes, explain), opset=opset or OPSET, target=target)
 
-    def onnx_bytes(self, opt_level: int = 2, passes: list[str] | None = None, explain: list | None = None) -> bytes:
-        return self.to_onnx(opt_level, passes, explain).SerializeToString(deterministic=True)
+    def onnx_bytes(self, opt_level: int = 2, passes: list[str] | None = None, explain: list | None = None,
+                   opset: int | None = None, target: str = "portable") -> bytes:
+        return self.to_onnx(opt_level, passes, explain, opset, target).SerializeToString(deterministic=True)
 
-    def export(self, path: str, opt_level: int = 2, passes: list[str] | None = None, explain: list | None = None) -> str:
+    def export(self, path: str, opt_level: int = 2, passes: list[str] | None = None, explain: list | None = None,
+               opset: int | None = None, target: str = "portable") -> str:
         """Write the ONNX model atomically; returns the path."""
         from graphc.util.atomic import write_bytes
 
-        write_bytes(path, self.onnx_bytes(opt_level, passes, explain))
+        write_bytes(path, self.onnx_bytes(opt_level, passes, explain, opset, target))
         return path
 
-    def run(self, feeds: dict[str, Any], provider: str = "auto") -> dict[str, np.ndarray]:
-        """Run on onnxruntime; feeds map input names to arrays."""
-        from graphc.runtime.session import make_session, run
+    def run(self, feeds: dict[str, Any], provider: str = "auto", runtime: str = "onnxruntime") -> dict[str, np.ndarray]:
+        """Run on onnxruntime (or `runtime="openvino"`); feeds map input names to arrays."""
+        from graphc.runtime.session import check_feeds
 
-        if self._session is None or self._session[0] != provider:
-            self._session = (provider, make_session(self.onnx_bytes(), provider, quiet=True))
-        return run(self._session[1], feeds)
+        key = (provider, runtime)
+        if self._session is None or self._session[0] != key:
+            from graphc.runtime.backends import load_session
+
+            self._session = (key, load_session(self.onnx_bytes(), runtime, provider=provider))
+        session = self._session[1]
+        return session.run(check_feeds(session, feeds))
 
     def evaluate(self, feeds: dict[str, Any]) -> dict[str, np.ndarray]:
         """Run with the ops' numpy references (slow; an independent check of onnxruntime)."""
@@ -124,12 +134,13 @@ class Model:
         return interpret(self.graph, feeds)
 
     def fit(self, out: str | None = None, epochs: int | None = None, resume: bool = False, verbose: bool = True,
-            provider: str = "auto") -> list[dict]:
+            provider: str = "auto", runtime: str = "onnxruntime") -> list[dict]:
         """Train as the spec's training: section says (like `graphc train`); returns the history,
         one record per epoch. The model's weights become the trained ones; `out` (optional)
         gets model.onnx, weights.npz, history.json and checkpoint/ (see docs/training.md).
         When `training: model:` names another model of the spec, that model is trained
-        (`self.last_fit.model`) and this one gets the weights the two share, by name."""
+        (`self.last_fit.model`) and this one gets the weights the two share, by name.
+        `runtime` is onnxruntime or openvino (docs/runtimes.md)."""
         from graphc.training.compile import train_config
         from graphc.training.loop import Trainer, TrainResult, share_weights
 
@@ -137,13 +148,16 @@ class Model:
         if cfg.gan is not None:  # alternating steps; weights named as in the combined model
             from graphc.training.gan import GanTrainer
 
+            from graphc.runtime.backends import require_onnxruntime_for
+
+            require_onnxruntime_for(runtime, "GAN training")
             gan = GanTrainer(self.spec, cfg, provider)
             history = gan.fit(out, epochs, resume, log=print if verbose else None)
             combined = Model(self.spec, cfg.gan["combined"])
             result = TrainResult(history, {}, "train", out, weights=gan.weights(), model=combined)
             share_weights(combined, result)
         else:
-            result = Trainer(self, cfg, provider).fit(out, epochs, resume, log=print if verbose else None)
+            result = Trainer(self, cfg, provider, runtime=runtime).fit(out, epochs, resume, log=print if verbose else None)
         share_weights(self, result)
         self._session = None
         self.last_fit = result

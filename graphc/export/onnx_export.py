@@ -9,15 +9,30 @@ from onnx import TensorProto, helper, numpy_helper
 from graphc.ir.graph import Graph, NameSet, Node, Value
 from graphc.ir.types import DTYPES, TensorType, onnx_dtype
 
-OPSET = 21  # Gelu (20) and LayerNormalization (17) are standard here; stock onnxruntime runs all of it
+OPSET = 21  # the default: Gelu (20) and LayerNormalization (17) are standard here
 IR_VERSION = 10
+OPSETS = range(17, 24)  # what --opset accepts (docs/runtimes.md)
+IR_VERSIONS = {17: 8, 18: 8, 19: 9, 20: 9, 21: 10, 22: 10, 23: 11}  # the lowest IR version of each opset
+TARGETS = ("portable", "onnxruntime")  # portable: runs on onnxruntime, OpenVINO and tract (the default)
+
+
+def check_opset(opset: int, target: str = "portable") -> None:
+    """A SpecError unless `opset` and `target` are ones graphc can write."""
+    from graphc.errors import SpecError
+
+    if opset not in OPSETS:
+        raise SpecError(f"--opset {opset}: graphc writes ONNX opsets {OPSETS[0]} to {OPSETS[-1]}",
+                        hint=f"the default is {OPSET}")
+    if target not in TARGETS:
+        raise SpecError(f"unknown target '{target}'", hint=f"one of {', '.join(TARGETS)}")
 
 
 class LowerCtx:
     """What an op's `lower` function sees: names of values, and ways to add ONNX nodes and constants."""
 
-    def __init__(self, graph: Graph):
+    def __init__(self, graph: Graph, opset: int = OPSET, target: str = "portable"):
         self.graph = graph
+        self.opset, self.target = opset, target  # lowerings pick what this opset has / what runs everywhere
         self.nodes: list[onnx.NodeProto] = []
         self.initializers: list[TensorProto] = []
         self.current: Node | None = None
@@ -111,17 +126,24 @@ def _fill_tensor(tensor: TensorProto, array: np.ndarray, name: str) -> None:
     tensor.raw_data = array.tobytes()
 
 
-def to_onnx(graph: Graph, with_value_info: bool = True) -> onnx.ModelProto:
-    """Lower every node and assemble a deterministic ModelProto."""
+def to_onnx(graph: Graph, with_value_info: bool = True, opset: int = OPSET, target: str = "portable") -> onnx.ModelProto:
+    """Lower every node and assemble a deterministic ModelProto for ONNX `opset` (17..23).
+    target "portable" (the default) writes forms every runtime runs (docs/runtimes.md);
+    "onnxruntime" the faster forms only onnxruntime runs (the rnn op's Scan)."""
+    check_opset(opset, target)
     model = onnx.ModelProto()  # filled in place (helper.make_graph/make_model copy every initializer)
     initializers = model.graph.initializer
     for param in graph.params.values():
         _fill_tensor(initializers.add(), param.data, param.name)
     for const in graph.consts():
         _fill_tensor(initializers.add(), const.data, const.name)
-    ctx = LowerCtx(graph)
+    ctx = LowerCtx(graph, opset, target)
     for node in graph.nodes:
         ctx.lower(node)
+    if opset >= 23:
+        from graphc.export.attention23 import fuse_attention
+
+        fuse_attention(ctx.nodes)
     inputs = [value_info(v.name, v.type) for v in graph.inputs]
     outputs = [value_info(ctx.name(v), v.type) for v in graph.outputs]
     infos = []
@@ -143,8 +165,8 @@ def to_onnx(graph: Graph, with_value_info: bool = True) -> onnx.ModelProto:
     if graph.doc:
         onnx_graph.doc_string = graph.doc
     onnx_graph.value_info.extend(infos)
-    model.ir_version = IR_VERSION
-    model.opset_import.append(helper.make_opsetid("", OPSET))
+    model.ir_version = IR_VERSIONS[opset]
+    model.opset_import.append(helper.make_opsetid("", opset))
     model.producer_name, model.producer_version = "graphc", _version()
     for key in sorted(graph.metadata):
         entry = model.metadata_props.add()
@@ -158,5 +180,5 @@ def _version() -> str:
     return __version__
 
 
-def model_bytes(graph: Graph) -> bytes:
-    return to_onnx(graph).SerializeToString(deterministic=True)
+def model_bytes(graph: Graph, opset: int = OPSET, target: str = "portable") -> bytes:
+    return to_onnx(graph, opset=opset, target=target).SerializeToString(deterministic=True)
