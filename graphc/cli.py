@@ -54,6 +54,24 @@ def _opt_args(p: argparse.ArgumentParser) -> None:
     p.set_defaults(opt_level=2)
     p.add_argument("--passes", help="comma-separated passes to run instead of a level")
     p.add_argument("--explain", action="store_true", help="print what each pass changed")
+    _target_args(p)
+
+
+def _target_args(p: argparse.ArgumentParser) -> None:
+    from graphc.export.onnx_export import OPSET, OPSETS, TARGETS
+
+    p.add_argument("--opset", type=int, choices=OPSETS, metavar="N",
+                   help=f"ONNX opset to write, {OPSETS[0]} to {OPSETS[-1]} (default {OPSET}); see docs/runtimes.md")
+    p.add_argument("--target", choices=TARGETS, default="portable",
+                   help="portable: runs on onnxruntime, OpenVINO and tract (default); onnxruntime: faster forms "
+                        "only onnxruntime runs (the rnn layer's Scan)")
+
+
+def _runtime_arg(p: argparse.ArgumentParser) -> None:
+    from graphc.runtime.backends import RUNTIMES
+
+    p.add_argument("--runtime", choices=RUNTIMES, default="onnxruntime",
+                   help="onnxruntime (default) or openvino (pip install 'graphc[openvino]'); docs/runtimes.md")
 
 
 # -- commands -------------------------------------------------------------------------------
@@ -75,10 +93,10 @@ def cmd_compile(args) -> int:
         from graphc.training.compile import export_train_step
 
         path = _out_path(args, ".train.onnx")
-        export_train_step(model, path, opt_level=args.opt_level)
+        export_train_step(model, path, opt_level=args.opt_level, opset=args.opset, target=args.target)
     else:
         path = _out_path(args, ".onnx")
-        model.export(path, args.opt_level, passes, explain)
+        model.export(path, args.opt_level, passes, explain, opset=args.opset, target=args.target)
     if explain is not None:
         for line in explain:
             print(line)
@@ -129,7 +147,8 @@ def cmd_grad(args) -> int:
 
     model = _load(args)
     path = _out_path(args, ".grad.onnx")
-    export_grad(model, path, wrt=args.wrt, loss=args.loss, opt_level=args.opt_level)
+    export_grad(model, path, wrt=args.wrt, loss=args.loss, opt_level=args.opt_level, opset=args.opset,
+                target=args.target)
     print(f"wrote {path}")
     return EXIT_OK
 
@@ -183,6 +202,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", "-o", metavar="OUT.npz", help="save the outputs here instead of printing them")
     p.add_argument("--provider", choices=("auto", "cpu", "cuda"), default="auto",
                    help="auto: CUDA when onnxruntime-gpu and a GPU are there, else CPU")
+    _runtime_arg(p)
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("grad", help="gradient graph -> ONNX file",
@@ -203,6 +223,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument("--provider", choices=("auto", "cpu", "cuda"), default="auto",
                    help="onnxruntime execution provider (default: auto, as for run)")
+    _runtime_arg(p)
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("viz", help="draw a spec or ONNX model with Graphviz",

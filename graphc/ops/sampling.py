@@ -144,6 +144,11 @@ def _normal_like_infer(ts, a):
 # -- ONNX lowering --------------------------------------------------------------------------
 def _emitter(ctx, n):
     """(emit(op, inputs, **attrs) -> fresh output name, u32(value) -> uint32 constant name) for `n`."""
+    if ctx.opset < 18:
+        from graphc.errors import SpecError
+
+        raise SpecError(f"{n.op} (layer '{n.layer}'): the hash PRNG behind dropout and sampling needs BitwiseXor, "
+                        f"which ONNX has from opset 18 on", hint="use --opset 18 or later")
     def emit(op, ins, **attrs):
         out = ctx.tmp(n, op.lower())
         ctx.emit(op, ins, [out], **attrs)

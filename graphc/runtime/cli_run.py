@@ -30,21 +30,26 @@ def read_inputs(pairs: list[str]) -> dict[str, np.ndarray]:
 
 
 def run_command(args) -> int:
-    from graphc.runtime.session import make_session, run
+    from graphc.runtime.backends import load_session, require
+    from graphc.runtime.session import check_feeds
 
+    runtime = getattr(args, "runtime", "onnxruntime")
+    require(runtime)
     feeds = read_inputs(args.input)
     if args.spec.endswith(".onnx"):
         if not os.path.exists(args.spec):
             raise SpecError(f"no such file: {args.spec}")
         try:
-            session = make_session(args.spec, args.provider)
-        except Exception as e:  # noqa: BLE001 - onnxruntime's own load errors are user errors here
+            session = load_session(args.spec, runtime, provider=args.provider, quiet=False)
+        except SpecError:
+            raise
+        except Exception as e:  # noqa: BLE001 - the runtime's own load errors are user errors here
             raise SpecError(f"cannot load {args.spec}: {str(e).splitlines()[0]}") from None
     else:
         from graphc.cli import _load
 
-        session = make_session(_load(args).onnx_bytes(), args.provider)
-    outputs = run(session, feeds)
+        session = load_session(_load(args).onnx_bytes(), runtime, provider=args.provider, quiet=False)
+    outputs = session.run(check_feeds(session, feeds))
     if args.output:
         with atomic_path(args.output, suffix=".npz") as tmp:
             np.savez(tmp, **outputs)

@@ -36,16 +36,19 @@ def optimized(graph, opt_level: int):
     return optimize(graph, level=opt_level)
 
 
-def train_step_bytes(model, opt_level: int = 2, cfg: TrainConfig | None = None) -> bytes:
-    from graphc.export.onnx_export import to_onnx
+def train_step_bytes(model, opt_level: int = 2, cfg: TrainConfig | None = None, opset: int | None = None,
+                     target: str = "portable") -> bytes:
+    from graphc.export.onnx_export import OPSET, check_opset, to_onnx
 
+    check_opset(opset or OPSET, target)
     step = train_step_for(model, cfg)
-    return to_onnx(optimized(step.graph, opt_level)).SerializeToString(deterministic=True)
+    return to_onnx(optimized(step.graph, opt_level), opset=opset or OPSET, target=target).SerializeToString(
+        deterministic=True)
 
 
-def export_train_step(model, path: str, opt_level: int = 2) -> str:
-    """Write the train-step ONNX model atomically; returns the path."""
+def export_train_step(model, path: str, opt_level: int = 2, opset: int | None = None, target: str = "portable") -> str:
+    """Write the train-step ONNX model (ONNX `opset`, `target` as Model.export) atomically; returns the path."""
     from graphc.util.atomic import write_bytes
 
-    write_bytes(path, train_step_bytes(model, opt_level))
+    write_bytes(path, train_step_bytes(model, opt_level, opset=opset, target=target))
     return path
