@@ -22,13 +22,17 @@ def train_command(args) -> int:
     out = run_dir(args.spec, model.spec.name, args.out)
     os.makedirs(out, exist_ok=True)
     tty = sys.stderr.isatty() and not args.quiet
+    runtime = getattr(args, "runtime", "onnxruntime")
     if cfg.gan is not None:
+        from graphc.runtime.backends import require_onnxruntime_for
         from graphc.training.gan import GanTrainer
+
+        require_onnxruntime_for(runtime, "GAN training (alternating steps)")
 
         result = GanTrainer(model.spec, cfg, args.provider).fit(out, args.epochs, args.resume, log=print)
         print(f"wrote {out}/ (generator.onnx, weights.npz, history.json, checkpoint/)")
         return 0
-    trainer = Trainer(model, cfg, args.provider)
+    trainer = Trainer(model, cfg, args.provider, runtime=runtime)
     result = trainer.fit(out, args.epochs, args.resume, log=print, tty=tty)
     print(format_report(result))
     print(f"wrote {out}/ (model.onnx, weights.npz, history.json, checkpoint/)")

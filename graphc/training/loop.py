@@ -16,7 +16,7 @@ from graphc.training import checkpoint
 from graphc.training.config import CLASS_METRICS, TrainConfig
 from graphc.training.data import Splits, epoch_batches, make_splits
 from graphc.training.metrics import compute
-from graphc.training.runner import EvalRunner, StepRunner
+from graphc.training.runner import make_runners
 from graphc.training.step import build_eval_step, build_train_step
 from graphc.util.atomic import write_text
 
@@ -84,7 +84,8 @@ def _format(record: dict, epochs: int) -> str:
 class Trainer:
     """Trains one model of a spec as its training section says; see `fit`."""
 
-    def __init__(self, model, cfg: TrainConfig, provider: str = "auto", threads: int | None = None):
+    def __init__(self, model, cfg: TrainConfig, provider: str = "auto", threads: int | None = None,
+                 runtime: str = "onnxruntime"):
         if cfg.model and cfg.model != model.model_name:
             from graphc.api import Model
 
@@ -93,8 +94,7 @@ class Trainer:
         graph = self.graph = model.graph
         self.step = build_train_step(graph, cfg)
         self.eval_step = build_eval_step(graph, cfg)
-        self.runner = StepRunner(self.step, provider, threads)
-        self.evaluator = EvalRunner(self.eval_step, provider, threads)
+        self.runner, self.evaluator = make_runners(self.step, self.eval_step, runtime, provider, threads)
         batch_values = [v for v in graph.inputs if v.name in set(self.step.batch_inputs) | set(self.eval_step.batch_inputs)]
         spec_dir = os.path.dirname(os.path.abspath(model.spec.file)) if os.path.exists(model.spec.file) else "."
         self.splits: Splits = make_splits(cfg, batch_values, spec_dir)

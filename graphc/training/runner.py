@@ -102,3 +102,20 @@ class EvalRunner:
             if "pred" in result:
                 preds.append(result["pred"])
         return total / max(n, 1), (np.concatenate(preds) if preds else None)
+
+
+def make_runners(step: TrainStep, eval_step: EvalStep, runtime: str = "onnxruntime", provider: str = "auto",
+                 threads: int | None = None):
+    """(train-step runner, evaluator) on `runtime`: onnxruntime (IO binding) or openvino (infer requests)."""
+    from graphc.runtime.backends import require
+
+    require(runtime)
+    if runtime == "openvino":
+        from graphc.training.ov_runner import OvEvalRunner, OvStepRunner
+
+        return OvStepRunner(step, threads), OvEvalRunner(eval_step, threads)
+    if runtime != "onnxruntime":
+        from graphc.errors import SpecError
+
+        raise SpecError(f"--runtime {runtime}: training runs on onnxruntime or openvino")
+    return StepRunner(step, provider, threads), EvalRunner(eval_step, provider, threads)
