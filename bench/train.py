@@ -277,6 +277,19 @@ def train_step_rows(threads: int, repeat: int, steps: int, only: str | None = No
     global THREADS
     THREADS = threads
     torch.set_num_threads(threads)
+    rows = []
+    for name, case in step_cases(steps):
+        if only is None or only in name:
+            model, net, opt, loss_fn, shape, number = case()
+            rows.append(step_time(name, model, net, opt, loss_fn, shape, repeat, number))
+    for r in rows:
+        r["threads"] = threads
+    return rows
+
+
+def step_cases(steps: int) -> list[tuple[str, object]]:
+    """(name, case) of every train-step model; case() -> (spec text or Model, PyTorch twin, its optimizer,
+    its loss(output, inputs, labels), the feature shape, steps per block). bench/runtimes.py uses them too."""
     torch.manual_seed(0)
     mlp = torch_mlp(784)
     cnn = torch_keras_cnn()
@@ -297,14 +310,7 @@ def train_step_rows(threads: int, repeat: int, steps: int, only: str | None = No
         ("vae_784_400_20 (adam)", lambda: (spec("train_vae.yaml", features=784, hidden=400), vae, adam(vae),
                                            vae_loss(1 / 64), (784,), steps)),
     ]
-    rows = []
-    for name, case in cases:
-        if only is None or only in name:
-            model, net, opt, loss_fn, shape, number = case()
-            rows.append(step_time(name, model, net, opt, loss_fn, shape, repeat, number))
-    for r in rows:
-        r["threads"] = threads
-    return rows
+    return cases
 
 
 def main() -> None:

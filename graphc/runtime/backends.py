@@ -103,8 +103,8 @@ _CORE = None
 
 
 def ov_config(threads: int | None) -> dict:
-    """CPU, float32 arithmetic (OpenVINO may otherwise pick bf16/f16 on CPUs that have them)."""
-    config = {"INFERENCE_PRECISION_HINT": "f32"}
+    """CPU, float32 arithmetic (OpenVINO may otherwise pick bf16/f16 on CPUs that have them), latency mode."""
+    config = {"INFERENCE_PRECISION_HINT": "f32", "PERFORMANCE_HINT": "LATENCY"}  # one request at a time
     if threads:
         config["INFERENCE_NUM_THREADS"] = int(threads)
     return config
@@ -123,7 +123,12 @@ class OpenVinoSession(Session):
         self.request = self.compiled.create_infer_request()
 
     def run(self, feeds):
-        self.request.infer({k: np.asarray(v, order="C") for k, v in feeds.items()})
+        import openvino as ov
+
+        arrays = {k: np.asarray(v, order="C") for k, v in feeds.items()}  # alive until infer() returns
+        for name, array in arrays.items():
+            self.request.set_tensor(name, ov.Tensor(array, shared_memory=True))
+        self.request.infer()
         return {name: np.array(self.request.get_output_tensor(k).data) for k, name in enumerate(self.output_names)}
 
 

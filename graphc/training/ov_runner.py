@@ -79,7 +79,7 @@ class OvStepRunner:
 
         request = self.requests[self.parity]
         for name in self.step.batch_inputs:
-            request.set_tensor(name, ov.Tensor(np.asarray(batch[name], order="C")))
+            request.set_tensor(name, ov.Tensor(np.asarray(batch[name], order="C"), shared_memory=True))
         if self.step.has_seed:
             self._seed[...] = 0 if seed is None else seed
             request.set_tensor("seed", ov.Tensor(self._seed, shared_memory=True))
