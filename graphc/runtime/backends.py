@@ -118,7 +118,7 @@ class OpenVinoSession(Session):
         core = ov_core()
         try:
             self.compiled = core.compile_model(core.read_model(data), "CPU", ov_config(threads))
-        except RuntimeError as e:
+        except (RuntimeError, OSError) as e:
             raise SpecError(f"OpenVINO cannot load this model: {_first_line(e)}") from None
         self.request = self.compiled.create_infer_request()
 
@@ -163,8 +163,10 @@ class TractSession(Session):
 
 
 def _first_line(e: Exception) -> str:
+    """The telling line of a runtime's multi-line error (OpenVINO's summary line when it has one)."""
     lines = [line.strip() for line in str(e).splitlines() if line.strip()]
-    return lines[0] if lines else type(e).__name__
+    summary = [line.lstrip("- ") for line in lines if "Conversion is failed for" in line]
+    return (summary or lines or [type(e).__name__])[0]
 
 
 def load_session(model: bytes | str | onnx.ModelProto, runtime: str = "onnxruntime", threads: int | None = None,

@@ -15,6 +15,22 @@ from graphc.ir.types import np_dtype
 from graphc.training.step import EvalStep, TrainStep
 
 
+SAMPLING_OPS = ("dropout_mask", "normal_from_seed", "random_normal_like")
+
+
+def check_openvino_step(step: TrainStep) -> None:
+    """A SpecError for a train step OpenVINO would run wrong: its CPU plugin computes the uint32
+    BitShift of graphc's hash PRNG incorrectly, so dropout masks and noise would differ from
+    every other runtime's (docs/runtimes.md)."""
+    from graphc.errors import SpecError
+
+    node = next((n for n in step.graph.nodes if n.op in SAMPLING_OPS), None)
+    if node is not None:
+        raise SpecError(f"--runtime openvino: layer '{node.layer}' draws random numbers ({node.op}), and OpenVINO "
+                        f"computes the uint32 bit shifts of graphc's PRNG wrongly (docs/runtimes.md)",
+                        hint="train this spec with --runtime onnxruntime")
+
+
 def _compiled(graph, threads: int | None):
     from graphc.export.onnx_export import to_onnx
     from graphc.runtime.backends import ov_config, ov_core

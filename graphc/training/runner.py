@@ -111,7 +111,9 @@ def make_runners(step: TrainStep, eval_step: EvalStep, runtime: str = "onnxrunti
 
     require(runtime)
     if runtime == "openvino":
-        from graphc.training.ov_runner import OvEvalRunner, OvStepRunner
+        from graphc.training.ov_runner import OvEvalRunner, OvStepRunner, check_openvino_step
+
+        check_openvino_step(step)
 
         return OvStepRunner(step, threads), OvEvalRunner(eval_step, threads)
     if runtime != "onnxruntime":
