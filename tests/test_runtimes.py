@@ -255,3 +255,51 @@ def test_missing_openvino_is_one_line(tmp_path):
         assert result.returncode == 2, result.stderr
         lines = result.stderr.strip().splitlines()
         assert len(lines) == 1 and "pip install 'graphc[openvino]'" in lines[0], result.stderr
+
+
+def test_openvino_refuses_train_steps_that_sample(tmp_path):
+    """OpenVINO's uint32 shifts would change dropout masks: one line, exit 2, pointing at the layer."""
+    result = cli("train", "specs/train_vae.yaml", "--runtime", "openvino", "--epochs", "1", "--out", str(tmp_path))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and "layer 'z'" in result.stderr
+
+
+def test_openvino_uint32_shift_bug_is_still_there():
+    """The OpenVINO bug behind that refusal (docs/runtimes.md), against numpy: fails once it is fixed."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    node = helper.make_node("BitShift", ["x", "s"], ["y"], direction="RIGHT")
+    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", TensorProto.UINT32, ["N"])],
+                              [helper.make_tensor_value_info("y", TensorProto.UINT32, ["N"])],
+                              [numpy_helper.from_array(np.asarray(16, np.uint32), "s")])
+    data = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 21)], ir_version=10).SerializeToString()
+    x = np.array([1, 0x80000001, 0xFFFFFFFF], np.uint32)
+    np.testing.assert_array_equal(load_session(data, "onnxruntime").run({"x": x})["y"], x >> 16)
+    assert not np.array_equal(load_session(data, "openvino").run({"x": x})["y"], x >> 16)
+
+
+def test_tract_relu_rnn_bug_is_still_there():
+    """tract runs every RNN with tanh (docs/runtimes.md); onnxruntime and OpenVINO honour relu."""
+    spec = ("graphc: 1\nname: r\ninputs:\n  x: [N, T, 3]\nlayers:\n"
+            "  - rnn: {hidden: 5, activation: relu, name: rnn}\noutputs: [rnn.h]\n")
+    data = graphc.loads(spec).onnx_bytes()
+    x = np.random.default_rng(0).random((2, 4, 3)).astype(np.float32)
+    want = load_session(data, "onnxruntime").run({"x": x})["rnn.h"]
+    np.testing.assert_allclose(load_session(data, "openvino").run({"x": x})["rnn.h"], want, rtol=1e-5, atol=1e-6)
+    assert not np.allclose(load_session(data, "tract").run({"x": x})["rnn.h"], want, atol=1e-3)
+
+
+@pytest.mark.slow
+def test_bench_runtimes_quick(tmp_path):
+    """bench/runtimes.py --quick writes its JSON with every runtime's time and the CPU model."""
+    import json
+
+    env = dict(os.environ, GRAPHC_BENCH_RESULTS=str(tmp_path))
+    proc = subprocess.run([sys.executable, os.path.join(ROOT, "bench", "runtimes.py"), "--quick"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    data = json.loads((tmp_path / "runtimes.json").read_text())
+    assert data["machine"]["cpu"] and data["quick"] is True
+    (row,) = data["inference"]
+    assert set(row["ms"]) == {"onnxruntime", "openvino", "tract", "torch_eager"} and row["outputs_match"]
+    assert {"onnxruntime", "openvino", "torch_eager"} <= set(data["train_step"][0]["ms"])
