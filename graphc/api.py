@@ -105,27 +105,53 @@ class Model:
 
     def onnx_bytes(self, opt_level: int = 2, passes: list[str] | None = None, explain: list | None = None,
                    opset: int | None = None, target: str = "portable") -> bytes:
-        return self.to_onnx(opt_level, passes, explain, opset, target).SerializeToString(deterministic=True)
+        from graphc.export.onnx_export import OPSET, check_opset, model_bytes
+
+        check_opset(opset or OPSET, target)
+        return model_bytes(self.inference_graph(opt_level, passes, explain), opset=opset or OPSET, target=target)
 
     def export(self, path: str, opt_level: int = 2, passes: list[str] | None = None, explain: list | None = None,
-               opset: int | None = None, target: str = "portable") -> str:
-        """Write the ONNX model atomically; returns the path."""
-        from graphc.util.atomic import write_bytes
+               external_data: bool | None = None, opset: int | None = None, target: str = "portable") -> str:
+        """Write the ONNX model atomically, streaming the weights; returns the path. external_data:
+        True puts tensors of 1 KiB and more in `<path>.data` beside it; None (default) does so only
+        past protobuf's 2 GiB limit. `opset`, `target`: as for `to_onnx`."""
+        from graphc.export.onnx_export import OPSET, check_opset, write_onnx
 
-        write_bytes(path, self.onnx_bytes(opt_level, passes, explain, opset, target))
+        check_opset(opset or OPSET, target)
+        write_onnx(self.inference_graph(opt_level, passes, explain), path, external_data, opset=opset or OPSET,
+                   target=target)
         return path
 
     def run(self, feeds: dict[str, Any], provider: str = "auto", runtime: str = "onnxruntime") -> dict[str, np.ndarray]:
         """Run on onnxruntime (or `runtime="openvino"`); feeds map input names to arrays."""
-        from graphc.runtime.session import check_feeds
+        from graphc.runtime.session import check_feeds, run
 
         key = (provider, runtime)
         if self._session is None or self._session[0] != key:
-            from graphc.runtime.backends import load_session
+            if runtime == "onnxruntime":
+                session = self.session(provider, quiet=True)
+            else:
+                from graphc.runtime.backends import load_session
 
-            self._session = (key, load_session(self.onnx_bytes(), runtime, provider=provider))
+                session = load_session(self.onnx_bytes(), runtime)
+            self._session = (key, session)
         session = self._session[1]
+        if runtime == "onnxruntime":
+            return run(session, feeds)
         return session.run(check_feeds(session, feeds))
+
+    def session(self, provider: str = "auto", quiet: bool = False):
+        """An onnxruntime session of the optimized model. Past protobuf's 2 GiB limit the model
+        goes through a temporary file with external data (removed once the session holds it)."""
+        import tempfile
+
+        from graphc.export.onnx_write import PROTOBUF_LIMIT
+        from graphc.runtime.session import make_session
+
+        if self.graph.param_bytes() < PROTOBUF_LIMIT - (64 << 20):
+            return make_session(self.onnx_bytes(), provider, quiet=quiet)
+        with tempfile.TemporaryDirectory(prefix="graphc-") as tmp:
+            return make_session(self.export(f"{tmp}/model.onnx", external_data=True), provider, quiet=quiet)
 
     def evaluate(self, feeds: dict[str, Any]) -> dict[str, np.ndarray]:
         """Run with the ops' numpy references (slow; an independent check of onnxruntime)."""

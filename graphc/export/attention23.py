@@ -22,36 +22,40 @@ def _attr(node: onnx.NodeProto, name: str, default=None):
     return default
 
 
-def fuse_attention(nodes: list[onnx.NodeProto]) -> int:
-    """Rewrite every standalone attention core in `nodes` (in place); returns how many."""
-    producer = {o: n for n in nodes for o in n.output}
+def fuse_attention(nodes) -> int:
+    """Rewrite every standalone attention core in `nodes` (a list or a GraphProto's repeated node
+    field), in place; returns how many."""
+    producer = {o: k for k, n in enumerate(nodes) for o in n.output}
     readers: dict[str, int] = {}
     for n in nodes:
         for i in n.input:
             readers[i] = readers.get(i, 0) + 1
-    dead: set[int] = set()
-    count = 0
+
+    def made_by(name: str, op_type: str):
+        k = producer.get(name)
+        return (k, nodes[k]) if k is not None and nodes[k].op_type == op_type else (None, None)
+
+    dead: list[int] = []
     for out_mm in nodes:
         if out_mm.op_type != "MatMul":
             continue
-        softmax = producer.get(out_mm.input[0])
-        if softmax is None or softmax.op_type != "Softmax" or _attr(softmax, "axis", -1) not in (-1, 3):
+        k_softmax, softmax = made_by(out_mm.input[0], "Softmax")
+        if softmax is None or _attr(softmax, "axis", -1) not in (-1, 3):
             continue
-        scores = producer.get(softmax.input[0])
-        if scores is None or scores.op_type != "MatMul":
+        k_scores, scores = made_by(softmax.input[0], "MatMul")
+        if scores is None:
             continue
-        k_t = producer.get(scores.input[1])
-        if k_t is None or k_t.op_type != "Transpose" or list(_attr(k_t, "perm", [])) != [0, 2, 3, 1]:
+        _, k_t = made_by(scores.input[1], "Transpose")
+        if k_t is None or list(_attr(k_t, "perm", [])) != [0, 2, 3, 1]:
             continue
         if any(readers.get(name, 0) != 1 for name in (softmax.output[0], scores.output[0], k_t.output[0])):
             continue
-        k_t.attribute.remove(next(a for a in k_t.attribute if a.name == "perm"))
+        del k_t.attribute[:]
         k_t.attribute.append(helper.make_attribute("perm", [0, 2, 1, 3]))
         k_t.output[0] = k_t.output[0] + "/bhsd"
-        q, v = scores.input[0], out_mm.input[1]
-        fused = helper.make_node("Attention", [q, k_t.output[0], v], list(out_mm.output), name=out_mm.name, scale=1.0)
-        out_mm.CopyFrom(fused)
-        dead.update((id(softmax), id(scores)))
-        count += 1
-    nodes[:] = [n for n in nodes if id(n) not in dead]
-    return count
+        out_mm.CopyFrom(helper.make_node("Attention", [scores.input[0], k_t.output[0], out_mm.input[1]],
+                                         list(out_mm.output), name=out_mm.name, scale=1.0))
+        dead += [k_softmax, k_scores]
+    for k in sorted(dead, reverse=True):
+        del nodes[k]
+    return len(dead) // 2

@@ -38,12 +38,11 @@ def optimized(graph, opt_level: int):
 
 def train_step_bytes(model, opt_level: int = 2, cfg: TrainConfig | None = None, opset: int | None = None,
                      target: str = "portable") -> bytes:
-    from graphc.export.onnx_export import OPSET, check_opset, to_onnx
+    from graphc.export.onnx_export import OPSET, check_opset, model_bytes
 
     check_opset(opset or OPSET, target)
     step = train_step_for(model, cfg)
-    return to_onnx(optimized(step.graph, opt_level), opset=opset or OPSET, target=target).SerializeToString(
-        deterministic=True)
+    return model_bytes(optimized(step.graph, opt_level), opset=opset or OPSET, target=target)
 
 
 def export_train_step(model, path: str, opt_level: int = 2, opset: int | None = None, target: str = "portable") -> str:

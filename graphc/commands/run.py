@@ -6,7 +6,10 @@ import os
 
 import numpy as np
 
+from graphc.commands.load import is_onnx, load_model
 from graphc.errors import SpecError
+from graphc.runtime.backends import load_session, require
+from graphc.runtime.session import check_feeds, make_session, run
 from graphc.runtime.weights import read_npz
 from graphc.util.atomic import atomic_path
 
@@ -24,32 +27,30 @@ def read_inputs(pairs: list[str]) -> dict[str, np.ndarray]:
             raise SpecError(f"--input {name}: no such file: {path}")
         try:
             feeds[name] = np.load(path, allow_pickle=False)
-        except (OSError, ValueError) as e:
+        except (OSError, ValueError, EOFError) as e:
             raise SpecError(f"--input {name}: cannot read {path}: {e}") from None
     return feeds
 
 
 def run_command(args) -> int:
-    from graphc.runtime.backends import load_session, require
-    from graphc.runtime.session import check_feeds
-
     runtime = getattr(args, "runtime", "onnxruntime")
     require(runtime)
     feeds = read_inputs(args.input)
-    if args.spec.endswith(".onnx"):
+    if is_onnx(args):
         if not os.path.exists(args.spec):
             raise SpecError(f"no such file: {args.spec}")
         try:
-            session = load_session(args.spec, runtime, provider=args.provider, quiet=False)
+            session = make_session(args.spec, args.provider) if runtime == "onnxruntime" else \
+                load_session(args.spec, runtime)
         except SpecError:
             raise
         except Exception as e:  # noqa: BLE001 - the runtime's own load errors are user errors here
             raise SpecError(f"cannot load {args.spec}: {str(e).splitlines()[0]}") from None
     else:
-        from graphc.cli import _load
-
-        session = load_session(_load(args).onnx_bytes(), runtime, provider=args.provider, quiet=False)
-    outputs = session.run(check_feeds(session, feeds))
+        model = load_model(args)
+        session = model.session(args.provider) if runtime == "onnxruntime" else \
+            load_session(model.onnx_bytes(), runtime)
+    outputs = session.run(check_feeds(session, feeds)) if runtime != "onnxruntime" else run(session, feeds)
     if args.output:
         with atomic_path(args.output, suffix=".npz") as tmp:
             np.savez(tmp, **outputs)
