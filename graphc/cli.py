@@ -109,6 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", "-o", metavar="OUT.npz", help="save the outputs here instead of printing them")
     p.add_argument("--provider", choices=("auto", "cpu", "cuda"), default="auto",
                    help="auto: CUDA when onnxruntime-gpu and a GPU are there, else CPU")
+    _runtime_arg(p)
     p.set_defaults(func=run_command)
 
     p = sub.add_parser("grad", help="gradient graph -> ONNX file",
@@ -129,6 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument("--provider", choices=("auto", "cpu", "cuda"), default="auto",
                    help="onnxruntime execution provider (default: auto, as for run)")
+    _runtime_arg(p)
     p.set_defaults(func=train_command)
 
     p = sub.add_parser("viz", help="draw a spec or ONNX model with Graphviz",
