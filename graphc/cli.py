@@ -20,6 +20,7 @@ from graphc.commands.run import run_command
 from graphc.commands.summary import summary_command
 from graphc.commands.train import train_command
 from graphc.commands.viz import viz_command
+from graphc.commands.weights import weights_command
 from graphc.errors import GraphcError, ShapeError, SpecError
 
 EXIT_OK, EXIT_INTERNAL, EXIT_USER = 0, 1, 2
@@ -39,7 +40,8 @@ def _spec_args(p: argparse.ArgumentParser, model: bool = True, onnx: bool = Fals
     p.add_argument("--seed", type=int, default=0, help="seed of the weight initialization (default 0)")
     if model:
         p.add_argument("--model", help="which model of a spec with several models (default: the first)")
-    p.add_argument("--weights", metavar="FILE.npz", help="load parameters by name from an .npz file")
+    p.add_argument("--weights", metavar="FILE", help="load parameters by name from a .npz, .safetensors or "
+                   "PyTorch .pt/.pth state-dict file")
 
 
 def _opt_args(p: argparse.ArgumentParser) -> None:
@@ -82,7 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("compile", help="spec -> ONNX file", description="Compile a spec to a standard ONNX model.")
     _spec_args(p)
     p.add_argument("-o", "--output", metavar="OUT.onnx", help="output file (default: <spec name>.onnx)")
-    p.add_argument("--save-weights", metavar="FILE.npz", help="also write the parameters to an .npz file")
+    p.add_argument("--save-weights", metavar="FILE", help="also write the parameters (.npz, .safetensors or .pt)")
     p.add_argument("--train", action="store_true", help="export the whole training step instead (see docs/training.md)")
     p.add_argument("--external-data", action="store_true",
                    help="keep tensors of 1 KiB and more in OUT.onnx.data beside the model (automatic past 2 GiB)")
@@ -144,6 +146,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--passes", action="store_true", help="before and after optimization, side by side")
     p.add_argument("--rankdir", choices=("TB", "LR"), default="TB", help="top-to-bottom or left-to-right")
     p.set_defaults(func=viz_command)
+
+    p = sub.add_parser("weights", help="convert weight files (.npz, .safetensors, .pt)",
+                       description="Work with weight files: .npz, .safetensors and PyTorch .pt/.pth state dicts.")
+    inner = p.add_subparsers(dest="weights_command", metavar="SUBCOMMAND", parser_class=_Parser)
+    inner.required = True
+    p = inner.add_parser("convert", help="convert between .npz, .safetensors and .pt",
+                         description="Copy every array of IN into OUT, formats by extension (.npz, .safetensors, "
+                                     ".pt/.pth). With --spec, first check every name and shape against the "
+                                     "spec's parameters; all mismatches are named, exit status 2.")
+    p.add_argument("input", metavar="IN", help="weights to read (.npz, .safetensors, .pt, .pth)")
+    p.add_argument("output", metavar="OUT", help="weights to write (.npz, .safetensors, .pt, .pth)")
+    p.add_argument("--spec", help="check names and shapes against this spec's parameters")
+    p.add_argument("--model", help="which model of a spec with several models (default: the first)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a spec parameter (repeatable), as for compile")
+    p.set_defaults(func=weights_command)
     return parser
 
 
