@@ -309,50 +309,12 @@ def digits_runs(name: str, text: str, make, seeds: list[int], epochs: int) -> di
             "epoch_ratio": med("graphc_epoch_s") / med("torch_epoch_s")}
 
 
-<<<<<<< HEAD
-def train_step_rows(threads: int, repeat: int, steps: int, only: str | None = None) -> list[dict]:
-    """Train-step time at batch 64 of every model (or those whose name contains `only`), graphc vs its
-    PyTorch twin, `threads` each."""
-    global THREADS
-    THREADS = threads
-    torch.set_num_threads(threads)
-    rows = []
-    for name, case in step_cases(steps):
-        if only is None or only in name:
-            model, net, opt, loss_fn, shape, number = case()
-            rows.append(step_time(name, model, net, opt, loss_fn, shape, repeat, number))
-    for r in rows:
-        r["threads"] = threads
-    return rows
-
-
-def step_cases(steps: int) -> list[tuple[str, object]]:
-    """(name, case) of every train-step model; case() -> (spec text or Model, PyTorch twin, its optimizer,
-    its loss(output, inputs, labels), the feature shape, steps per block). bench/runtimes.py uses them too."""
-=======
 def step_cases(steps: int) -> list[tuple[str, Callable[[], tuple]]]:
     """(name, factory) of every train-step model: factory() -> (model, net, opt, loss_fn, shape, number)."""
->>>>>>> main
     torch.manual_seed(0)
     adam = lambda net: torch.optim.Adam(net.parameters(), lr=1e-3)  # noqa: E731
     ce = on_logits(torch.nn.functional.cross_entropy)
     spec = lambda name, **params: graphc.load(os.path.join(SPECS, name), params=params)  # noqa: E731
-<<<<<<< HEAD
-    cases = [
-        ("mlp_784_64_64_10 (adam)", lambda: (MLP784, mlp, adam(mlp), ce, (784,), steps)),
-        ("keras_mnist_cnn (adadelta)", lambda: (
-            KERAS_CNN, cnn, torch.optim.Adadelta(cnn.parameters(), lr=1.0, rho=0.95, eps=1e-7), on_logits(keras_cce),
-            (1, 28, 28), max(2, steps // 4))),
-        ("lstm_32_64_t20 (adam)", lambda: (spec("train_lstm.yaml", steps=20, features=32), lstm, adam(lstm), ce,
-                                           (20, 32), max(2, steps // 2))),
-        ("transformer_block_d128_s64 (adam)", lambda: (
-            spec("train_transformer.yaml", seq=64, features=128), transformer, adam(transformer), ce, (64, 128),
-            max(2, steps // 4))),
-        ("vae_784_400_20 (adam)", lambda: (spec("train_vae.yaml", features=784, hidden=400), vae, adam(vae),
-                                           vae_loss(1 / 64), (784,), steps)),
-    ]
-    return cases
-=======
 
     def mlp():
         net = torch_mlp(784)
@@ -398,7 +360,6 @@ def train_step_rows(threads: int, repeat: int, steps: int, only: str | None = No
     for r in rows:
         r["threads"] = threads
     return rows
->>>>>>> main
 
 
 def child(side: str, index: int, threads: int, repeat: int, steps: int) -> None:

@@ -8,14 +8,9 @@ import numpy as np
 
 from graphc.errors import ShapeError
 from graphc.ir.types import TensorType
-<<<<<<< HEAD
-from graphc.ops.common import infer_broadcast, infer_float_same, infer_same, need_float, onnx_node
-from graphc.ops.float64 import DECOMPOSITIONS, Emitter, with_float64_fallback
-=======
 from graphc.ops import cost
 from graphc.ops.common import infer_broadcast, infer_float_same, infer_same, need_float, noop_always, onnx_node
-from graphc.ops.float64 import DECOMPOSITIONS, with_float64_fallback
->>>>>>> main
+from graphc.ops.float64 import DECOMPOSITIONS, Emitter, with_float64_fallback
 from graphc.ops.gradutil import unbroadcast
 from graphc.ops.registry import FLOAT64_DECOMPOSED, FLOAT64_NATIVE, OpDef, register
 
@@ -29,26 +24,19 @@ def erf(x: np.ndarray) -> np.ndarray:
 
 
 def _unary(name, ref, onnx_op, vjp=None, family="math", attrs=None, onnx_attrs=None, doc="",
-<<<<<<< HEAD
-           float_only=True, no_grad=None, since=None):
-=======
-           float_only=True, no_grad=None, **fields):
->>>>>>> main
+           float_only=True, no_grad=None, since=None, **fields):
     lower = onnx_node(onnx_op, onnx_attrs)
     float64 = FLOAT64_NATIVE
     if onnx_op in DECOMPOSITIONS:  # no float64 kernel on onnxruntime's CPU provider
-<<<<<<< HEAD
-        lower = with_float64_fallback(onnx_op, lower)
-    if since is not None:  # (opset, decomposition): the op is standard from that opset on
-        lower = _before_opset(lower, *since)
-=======
         lower, float64 = with_float64_fallback(onnx_op, lower), FLOAT64_DECOMPOSED
     fields.setdefault("cost", cost.elementwise)
->>>>>>> main
+    if since is not None:  # (opset, decomposition): the op is standard from that opset on
+        lower = _before_opset(lower, *since)
     register(OpDef(name, ("x",), infer_float_same(name) if float_only else infer_same,
                    lambda ins, a: ref(ins[0], a), lower, attrs=attrs or {},
-                   vjp=vjp, family=family, doc=doc, no_grad=no_grad, onnx_ops=(onnx_op,), float64=float64,
-                   activation=family == ACT, **fields))
+                   vjp=vjp, family=family, doc=doc, no_grad=no_grad, float64=float64,
+                   onnx_ops=(onnx_op,) + (("Mul", "Add", "Erf") if since else ()), activation=family == ACT,
+                   **fields))
 
 
 def _before_opset(lower, opset: int, decompose):
@@ -59,7 +47,6 @@ def _before_opset(lower, opset: int, decompose):
             return
         decompose(Emitter(ctx, n), ctx.name(n.inputs[0]), ctx.names(n.outputs)[0])
 
-    lowering.onnx_op = f"{lower.onnx_op} (opset < {opset}: decomposed)"  # type: ignore[attr-defined]
     return lowering
 
 

@@ -268,10 +268,6 @@ def _lower(kind: str):
             ndh = ctx.tmp(node, f"{name}_ndh")
             ctx.emit("Transpose", [state], [ndh], perm=[1, 0, 2])
             ctx.emit("Reshape", [ndh, ctx.const(int64([0, -1]), f"{node.name}/state_shape")], [name])
-<<<<<<< HEAD
-    lower.onnx_op = "RNN (--target onnxruntime: Scan)" if kind == "rnn" else ONNX_OP[kind]  # type: ignore[attr-defined]
-=======
->>>>>>> main
     return lower
 
 
@@ -462,8 +458,10 @@ def _vjp(kind: str):
 
 # -- registration ---------------------------------------------------------------------------
 _INPUTS = ("x", "w_ih", "w_hh", "b_ih", "b_hh", "w_ih_reverse", "w_hh_reverse", "b_ih_reverse", "b_hh_reverse")
-_ONNX_OPS = {"rnn": ("Scan", "MatMul", "Add", "Transpose", "Concat", "Shape", "ConstantOfShape", "Slice", "Identity"),
-             **{k: (ONNX_OP[k], "Transpose", "Reshape", "Concat", "Split", "Unsqueeze") for k in ("lstm", "gru")}}
+_ONNX_OPS = {"rnn": ("RNN", "Transpose", "Reshape", "Concat", "Unsqueeze", "Shape", "ConstantOfShape",  # portable
+                     "Scan", "MatMul", "Add", "Slice", "Identity"),  # --target onnxruntime
+             **{k: (ONNX_OP[k], "Transpose", "Reshape", "Concat", "Split", "Unsqueeze", "Shape", "ConstantOfShape")
+                for k in ("lstm", "gru")}}
 _DOC = {"rnn": "Elman RNN layer, h = act(x W_ih^T + b_ih + h W_hh^T + b_hh)",
         "lstm": "LSTM layer (PyTorch gate order i, f, g, o)",
         "gru": "GRU layer (PyTorch gate order r, z, n; reset applied after the hidden matmul)"}
