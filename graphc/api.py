@@ -26,6 +26,9 @@ from graphc.viz import to_dot, svg_text
 from graphc.viewer.html import write_html
 from graphc.onnx_in.model import onnx_spec
 from graphc.distributed.api import fit_on_ray
+from graphc.export.onnx_export import OPSET, check_opset
+from graphc.runtime.backends import load_session, require_onnxruntime_for
+from graphc.runtime.session import check_feeds
 
 
 class Model:
@@ -100,25 +103,41 @@ class Model:
         graph.inputs = graph.used(graph.inputs)
         return optimize(graph, level=opt_level, passes=passes, explain=explain)
 
-    def to_onnx(self, opt_level: int = 2, passes: list[str] | None = None, explain: list | None = None):
-        return to_onnx(self.inference_graph(opt_level, passes, explain))
+    def to_onnx(self, opt_level: int = 2, passes: list[str] | None = None, explain: list | None = None,
+                opset: int | None = None, target: str = "portable"):
+        """The ONNX model; `opset` 17..23 (default graphc's current one), `target` portable (runs on
+        onnxruntime, OpenVINO and tract) or onnxruntime (faster forms only it runs); docs/runtimes.md."""
+        check_opset(opset or OPSET, target)
+        return to_onnx(self.inference_graph(opt_level, passes, explain), opset=opset or OPSET, target=target)
 
-    def onnx_bytes(self, opt_level: int = 2, passes: list[str] | None = None, explain: list | None = None) -> bytes:
-        return model_bytes(self.inference_graph(opt_level, passes, explain))
+    def onnx_bytes(self, opt_level: int = 2, passes: list[str] | None = None, explain: list | None = None,
+                   opset: int | None = None, target: str = "portable") -> bytes:
+        check_opset(opset or OPSET, target)
+        return model_bytes(self.inference_graph(opt_level, passes, explain), opset=opset or OPSET, target=target)
 
     def export(self, path: str, opt_level: int = 2, passes: list[str] | None = None, explain: list | None = None,
-               external_data: bool | None = None) -> str:
+               external_data: bool | None = None, opset: int | None = None, target: str = "portable") -> str:
         """Write the ONNX model atomically, streaming the weights; returns the path. external_data:
         True puts tensors of 1 KiB and more in `<path>.data` beside it; None (default) does so only
-        past protobuf's 2 GiB limit."""
-        write_onnx(self.inference_graph(opt_level, passes, explain), path, external_data)
+        past protobuf's 2 GiB limit. `opset`, `target`: as for `to_onnx`."""
+        check_opset(opset or OPSET, target)
+        write_onnx(self.inference_graph(opt_level, passes, explain), path, external_data, opset=opset or OPSET,
+                   target=target)
         return path
 
-    def run(self, feeds: dict[str, Any], provider: str = "auto") -> dict[str, np.ndarray]:
-        """Run on onnxruntime; feeds map input names to arrays."""
-        if self._session is None or self._session[0] != provider:
-            self._session = (provider, self.session(provider, quiet=True))
-        return run(self._session[1], feeds)
+    def run(self, feeds: dict[str, Any], provider: str = "auto", runtime: str = "onnxruntime") -> dict[str, np.ndarray]:
+        """Run on onnxruntime (or `runtime="openvino"`); feeds map input names to arrays."""
+        key = (provider, runtime)
+        if self._session is None or self._session[0] != key:
+            if runtime == "onnxruntime":
+                session = self.session(provider, quiet=True)
+            else:
+                session = load_session(self.onnx_bytes(), runtime)
+            self._session = (key, session)
+        session = self._session[1]
+        if runtime == "onnxruntime":
+            return run(session, feeds)
+        return session.run(check_feeds(session, feeds))
 
     def session(self, provider: str = "auto", quiet: bool = False):
         """An onnxruntime session of the optimized model. Past protobuf's 2 GiB limit the model
@@ -133,15 +152,18 @@ class Model:
         return interpret(self.graph, feeds)
 
     def fit(self, out: str | None = None, epochs: int | None = None, resume: bool = False, verbose: bool = True,
-            provider: str = "auto", workers: int | None = None, ray_address: str | None = None) -> list[dict]:
+            provider: str = "auto", workers: int | None = None, ray_address: str | None = None,
+            runtime: str = "onnxruntime") -> list[dict]:
         """Train as the spec's training: section says (like `graphc train`); returns the history,
         one record per epoch. The model's weights become the trained ones; `out` (optional)
         gets model.onnx, weights.npz, history.json and checkpoint/ (see docs/training.md).
         When `training: model:` names another model of the spec, that model is trained
         (`self.last_fit.model`) and this one gets the weights the two share, by name.
-        `workers=N`: data-parallel on N Ray workers (`graphc train --workers N`, docs/scale.md)."""
+        `workers=N`: data-parallel on N Ray workers (`graphc train --workers N`, docs/scale.md).
+        `runtime` is onnxruntime or openvino (docs/runtimes.md)."""
         cfg = train_config(self)
         if cfg.gan is not None:  # alternating steps; weights named as in the combined model
+            require_onnxruntime_for(runtime, "GAN training")
             gan = GanTrainer(self.spec, cfg, provider)
             history = gan.fit(out, epochs, resume, log=print if verbose else None)
             combined = Model(self.spec, cfg.gan["combined"])
@@ -151,7 +173,7 @@ class Model:
             result = fit_on_ray(self, cfg, workers, out, epochs, resume, print if verbose else None, False, provider,
                                 ray_address)
         else:
-            result = Trainer(self, cfg, provider).fit(out, epochs, resume, log=print if verbose else None)
+            result = Trainer(self, cfg, provider, runtime=runtime).fit(out, epochs, resume, log=print if verbose else None)
         share_weights(self, result)
         self._session = None
         self.last_fit = result

@@ -23,6 +23,8 @@ from graphc.commands.viz import viz_command
 from graphc.commands.weights import weights_command
 from graphc.errors import GraphcError, ShapeError, SpecError
 from graphc.version import __version__
+from graphc.runtime.backends import RUNTIMES
+from graphc.export.onnx_export import OPSET, OPSETS, TARGETS
 
 EXIT_OK, EXIT_INTERNAL, EXIT_USER = 0, 1, 2
 
@@ -53,6 +55,20 @@ def _opt_args(p: argparse.ArgumentParser) -> None:
     p.set_defaults(opt_level=2)
     p.add_argument("--passes", help="comma-separated passes to run instead of a level")
     p.add_argument("--explain", action="store_true", help="print what each pass changed")
+    _target_args(p)
+
+
+def _target_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--opset", type=int, choices=OPSETS, metavar="N",
+                   help=f"ONNX opset to write, {OPSETS[0]} to {OPSETS[-1]} (default {OPSET}); see docs/runtimes.md")
+    p.add_argument("--target", choices=TARGETS, default="portable",
+                   help="portable: runs on onnxruntime, OpenVINO and tract (default); onnxruntime: faster forms "
+                        "only onnxruntime runs (the rnn layer's Scan)")
+
+
+def _runtime_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--runtime", choices=RUNTIMES, default="onnxruntime",
+                   help="onnxruntime (default) or openvino (pip install 'graphc[openvino]'); docs/runtimes.md")
 
 
 # -- parser ---------------------------------------------------------------------------------
@@ -101,6 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, metavar="B", help="with --ray: rows per batch (default 1024)")
     p.add_argument("--ray-address", metavar="ADDR",
                    help="join this Ray cluster (default: $RAY_ADDRESS, else a local Ray)")
+    _runtime_arg(p)
     p.set_defaults(func=run_command)
 
     p = sub.add_parser("grad", help="gradient graph -> ONNX file",
@@ -126,6 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, metavar="N", help="data-parallel training on N Ray workers (docs/scale.md)")
     p.add_argument("--ray-address", metavar="ADDR", help="with --workers: join this Ray cluster (default: "
                    "$RAY_ADDRESS, else a local Ray)")
+    _runtime_arg(p)
     p.set_defaults(func=train_command)
 
     p = sub.add_parser("viz", help="draw a spec or ONNX model with Graphviz",

@@ -1,4 +1,5 @@
-"""The `rnn` op's Scan lowering (graphc/ops/recurrent.py `_lower_rnn_scan`) against torch.nn.RNN.
+"""The `rnn` op's two lowerings against torch.nn.RNN: the Scan (`_lower_rnn_scan`, what
+`--target onnxruntime` writes) and the portable ONNX RNN op (the default).
 
 Oracles: PyTorch's nn.RNN with the same weights, through onnxruntime and through
 onnx.reference's ReferenceEvaluator (an independent interpreter of the exported Scan);
@@ -35,20 +36,28 @@ def test_rnn_scan_matches_torch(layers, bi, act, steps, tmp_path):
                for k in model.weights}
     np.savez(tmp_path / "w.npz", **weights)
     model.load_weights(str(tmp_path / "w.npz"))
-    proto = onnx.load_from_string(model.onnx_bytes())
-    onnx.checker.check_model(proto, full_check=True)
-    assert "Scan" in {n.op_type for n in proto.graph.node} and "RNN" not in {n.op_type for n in proto.graph.node}
-    for batch in (1, 7):
-        x = np.random.default_rng(batch).standard_normal((batch, 4, 3)).astype(np.float32)
-        y, h = net(torch.from_numpy(x))
-        want_y = y.detach().numpy()
-        want_h = (torch.cat([h[-2], h[-1]], -1) if bi else h[-1]).detach().numpy()
-        got = model.run({"x": x})
-        ref_y, ref_h = ReferenceEvaluator(proto).run(None, {"x": x})
-        for actual in (got["rnn.y"], ref_y):
-            np.testing.assert_allclose(actual, want_y, rtol=1e-5, atol=1e-6)
-        for actual in (got["rnn.h"], ref_h):
-            np.testing.assert_allclose(actual, want_h, rtol=1e-5, atol=1e-6)
+    from graphc.runtime.backends import load_session
+
+    for target, op in (("onnxruntime", "Scan"), ("portable", "RNN")):
+        data = model.onnx_bytes(target=target)
+        proto = onnx.load_from_string(data)
+        onnx.checker.check_model(proto, full_check=True)
+        ops = {n.op_type for n in proto.graph.node}
+        assert op in ops and ({"Scan", "RNN"} - {op}).isdisjoint(ops)
+        session = load_session(data, "onnxruntime")
+        for batch in (1, 7):
+            x = np.random.default_rng(batch).standard_normal((batch, 4, 3)).astype(np.float32)
+            y, h = net(torch.from_numpy(x))
+            want_y = y.detach().numpy()
+            want_h = (torch.cat([h[-2], h[-1]], -1) if bi else h[-1]).detach().numpy()
+            got = session.run({"x": x})
+            # (onnx.reference's RNN knows only tanh activations)
+            ref_y, ref_h = ReferenceEvaluator(proto).run(None, {"x": x}) if op == "Scan" or act == "tanh" else (
+                got["rnn.y"], got["rnn.h"])
+            for actual in (got["rnn.y"], ref_y):
+                np.testing.assert_allclose(actual, want_y, rtol=1e-5, atol=1e-6)
+            for actual in (got["rnn.h"], ref_h):
+                np.testing.assert_allclose(actual, want_h, rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize("kind,bi", [("rnn", True), ("rnn", False), ("lstm", False), ("gru", True)])
@@ -65,7 +74,7 @@ def test_unused_sequence_output_is_not_computed(kind, bi, tmp_path):
                for k in model.weights}
     np.savez(tmp_path / "w.npz", **weights)
     model.load_weights(str(tmp_path / "w.npz"))
-    proto = onnx.load_from_string(model.onnx_bytes())
+    proto = onnx.load_from_string(model.onnx_bytes(target="onnxruntime"))
     onnx.checker.check_model(proto, full_check=True)
     recurrent = [n for n in proto.graph.node if n.op_type in ("Scan", "LSTM", "GRU")]
     assert all(len(n.output) == 1 or n.output[0] == "" for n in recurrent)  # the state only
@@ -73,6 +82,10 @@ def test_unused_sequence_output_is_not_computed(kind, bi, tmp_path):
     h = net(torch.from_numpy(x))[1]
     h = h[0] if kind == "lstm" else h
     want = (torch.cat([h[-2], h[-1]], -1) if bi else h[-1]).detach().numpy()
-    np.testing.assert_allclose(model.run({"x": x})["rec.h"], want, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(model.run({"x": x})["rec.h"], want, rtol=1e-5, atol=1e-6)  # the portable form
+    from graphc.runtime.backends import load_session
+
+    fast = load_session(proto.SerializeToString(), "onnxruntime").run({"x": x})["rec.h"]
+    np.testing.assert_allclose(fast, want, rtol=1e-5, atol=1e-6)
     if kind == "rnn":
         np.testing.assert_allclose(ReferenceEvaluator(proto).run(None, {"x": x})[0], want, rtol=1e-5, atol=1e-6)

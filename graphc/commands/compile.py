@@ -13,10 +13,11 @@ def compile_command(args) -> int:
     explain: list | None = [] if args.explain else None
     if args.train:
         path = out_path(args, ".train.onnx")
-        export_train_step(model, path, opt_level=args.opt_level)
+        export_train_step(model, path, opt_level=args.opt_level, opset=args.opset, target=args.target)
     else:
         path = out_path(args, ".onnx")
-        model.export(path, args.opt_level, passes, explain, external_data=args.external_data or None)
+        model.export(path, args.opt_level, passes, explain, external_data=args.external_data or None,
+                     opset=args.opset, target=args.target)
     if explain is not None:
         for line in explain:
             print(line)

@@ -9,6 +9,7 @@ from graphc.commands.load import load_model, out_path
 def grad_command(args) -> int:
     model = load_model(args)
     path = out_path(args, ".grad.onnx")
-    export_grad(model, path, wrt=args.wrt, loss=args.loss, opt_level=args.opt_level)
+    export_grad(model, path, wrt=args.wrt, loss=args.loss, opt_level=args.opt_level, opset=args.opset,
+                target=args.target)
     print(f"wrote {path}")
     return 0

@@ -9,7 +9,8 @@ import numpy as np
 from graphc.commands.load import is_onnx, load_model
 from graphc.commands.distributed import run_ray
 from graphc.errors import SpecError
-from graphc.runtime.session import make_session, run
+from graphc.runtime.backends import load_session, require
+from graphc.runtime.session import check_feeds, make_session, run
 from graphc.runtime.weights import read_npz
 from graphc.util.atomic import atomic_path
 
@@ -37,17 +38,24 @@ def run_command(args) -> int:
         return run_ray(args)
     if getattr(args, "workers", None) is not None or getattr(args, "batch_size", None) is not None:
         raise SpecError("--workers and --batch-size go with --ray (batch scoring on Ray)", hint="add --ray")
+    runtime = getattr(args, "runtime", "onnxruntime")
+    require(runtime)
     feeds = read_inputs(args.input)
     if is_onnx(args):
         if not os.path.exists(args.spec):
             raise SpecError(f"no such file: {args.spec}")
         try:
-            session = make_session(args.spec, args.provider)
-        except Exception as e:  # noqa: BLE001 - onnxruntime's own load errors are user errors here
+            session = make_session(args.spec, args.provider) if runtime == "onnxruntime" else \
+                load_session(args.spec, runtime)
+        except SpecError:
+            raise
+        except Exception as e:  # noqa: BLE001 - the runtime's own load errors are user errors here
             raise SpecError(f"cannot load {args.spec}: {str(e).splitlines()[0]}") from None
     else:
-        session = load_model(args).session(args.provider)
-    outputs = run(session, feeds)
+        model = load_model(args)
+        session = model.session(args.provider) if runtime == "onnxruntime" else \
+            load_session(model.onnx_bytes(), runtime)
+    outputs = session.run(check_feeds(session, feeds)) if runtime != "onnxruntime" else run(session, feeds)
     if args.output:
         with atomic_path(args.output, suffix=".npz") as tmp:
             np.savez(tmp, **outputs)

@@ -24,6 +24,7 @@ from graphc.distributed import cluster
 from graphc.distributed.split_step import SplitStep, build_split_step, split_step_bytes
 from graphc.training.config import TrainConfig
 from graphc.training.loop import Trainer
+from graphc.training.runner import EvalRunner
 from graphc.runtime.session import make_session
 
 MAX_RESTARTS = 4
@@ -138,9 +139,10 @@ class DistributedTrainer(Trainer):
     def _build_step(self, graph, cfg: TrainConfig) -> SplitStep:
         return build_split_step(graph, cfg)
 
-    def _make_runner(self, provider: str, threads: int | None) -> RayStepRunner:
+    def _make_runners(self, provider: str, threads: int | None) -> tuple[RayStepRunner, EvalRunner]:
         grad_bytes, _ = split_step_bytes(self.step)
-        return RayStepRunner(self.step, start_workers(grad_bytes, self.n_workers), provider, threads)
+        return (RayStepRunner(self.step, start_workers(grad_bytes, self.n_workers), provider, threads),
+                EvalRunner(self.eval_step, provider, threads))
 
     def close(self) -> None:
         """Stop the workers (their CPUs go back to the cluster)."""

@@ -12,16 +12,32 @@ from graphc.ir.graph import Graph, NameSet, Node, Value
 from graphc.ir.types import DTYPES, TensorType, onnx_dtype
 from graphc.ops import OPS
 from graphc.version import __version__
+from graphc.export.attention23 import fuse_attention
+from graphc.errors import SpecError
 
-OPSET = 21  # Gelu (20) and LayerNormalization (17) are standard here; stock onnxruntime runs all of it
+OPSET = 21  # the default: Gelu (20) and LayerNormalization (17) are standard here
 IR_VERSION = 10
+OPSETS = range(17, 24)  # what --opset accepts (docs/runtimes.md)
+IR_VERSIONS = {17: 8, 18: 8, 19: 9, 20: 9, 21: 10, 22: 10, 23: 11}  # the lowest IR version of each opset
+TARGETS = ("portable", "onnxruntime")  # portable: runs on onnxruntime, OpenVINO and tract (the default)
+
+
+def check_opset(opset: int, target: str = "portable") -> None:
+    """A SpecError unless `opset` and `target` are ones graphc can write."""
+
+    if opset not in OPSETS:
+        raise SpecError(f"--opset {opset}: graphc writes ONNX opsets {OPSETS[0]} to {OPSETS[-1]}",
+                        hint=f"the default is {OPSET}")
+    if target not in TARGETS:
+        raise SpecError(f"unknown target '{target}'", hint=f"one of {', '.join(TARGETS)}")
 
 
 class LowerCtx:
     """What an op's `lower` function sees: names of values, and ways to add ONNX nodes and constants."""
 
-    def __init__(self, graph: Graph, nodes=None):
+    def __init__(self, graph: Graph, nodes=None, opset: int = OPSET, target: str = "portable"):
         self.graph = graph
+        self.opset, self.target = opset, target  # lowerings pick what this opset has / what runs everywhere
         # The ONNX nodes, built in place in the model's graph (a list of standalone NodeProtos
         # would be copied into the graph: two copies of every node at once).
         self.nodes = nodes if nodes is not None else onnx.GraphProto().node
@@ -121,16 +137,22 @@ def _weight(array: np.ndarray, name: str) -> Weight:
     return Weight(header, array)
 
 
-def to_onnx_parts(graph: Graph, with_value_info: bool = True) -> tuple[onnx.ModelProto, list[Weight]]:
+def to_onnx_parts(graph: Graph, with_value_info: bool = True, opset: int = OPSET,
+                  target: str = "portable") -> tuple[onnx.ModelProto, list[Weight]]:
     """Lower every node: the ModelProto without the parameters and constants, and those (in
-    initializer order, before the lowering's own constants), for graphc.export.onnx_write."""
+    initializer order, before the lowering's own constants), for graphc.export.onnx_write.
+    `opset` 17..23; target "portable" (the default) writes forms every runtime runs, "onnxruntime"
+    the faster forms only onnxruntime runs (the rnn op's Scan); docs/runtimes.md."""
+    check_opset(opset, target)
     model = onnx.ModelProto()  # filled in place (helper.make_graph/make_model copy every initializer)
     initializers = model.graph.initializer
     weights = [_weight(p.data, p.name) for p in graph.params.values()]
     weights += [_weight(c.data, c.name) for c in graph.consts()]
-    ctx = LowerCtx(graph, model.graph.node)
+    ctx = LowerCtx(graph, model.graph.node, opset, target)
     for node in graph.nodes:
         ctx.lower(node)
+    if opset >= 23:
+        fuse_attention(ctx.nodes)
     inputs = [value_info(v.name, v.type) for v in graph.inputs]
     outputs = [value_info(ctx.name(v), v.type) for v in graph.outputs]
     onnx_graph = model.graph
@@ -150,8 +172,8 @@ def to_onnx_parts(graph: Graph, with_value_info: bool = True) -> tuple[onnx.Mode
     initializers.extend(ctx.initializers)
     if graph.doc:
         onnx_graph.doc_string = graph.doc
-    model.ir_version = IR_VERSION
-    model.opset_import.append(helper.make_opsetid("", OPSET))
+    model.ir_version = IR_VERSIONS[opset]
+    model.opset_import.append(helper.make_opsetid("", opset))
     model.producer_name, model.producer_version = "graphc", __version__
     for key in sorted(graph.metadata):
         entry = model.metadata_props.add()
@@ -159,18 +181,19 @@ def to_onnx_parts(graph: Graph, with_value_info: bool = True) -> tuple[onnx.Mode
     return model, weights
 
 
-def to_onnx(graph: Graph, with_value_info: bool = True) -> onnx.ModelProto:
+def to_onnx(graph: Graph, with_value_info: bool = True, opset: int = OPSET, target: str = "portable") -> onnx.ModelProto:
     """The whole ModelProto, weights included (under protobuf's 2 GiB limit; files: `write_onnx`)."""
-    model, weights = to_onnx_parts(graph, with_value_info)
+    model, weights = to_onnx_parts(graph, with_value_info, opset, target)
     return onnx.load_model_from_string(weights_model_bytes(model, weights))
 
 
-def model_bytes(graph: Graph) -> bytes:
+def model_bytes(graph: Graph, opset: int = OPSET, target: str = "portable") -> bytes:
     """The serialized model, as `to_onnx(graph).SerializeToString(deterministic=True)` gives it."""
-    return weights_model_bytes(*to_onnx_parts(graph))
+    return weights_model_bytes(*to_onnx_parts(graph, opset=opset, target=target))
 
 
-def write_onnx(graph: Graph, path: str, external: bool | None = None) -> list[str]:
+def write_onnx(graph: Graph, path: str, external: bool | None = None, opset: int = OPSET,
+               target: str = "portable") -> list[str]:
     """Write the model to `path` as a stream (see onnx_write); external data beside it when asked
     (external=True) or needed (over 2 GiB). Returns the files written."""
-    return write_model(path, *to_onnx_parts(graph), external=external)
+    return write_model(path, *to_onnx_parts(graph, opset=opset, target=target), external=external)

@@ -11,7 +11,7 @@ from graphc.ir import dims
 from graphc.ir.types import TensorType
 from graphc.ops import cost
 from graphc.ops.common import infer_broadcast, infer_float_same, infer_same, need_float, noop_always, onnx_node
-from graphc.ops.float64 import DECOMPOSITIONS, with_float64_fallback
+from graphc.ops.float64 import DECOMPOSITIONS, Emitter, with_float64_fallback
 from graphc.ops.gradutil import unbroadcast
 from graphc.ops.registry import FLOAT64_DECOMPOSED, FLOAT64_NATIVE, OpDef, register
 from graphc.ir.types import np_dtype
@@ -26,16 +26,35 @@ def erf(x: np.ndarray) -> np.ndarray:
 
 
 def _unary(name, ref, onnx_op, vjp=None, family="math", attrs=None, onnx_attrs=None, doc="",
-           float_only=True, no_grad=None, **fields):
+           float_only=True, no_grad=None, since=None, **fields):
     lower = onnx_node(onnx_op, onnx_attrs)
     float64 = FLOAT64_NATIVE
     if onnx_op in DECOMPOSITIONS:  # no float64 kernel on onnxruntime's CPU provider
         lower, float64 = with_float64_fallback(onnx_op, lower), FLOAT64_DECOMPOSED
     fields.setdefault("cost", cost.elementwise)
+    if since is not None:  # (opset, decomposition): the op is standard from that opset on
+        lower = _before_opset(lower, *since)
     register(OpDef(name, ("x",), infer_float_same(name) if float_only else infer_same,
                    lambda ins, a: ref(ins[0], a), lower, attrs=attrs or {},
-                   vjp=vjp, family=family, doc=doc, no_grad=no_grad, onnx_ops=(onnx_op,), float64=float64,
-                   activation=family == ACT, **fields))
+                   vjp=vjp, family=family, doc=doc, no_grad=no_grad, float64=float64,
+                   onnx_ops=(onnx_op,) + (("Mul", "Add", "Erf") if since else ()), activation=family == ACT,
+                   **fields))
+
+
+def _before_opset(lower, opset: int, decompose):
+    """A lowering: `lower` from ONNX `opset` on (and for float64), else `decompose(emitter, x, out)`."""
+    def lowering(ctx, n) -> None:
+        if ctx.opset >= opset or n.inputs[0].dtype == "float64":
+            lower(ctx, n)
+            return
+        decompose(Emitter(ctx, n), ctx.name(n.inputs[0]), ctx.names(n.outputs)[0])
+
+    return lowering
+
+
+def _gelu_erf(e, x: str, out: str) -> None:
+    """Gelu before opset 20: 0.5 x (1 + erf(x / sqrt 2))."""
+    e("Mul", e("Mul", x, e.c(0.5)), e("Add", e("Erf", e("Mul", x, e.c(1.0 / math.sqrt(2.0)))), e.c(1.0)), out=out)
 
 
 def _binary(name, ref, onnx_op, vjp=None, out_dtype=None, no_grad=None, doc=""):
@@ -174,7 +193,7 @@ def _gelu_vjp(b, n, g):
 
 
 _unary("gelu", lambda x, a: (0.5 * x * (1.0 + erf(x / np.sqrt(2.0)))).astype(x.dtype), "Gelu", _gelu_vjp,
-       family=ACT, doc="x * Phi(x), exact (erf) form")
+       family=ACT, doc="x * Phi(x), exact (erf) form", since=(20, _gelu_erf))
 
 
 def _elu_vjp(b, n, g):

@@ -449,8 +449,11 @@ def _gap_lower(ctx, n):
     if x.dtype != "float64":
         ctx.emit("GlobalAveragePool", ctx.names(n.inputs), ctx.names(n.outputs))
         return
-    axes = ctx.const(int64(list(range(2, x.type.rank))), f"{n.name}/axes")
-    ctx.emit("ReduceMean", [ctx.name(x), axes], ctx.names(n.outputs), keepdims=1)
+    axes = list(range(2, x.type.rank))
+    if ctx.opset < 18:  # axes became an input in opset 18
+        ctx.emit("ReduceMean", [ctx.name(x)], ctx.names(n.outputs), keepdims=1, axes=axes)
+        return
+    ctx.emit("ReduceMean", [ctx.name(x), ctx.const(int64(axes), f"{n.name}/axes")], ctx.names(n.outputs), keepdims=1)
 
 
 register(OpDef("global_avgpool", ("x",), _gap_infer,

@@ -6,10 +6,12 @@ a bidirectional op takes the four reverse-direction parameters after the forward
 Initial states are zero. Outputs: `y [N, T, D*H]` (every step, forward then reverse features),
 `h [N, D*H]` (final hidden state of each direction, concatenated), lstm also `c [N, D*H]`.
 
-Lowering: `rnn` becomes a MatMul (the input projection of every step) and a `Scan` (faster in
-onnxruntime than its `RNN` kernel, see `_lower_rnn_scan`); `lstm` and `gru` the native ONNX
-`LSTM`/`GRU` op (layout 0, since onnxruntime rejects layout 1),
-with Transposes around it and the weights re-ordered to ONNX's gate order by Split/Concat nodes
+Lowering: `rnn`, `lstm` and `gru` become the native ONNX `RNN`/`LSTM`/`GRU` op (layout 0, since
+onnxruntime rejects layout 1; explicit zero initial states, which tract needs), which every runtime
+runs. `graphc compile --target onnxruntime` lowers `rnn` to a MatMul (the input projection of every
+step) and a `Scan` instead: faster on onnxruntime than its `RNN` kernel (see `_lower_rnn_scan`),
+but OpenVINO cannot convert Scan (docs/runtimes.md). The native ops come
+with Transposes around them and the weights re-ordered to ONNX's gate order by Split/Concat nodes
 (lstm i, o, f, c; gru z, r, h with linear_before_reset=1, which is PyTorch's GRU). On initializers
 onnxruntime folds the re-ordering away at session start.
 
@@ -32,6 +34,7 @@ from graphc.ops import cost
 from graphc.ops.common import int64, need_float
 from graphc.ops.registry import OpDef, as_list, register
 from onnx import helper
+from graphc.ir.types import onnx_dtype
 
 GATES = {"rnn": 1, "lstm": 4, "gru": 3}
 ONNX_OP = {"rnn": "RNN", "lstm": "LSTM", "gru": "GRU"}
@@ -151,6 +154,20 @@ def _stack_directions(ctx, node, names: list[str], tag: str) -> str:
     return out
 
 
+def _zero_state(ctx, node, ndir: int, hidden: int) -> str:
+    """Zeros [D, N, H], the explicit initial state: tract cannot build its own for a symbolic
+    batch size N (it panics), and onnxruntime and OpenVINO run it as fast as none."""
+
+
+    batch, shape, zeros = (ctx.tmp(node, k) for k in ("batch", "state0_shape", "state0"))
+    ctx.emit("Shape", [ctx.name(node.inputs[0])], [batch], start=0, end=1)
+    ctx.emit("Concat", [ctx.const(int64([ndir]), f"{node.name}/directions"), batch,
+                        ctx.const(int64([hidden]), f"{node.name}/hidden")], [shape], axis=0)
+    ctx.emit("ConstantOfShape", [shape], [zeros],
+             value=helper.make_tensor("value", onnx_dtype(node.inputs[0].dtype), [1], [0]))
+    return zeros
+
+
 def _lower_rnn_scan(ctx, node) -> None:
     """`rnn` as one MatMul for every step's input projection, then a Scan over T of
     h = act(Gemm(h, w_hh.T, xw_t)): in onnxruntime 2.5x faster than its `RNN` kernel at N=64
@@ -166,8 +183,9 @@ def _lower_rnn_scan(ctx, node) -> None:
     ctx.emit("Shape", [ins[0]], [batch], start=0, end=1)
     ctx.emit("Concat", [batch, ctx.const(int64([hidden]), f"{node.name}/hidden")], [h0_shape], axis=0)
     ctx.emit("ConstantOfShape", [h0_shape], [h0], value=helper.make_tensor("value", dtype, [1], [0]))
-    reverse = [ctx.const(int64([v]), f"{node.name}/{k}") for k, v in
-               (("rev_start", -1), ("rev_end", -(2 ** 63)), ("rev_axis", 0), ("rev_step", -1))]
+    reverse = [ctx.const(int64([v]), f"{node.name}/{k}") for k, v in  # (only a reverse direction reads them)
+               (("rev_start", -1), ("rev_end", -(2 ** 63)), ("rev_axis", 0), ("rev_step", -1))] \
+        if directions(len(ins)) == 2 else []
     want_y = ctx.used(node.outputs[0])  # else the Scan keeps only its state (no per-step output)
     ys, hs = [], []
     for d in range(directions(len(ins))):
@@ -209,7 +227,7 @@ def _lower(kind: str):
     gates, order = GATES[kind], ONNX_GATE_ORDER[kind]
 
     def lower(ctx, node) -> None:
-        if kind == "rnn":
+        if kind == "rnn" and ctx.target == "onnxruntime":
             return _lower_rnn_scan(ctx, node)
         ins = ctx.names(node.inputs)
         ndir = directions(len(ins))
@@ -232,8 +250,10 @@ def _lower(kind: str):
             attrs["linear_before_reset"] = 1
         if kind == "rnn":
             attrs["activations"] = [RNN_ACTIVATIONS[node.attrs["activation"]]] * ndir
+        zeros = _zero_state(ctx, node, ndir, int(hidden))
         ctx.emit(ONNX_OP[kind], [x_tnc, _stack_directions(ctx, node, w, "W"), _stack_directions(ctx, node, r, "R"),
-                                 _stack_directions(ctx, node, bias, "B")], outs, **attrs)
+                                 _stack_directions(ctx, node, bias, "B"), "", zeros] + [zeros] * (kind == "lstm"),
+                 outs, **attrs)
         names = ctx.names(node.outputs)
         if outs[0]:
             y_ntdh = ctx.tmp(node, "y_ntdh")
@@ -408,8 +428,10 @@ def _vjp(kind: str):
 
 # -- registration ---------------------------------------------------------------------------
 _INPUTS = ("x", "w_ih", "w_hh", "b_ih", "b_hh", "w_ih_reverse", "w_hh_reverse", "b_ih_reverse", "b_hh_reverse")
-_ONNX_OPS = {"rnn": ("Scan", "MatMul", "Add", "Transpose", "Concat", "Shape", "ConstantOfShape", "Slice", "Identity"),
-             **{k: (ONNX_OP[k], "Transpose", "Reshape", "Concat", "Split", "Unsqueeze") for k in ("lstm", "gru")}}
+_ONNX_OPS = {"rnn": ("RNN", "Transpose", "Reshape", "Concat", "Unsqueeze", "Shape", "ConstantOfShape",  # portable
+                     "Scan", "MatMul", "Add", "Slice", "Identity"),  # --target onnxruntime
+             **{k: (ONNX_OP[k], "Transpose", "Reshape", "Concat", "Split", "Unsqueeze", "Shape", "ConstantOfShape")
+                for k in ("lstm", "gru")}}
 _DOC = {"rnn": "Elman RNN layer, h = act(x W_ih^T + b_ih + h W_hh^T + b_hh)",
         "lstm": "LSTM layer (PyTorch gate order i, f, g, o)",
         "gru": "GRU layer (PyTorch gate order r, z, n; reset applied after the hidden matmul)"}

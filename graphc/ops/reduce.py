@@ -36,7 +36,10 @@ def _lower_reduce(onnx_op):
         extra = {}
         if node.attrs["axis"] is not None:
             axes = axes_list(node.attrs["axis"], node.inputs[0].type.rank, node.op)
-            inputs.append(ctx.const(int64(axes), f"{node.name}/axes"))
+            if ctx.opset < 18 and onnx_op != "ReduceSum" and axes:  # axes became an input in opset 18
+                extra["axes"] = axes
+            else:
+                inputs.append(ctx.const(int64(axes), f"{node.name}/axes"))
             if not axes:  # axis: [] reduces nothing (as numpy), not everything (ONNX's default)
                 extra["noop_with_empty_axes"] = 1
         ctx.emit(onnx_op, inputs, ctx.names(node.outputs), keepdims=int(bool(node.attrs["keepdims"])), **extra)

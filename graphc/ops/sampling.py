@@ -42,6 +42,7 @@ from graphc.ir.types import format_shape, np_dtype, onnx_dtype
 from graphc.ops import cost
 from graphc.ops.common import need_float, noop_same_type_and
 from graphc.ops.registry import OpDef, TrainForm, register
+from graphc.errors import SpecError
 
 _GOLDEN, _M1, _M2 = 0x9E3779B9, 0x7FEB352D, 0x846CA68B
 SECOND_STREAM = 0x5BD1E995  # salt offset of the second uniform stream of a normal draw
@@ -159,6 +160,9 @@ def _normal_like_infer(ts, a):
 # -- ONNX lowering --------------------------------------------------------------------------
 def _emitter(ctx, n):
     """(emit(op, inputs, **attrs) -> fresh output name, u32(value) -> uint32 constant name) for `n`."""
+    if ctx.opset < 18:
+        raise SpecError(f"{n.op} (layer '{n.layer}'): the hash PRNG behind dropout and sampling needs BitwiseXor, "
+                        f"which ONNX has from opset 18 on", hint="use --opset 18 or later")
     def emit(op, ins, **attrs):
         out = ctx.tmp(n, op.lower())
         ctx.emit(op, ins, [out], **attrs)

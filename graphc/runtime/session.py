@@ -57,9 +57,14 @@ _ORT_DTYPES = {"tensor(float)": np.float32, "tensor(double)": np.float64, "tenso
                "tensor(int64)": np.int64, "tensor(int32)": np.int32, "tensor(bool)": np.bool_}
 
 
+def _inputs(session) -> list:
+    """An onnxruntime session's inputs, or a graphc.runtime.backends.Session's (IOInfo: name, shape, dtype)."""
+    return session.inputs if isinstance(getattr(session, "inputs", None), list) else session.get_inputs()
+
+
 def check_feeds(session, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Match arrays to the session's inputs: names, ranks, fixed dims, consistent symbolic dims, dtypes."""
-    expected = {i.name: i for i in session.get_inputs()}
+    expected = {i.name: i for i in _inputs(session)}
     missing = [n for n in expected if n not in feeds]
     extra = [n for n in feeds if n not in expected]
     if missing or extra:
@@ -81,7 +86,7 @@ def check_feeds(session, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
                 seen = symbols.setdefault(dim, (got, name))
                 if seen[0] != got:
                     raise SpecError(f"symbolic dim {dim} is {seen[0]} in input {seen[1]} but {got} in input {name}")
-        dtype = _ORT_DTYPES.get(info.type)
+        dtype = _ORT_DTYPES.get(info.type) if hasattr(info, "type") else info.dtype
         if dtype is not None and array.dtype != dtype:
             if np.issubdtype(array.dtype, np.floating) != np.issubdtype(dtype, np.floating):
                 raise SpecError(f"input {name} has dtype {array.dtype}, the model needs {np.dtype(dtype).name}")

@@ -34,12 +34,14 @@ def optimized(graph, opt_level: int):
     return optimize(graph, level=opt_level)
 
 
-def train_step_bytes(model, opt_level: int = 2, cfg: TrainConfig | None = None) -> bytes:
+def train_step_bytes(model, opt_level: int = 2, cfg: TrainConfig | None = None, opset: int | None = None,
+                     target: str = "portable") -> bytes:
+    check_opset(opset or OPSET, target)
     step = train_step_for(model, cfg)
-    return model_bytes(optimized(step.graph, opt_level))
+    return model_bytes(optimized(step.graph, opt_level), opset=opset or OPSET, target=target)
 
 
-def export_train_step(model, path: str, opt_level: int = 2) -> str:
-    """Write the train-step ONNX model atomically; returns the path."""
-    write_bytes(path, train_step_bytes(model, opt_level))
+def export_train_step(model, path: str, opt_level: int = 2, opset: int | None = None, target: str = "portable") -> str:
+    """Write the train-step ONNX model (ONNX `opset`, `target` as Model.export) atomically; returns the path."""
+    write_bytes(path, train_step_bytes(model, opt_level, opset=opset, target=target))
     return path

@@ -19,7 +19,7 @@ from graphc.training.data import Splits, epoch_batches, make_splits
 from graphc.training.metrics import compute
 from graphc.training.pictures import write_pictures
 from graphc.training.progress import EpochBar
-from graphc.training.runner import EvalRunner, StepRunner
+from graphc.training.runner import make_runners
 from graphc.training.step import build_eval_step, build_train_step
 from graphc.util.atomic import write_bytes, write_text
 
@@ -87,14 +87,15 @@ def _format(record: dict, epochs: int) -> str:
 class Trainer:
     """Trains one model of a spec as its training section says; see `fit`."""
 
-    def __init__(self, model, cfg: TrainConfig, provider: str = "auto", threads: int | None = None):
+    def __init__(self, model, cfg: TrainConfig, provider: str = "auto", threads: int | None = None,
+                 runtime: str = "onnxruntime"):
         model = model.sibling(cfg.model)  # the model the training section names
         self.model, self.cfg = model, cfg
         graph = self.graph = model.graph
         self.step = self._build_step(graph, cfg)
         self.eval_step = build_eval_step(graph, cfg)
-        self.runner = self._make_runner(provider, threads)
-        self.evaluator = EvalRunner(self.eval_step, provider, threads)
+        self.runtime = runtime
+        self.runner, self.evaluator = self._make_runners(provider, threads)
         batch_values = [v for v in graph.inputs if v.name in set(self.step.batch_inputs) | set(self.eval_step.batch_inputs)]
         spec_dir = os.path.dirname(os.path.abspath(model.spec.file)) if os.path.exists(model.spec.file) else "."
         self.splits: Splits = make_splits(cfg, batch_values, spec_dir)
@@ -103,8 +104,9 @@ class Trainer:
         """The step the runner drives (graphc/distributed/training.py builds a split one)."""
         return build_train_step(graph, cfg)
 
-    def _make_runner(self, provider: str, threads: int | None):
-        return StepRunner(self.step, provider, threads)
+    def _make_runners(self, provider: str, threads: int | None):
+        """(train-step runner, evaluator) on self.runtime (graphc/distributed/training.py: Ray workers)."""
+        return make_runners(self.step, self.eval_step, self.runtime, provider, threads)
 
     # -- one epoch ------------------------------------------------------------------------
     def _train_epoch(self, epoch: int, progress: Callable[..., None] | None) -> dict:

@@ -13,6 +13,9 @@ from graphc.export.onnx_export import model_bytes
 from graphc.ir.types import np_dtype
 from graphc.runtime.session import make_session
 from graphc.training.step import EvalStep, TrainStep
+from graphc.training.ov_runner import OvEvalRunner, OvStepRunner, check_openvino_step
+from graphc.runtime.backends import require
+from graphc.errors import SpecError
 
 
 def _session(graph, provider: str, threads: int | None = None):
@@ -101,3 +104,17 @@ class EvalRunner:
             if "pred" in result:
                 preds.append(result["pred"])
         return total / max(n, 1), (np.concatenate(preds) if preds else None)
+
+
+def make_runners(step: TrainStep, eval_step: EvalStep, runtime: str = "onnxruntime", provider: str = "auto",
+                 threads: int | None = None):
+    """(train-step runner, evaluator) on `runtime`: onnxruntime (IO binding) or openvino (infer requests)."""
+
+    require(runtime)
+    if runtime == "openvino":
+        check_openvino_step(step)
+
+        return OvStepRunner(step, threads), OvEvalRunner(eval_step, threads)
+    if runtime != "onnxruntime":
+        raise SpecError(f"--runtime {runtime}: training runs on onnxruntime or openvino")
+    return StepRunner(step, provider, threads), EvalRunner(eval_step, provider, threads)
