@@ -4,6 +4,8 @@ __version__ = "0.1.0"
 
 from graphc.errors import GraphcError, SpecError  # noqa: E402
 from graphc.api import Model, load, loads  # noqa: E402
-from graphc import dsl  # noqa: E402
+from graphc.functional import Input, Tensor, repeat, scope  # noqa: E402
+from graphc import layers  # noqa: E402,F401  (gc.layers.dense(x, 64), ...)
 
-__all__ = ["GraphcError", "Model", "SpecError", "__version__", "dsl", "load", "loads"]
+__all__ = ["GraphcError", "Input", "Model", "SpecError", "Tensor", "__version__", "layers", "load", "loads",
+           "repeat", "scope"]

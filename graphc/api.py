@@ -12,9 +12,17 @@ from graphc.spec.build import Spec, load_spec, parse_spec
 
 
 class Model:
-    """One model of a spec, built into a checked graph, with its parameters."""
+    """One model of a spec, built into a checked graph, with its parameters.
 
-    def __init__(self, spec: Spec, model: str | None = None):
+    `Model(spec, model)` is what `graphc.load()` returns; `Model("mlp", inputs=[x], outputs=[y])`
+    is the functional form (graphc.functional): the same Model, from tensors traced in Python."""
+
+    def __init__(self, spec: Spec | str, model: str | None = None, *, inputs: Any = None, outputs: Any = None,
+                 doc: str | None = None, spec_name: str | None = None):
+        if isinstance(spec, str):
+            from graphc.functional.model import functional_spec
+
+            spec, model = functional_spec(spec, inputs, outputs, doc, spec_name)
         self.spec = spec
         self.model_name = model or spec.default_model()
         self.graph: Graph = spec.build(self.model_name)
@@ -40,6 +48,27 @@ class Model:
         from graphc.runtime.weights import save_weights
 
         save_weights(self.graph, path)
+
+    def __call__(self, *inputs: Any, name: str | None = None):
+        """Use this model as a layer on traced tensors (sharing its weights), as `- generator:` in YAML."""
+        from graphc.functional.layers import apply_model
+
+        return apply_model(self, inputs, name)
+
+    def training(self, **section: Any) -> "Model":
+        """Set the spec's `training:` section (keys as in YAML: data, loss, optimizer, ...); returns self.
+        Shorthands: `data="digits"` is `{dataset: digits}`, `validation=0.2` is `{split: 0.2}`."""
+        from graphc.functional.model import training_section
+        from graphc.functional.trace import caller_loc
+
+        self.spec.training = training_section(section, caller_loc())
+        return self
+
+    def to_yaml(self) -> str:
+        """The spec as YAML text (this model first); it loads back to byte-identical ONNX."""
+        from graphc.spec.writer import spec_to_yaml
+
+        return spec_to_yaml(self.spec, self.model_name)
 
     # -- inspection ---------------------------------------------------------------------
     def check(self) -> list[tuple[str, str, str]]:
@@ -152,8 +181,14 @@ class Model:
 
 def load(path: str, params: dict[str, Any] | None = None, seed: int = 0, model: str | None = None,
          weights: str | None = None) -> Model:
-    """Read a spec file; `params` overrides its params (as --set), `weights` loads an .npz."""
-    m = Model(load_spec(path, params, seed), model)
+    """Read a spec file; `params` overrides its params (as --set), `weights` loads an .npz.
+    By extension: `.py` is a Python spec (it defines `model`, or the one `model` names)."""
+    if str(path).lower().endswith(".py"):  # Python front end (graphc.functional.pyfile)
+        from graphc.functional.pyfile import load_python
+
+        m = load_python(path, params, seed, model)
+    else:
+        m = Model(load_spec(path, params, seed), model)
     return m.load_weights(weights) if weights else m
 
 
