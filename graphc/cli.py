@@ -23,12 +23,13 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _spec_args(p: argparse.ArgumentParser, model: bool = True, onnx: bool = False) -> None:
-    p.add_argument("spec", help="the spec file (.yaml)" + (", or an .onnx file" if onnx else ""))
+    p.add_argument("spec", help="the spec file (.yaml, or .py defining `model`)" + (", or an .onnx file" if onnx else ""))
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a spec parameter (repeatable): --set dropout=0.3")
     p.add_argument("--seed", type=int, default=0, help="seed of the weight initialization (default 0)")
     if model:
-        p.add_argument("--model", help="which model of a spec with several models (default: the first)")
+        p.add_argument("--model", help="which model of a spec with several models (default: the first; "
+                                       "for a .py spec: a model of its spec, or a variable)")
     p.add_argument("--weights", metavar="FILE.npz", help="load parameters by name from an .npz file")
 
 
@@ -146,6 +147,18 @@ def cmd_viz(args) -> int:
     return viz_command(args)
 
 
+def cmd_schema(args) -> int:
+    from graphc.editor.schema import schema_command
+
+    return schema_command(args)
+
+
+def cmd_lsp(args) -> int:
+    from graphc.editor.lsp import lsp_command
+
+    return lsp_command(args)
+
+
 # -- parser ---------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="graphc", description="graphc: compile, check, run, train and draw neural-network specs.",
@@ -216,6 +229,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--passes", action="store_true", help="before and after optimization, side by side")
     p.add_argument("--rankdir", choices=("TB", "LR"), default="TB", help="top-to-bottom or left-to-right")
     p.set_defaults(func=cmd_viz)
+
+    p = sub.add_parser("schema", help="write the JSON Schema of the spec language (for editors)",
+                       description="Generate the spec language's JSON Schema from the registry (docs/editors.md).")
+    p.add_argument("-o", "--output", metavar="FILE.json", help="write here (default: print it)")
+    p.set_defaults(func=cmd_schema)
+
+    p = sub.add_parser("lsp", help="language server over stdio (needs graphc[lsp])",
+                       description="Run the graphc language server on stdin/stdout (docs/editors.md).")
+    p.set_defaults(func=cmd_lsp)
     return parser
 
 
