@@ -41,7 +41,7 @@ def _call(op: str, args: list[str], attrs: dict, blocks: dict, models: set) -> s
         fn = f"gc.layers.{op}"
         definition = _definition(op)
         for key, default in definition.attrs.items():
-            if default is REQUIRED and key in attrs and not any(p.startswith(k + "=") for p in parts for k in ()):
+            if default is REQUIRED and key in attrs:
                 parts.append(repr(attrs.pop(key)))
             else:
                 break
@@ -124,10 +124,8 @@ class _Writer:
         if body.get("doc"):
             self.lines.append(f"    {body['doc']!r}")
         env = {i: i for i in inputs}
-        scope_params = {**self.spec.params, **{k: f"${k}" for k in ()}}
-        # $params of the block become the function's arguments
-        self.lines_params = params
-        last = self._layers_with_names(body, params, env, inputs)
+        symbolic = {**self.spec.params, **{k: _Name(k) for k in params}}  # $p -> the argument p
+        last = self.layers(body, symbolic, env, inputs, "    ", {})
         outs = body.get("outputs")
         if outs:
             self.lines.append(f"    return {', '.join(env[o] for o in outs)}")
@@ -135,12 +133,6 @@ class _Writer:
             self.lines.append(f"    return {last}")
         self.lines.append("")
         self.lines.append("")
-
-    def _layers_with_names(self, body, params, env, inputs):
-        class Sym(dict):  # $p -> the Python argument p
-            pass
-        symbolic = {**self.spec.params, **{k: _Name(k) for k in params}}
-        return self.layers(body, symbolic, env, inputs, "    ", {})
 
 
 class _Name:
@@ -157,9 +149,8 @@ def main(path: str) -> str:
     spec = load_spec(path)
     w = _Writer(spec)
     doc = spec.doc
-    w.lines += [f'"""Python twin of specs/{path.split("/")[-1]} (byte-identical ONNX): {doc}"""'.replace('"""Python',
-                '"""Python') if doc else f'"""Python twin of specs/{path.split("/")[-1]} (byte-identical ONNX)."""',
-                ""]
+    title = f"Python twin of specs/{path.split('/')[-1]} (byte-identical ONNX)"
+    w.lines += [f'"""{title}: {doc}"""' if doc else f'"""{title}."""', ""]
     needs_partial = any((u := next(iter(i.values())) or {}) and next(iter(i)) in spec.blocks and
                         any(k not in ("repeat", "name", "in") for k in u)
                         for m in spec.models.values() for i in m["layers"])
@@ -177,7 +168,7 @@ def main(path: str) -> str:
             decl = substitute(_plain(decl), spec.params, None)
             shape, dtype = (decl["shape"], decl.get("dtype", "float32")) if isinstance(decl, dict) else (decl, "float32")
             extra = f", dtype={dtype!r}" if dtype != "float32" else ""
-            var = _var(iname, set()) if not spec.multi else _var(f"{iname}", set())
+            var = _var(iname, set())
             w.lines.append(f"{var} = gc.Input({iname!r}, {shape!r}{extra})")
             env[iname] = var
             inputs.append(iname)

@@ -250,9 +250,7 @@ def _names_before(body: Any, layers: LocList, index: int) -> list[str]:
 
     names: list[str] = []
     inputs = body.get("inputs") if isinstance(body, LocMap) else None
-    if isinstance(inputs, LocMap):
-        names += [str(k) for k in inputs]
-    elif isinstance(inputs, list):
+    if isinstance(inputs, (LocMap, list)):
         names += [str(k) for k in inputs]
     counts: dict[str, int] = {}
     for i, item in enumerate(layers):
@@ -334,7 +332,7 @@ def definition(analysis: Analysis, line: int, col: int) -> Location | None:
     found = _item_at(root, line + 1)
     if found is None:
         return None
-    layers, body, index = found
+    layers, body, _ = found
     base = word
     inputs = body.get("inputs") if isinstance(body, LocMap) else None
     counts: dict[str, int] = {}

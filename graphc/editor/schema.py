@@ -40,9 +40,8 @@ def _attr_schema(op: str, key: str, default: Any, is_layer: bool) -> dict[str, A
     desc = ATTR_DOCS.get(key, key)
     default_text = "required" if default is REQUIRED else f"default {json.dumps(default)}"
     out: dict[str, Any] = {"description": f"{op}.{key}: {desc} ({default_text})"}
-    if default is not REQUIRED and isinstance(default, (bool, int, float, str, list)) or default is None:
-        if default is not REQUIRED:
-            out["default"] = default
+    if default is not REQUIRED:
+        out["default"] = default
     if key in ("to", "dtype"):
         kind: dict[str, Any] = {"enum": list(DTYPES)}
     elif key == "activation":
@@ -98,9 +97,17 @@ def _ops() -> dict[str, dict[str, Any]]:
 
 
 def _training() -> dict[str, Any]:
-    from graphc.training.config import DATA_KEYS, DATASETS, GAN_KEYS, LOSSES, METRICS, OPTIMIZERS, TRAINING_KEYS
+    from graphc.training.config import (
+        DATA_KEYS,
+        DATASETS,
+        GAN_KEYS,
+        LOSSES,
+        METRICS,
+        OPTIMIZERS,
+        TRAINING_KEYS,
+    )
 
-    one_of = lambda names, what: {"type": "object", "minProperties": 1, "maxProperties": 1,  # noqa: E731
+    one_of = lambda names, what: {"type": "object", "minProperties": 1, "maxProperties": 1,
                                   "propertyNames": {"enum": sorted(names)}, "description": what}
     props: dict[str, Any] = {key: {} for key in TRAINING_KEYS}
     props.update({

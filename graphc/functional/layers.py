@@ -8,7 +8,8 @@ is units=64), the rest are keywords with YAML's names and defaults; `name=` name
 from __future__ import annotations
 
 import inspect
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from graphc.errors import SpecError
 from graphc.functional.trace import Tensor, apply, caller_loc

@@ -9,7 +9,14 @@ from __future__ import annotations
 from typing import Any
 
 from graphc.errors import Location, SpecError
-from graphc.functional.trace import LayerRecord, Tensor, caller_loc, locmap, locmap_body, new_session
+from graphc.functional.trace import (
+    LayerRecord,
+    Tensor,
+    caller_loc,
+    locmap,
+    locmap_body,
+    new_session,
+)
 from graphc.spec.build import Spec
 from graphc.spec.yaml_loader import LocMap
 
@@ -119,8 +126,8 @@ def _add_blocks(block, blocks: dict[str, LocMap]) -> None:
 
 def training_section(kwargs: dict[str, Any], loc: Location) -> LocMap:
     """`model.training(...)` arguments -> the `training:` mapping (shorthands as graphc.dsl had)."""
-    from graphc.training.config import TRAINING_KEYS
     from graphc.errors import did_you_mean
+    from graphc.training.config import TRAINING_KEYS
 
     section: dict[str, Any] = {}
     for key, value in kwargs.items():

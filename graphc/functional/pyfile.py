@@ -46,7 +46,7 @@ def load_python(path: str, params: dict[str, Any] | None = None, seed: int = 0, 
     if model is None:
         if default is None:
             raise SpecError(f"{os.path.basename(path)} defines no 'model' (a graphc.Model)", Location(path, 1, 1),
-                            f"assign one, model = gc.Model(...), or name one with --model"
+                            "assign one, model = gc.Model(...), or name one with --model"
                             + (f"; it defines {', '.join(models)}" if models else ""))
         chosen, name = default, default.model_name
     elif default is not None and model in default.spec.models:

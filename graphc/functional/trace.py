@@ -12,9 +12,10 @@ import inspect
 import itertools
 import os
 import sys
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from graphc.errors import Location, SpecError
 from graphc.ir.graph import Value
@@ -75,7 +76,7 @@ class BlockDef:
     name: str
     body: dict  # {inputs: [...], layers: [...], outputs?: [...]}, plain values
     locmap: LocMap  # the same body with the user's locations
-    blocks: dict[str, "BlockDef"] = field(default_factory=dict)  # blocks its layers use
+    blocks: dict[str, BlockDef] = field(default_factory=dict)  # blocks its layers use
 
 
 class Session:
@@ -106,17 +107,17 @@ class Component:
         self.spec = Spec("<python>", "", "trace", "", {}, {}, {}, None, 0, True, Location("<python>", 1, 1))
         self.builder = ModelBuilder(self.spec, "__trace__")
 
-    def root(self) -> "Component":
+    def root(self) -> Component:
         c = self
         while c.parent is not None:
             c = c.parent
         return c
 
-    def merge(self, other: "Component", loc: Location) -> "Component":
+    def merge(self, other: Component, loc: Location) -> Component:
         a, b = self.root(), other.root()
         if a is b:
             return a
-        for name, first in b.names.items():
+        for name in b.names:
             if name in a.names:
                 raise SpecError(f"duplicate name '{name}': first used at line {a.names[name].line}", loc,
                                 "give each layer a unique name with name=")
@@ -229,7 +230,7 @@ def scope(name: str, index: int | None = None) -> Iterator[None]:
         _PREFIX.pop()
 
 
-def Input(name: str, shape: list, dtype: str = "float32") -> Tensor:  # noqa: N802 - the API's name
+def Input(name: str, shape: list, dtype: str = "float32") -> Tensor:
     """A model input: `gc.Input("x", ["N", 784])` (dims: positive ints or identifiers)."""
     loc = caller_loc()
     if not isinstance(name, str) or not IDENT.match(name):
