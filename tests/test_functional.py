@@ -289,3 +289,17 @@ def test_every_command_accepts_a_python_file(tmp_path):
     assert (tmp_path / "run" / "weights.npz").exists()
     r = _cli("check", twin, "--set", "width=3")
     assert r.returncode == 2 and "a Python spec has no spec parameters" in r.stderr
+
+
+def test_default_names_restart_for_a_new_model():
+    x = gc.Input("x", ["N", 3])
+    assert gc.layers.dense(x, 2).name == "dense_1"  # a model never made
+    x = gc.Input("x", ["N", 3])  # the same input name again: another model, names start again
+    a = gc.layers.dense(x, 2)
+    y = gc.Input("y", ["N", 3])  # a second input of the same model: names go on
+    b = gc.layers.dense(y, 2)
+    assert (a.name, b.name) == ("dense_1", "dense_2")
+    model = gc.Model("two", inputs=[x, y], outputs=[gc.layers.add(a, b)])
+    z = gc.Input("z", ["N", 3])
+    assert gc.layers.dense(z, 2).name == "dense_1"  # after gc.Model
+    assert [r[0] for r in model.check()] == ["dense_1", "dense_2", "add_1"]

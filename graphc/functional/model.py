@@ -94,7 +94,13 @@ def functional_spec(name: str, inputs: Any, outputs: Any, doc: str | None = None
     for t in inputs:
         if t.input_decl is None or t.producer is not None:
             raise SpecError(f"gc.Model {name}: inputs must come from gc.Input, '{t.name}' is a layer", loc)
-    body = body_of(inputs, outputs, doc, loc=loc)
+    names = [t.name for t in inputs]
+    if len(set(names)) != len(names):
+        raise SpecError(f"gc.Model {name}: two inputs are named '{next(n for n in names if names.count(n) > 1)}'", loc)
+    try:
+        body = body_of(inputs, outputs, doc, loc=loc)
+    finally:
+        new_session()
     records: list[LayerRecord] = body.pop("_records")
     models: dict[str, LocMap] = {}
     blocks: dict[str, LocMap] = {}
@@ -112,7 +118,6 @@ def functional_spec(name: str, inputs: Any, outputs: Any, doc: str | None = None
     own = locmap_body(body, loc)
     multi = bool(models)
     raw_models[name] = own
-    new_session()
     spec = Spec(loc.file, "", spec_name or name, doc or "", {}, blocks, {name: own, **models}, None, seed, multi,
                 loc, {})
     return spec, name

@@ -81,10 +81,12 @@ class BlockDef:
 
 class Session:
     """Default layer names count per session and scope prefix, as YAML counts per layer list: a
-    session is what was built since the last gc.Model (a block function traced by gc.repeat has its own)."""
+    session is what was built since the last gc.Model, or since a gc.Input reused an input name
+    of the session (one model cannot have both); a block function traced by gc.repeat has its own."""
 
     def __init__(self) -> None:
         self.counts: dict[tuple[str, str], int] = {}
+        self.inputs: set[str] = set()  # names of its gc.Inputs
 
 
 _SESSIONS: list[Session] = [Session()]
@@ -235,6 +237,9 @@ def Input(name: str, shape: list, dtype: str = "float32") -> Tensor:
     loc = caller_loc()
     if not isinstance(name, str) or not IDENT.match(name):
         raise SpecError(f"an input name must be an identifier (letters, digits, _), got {name!r}", loc)
+    if not _BLOCK and name in _SESSIONS[0].inputs:
+        new_session()
+    _SESSIONS[-1].inputs.add(name)
     comp = _BLOCK[-1] if _BLOCK else Component()
     decl = {"shape": plain(list(shape) if isinstance(shape, (list, tuple)) else shape), "dtype": dtype}
     parsed = comp.builder._parse_inputs(locmap({name: decl}, loc), loc, {})
