@@ -25,7 +25,15 @@ SPECS = sorted(glob.glob(os.path.join(ROOT, "specs", "*.yaml")))
 BAD = os.path.join(ROOT, "tests", "bad_specs")
 # Bad specs whose mistake is structural or an attribute's type: the schema alone rejects them.
 # (A file in tests/bad_specs with a line `# kind: schema` is treated the same way.)
-SCHEMA_KIND = ["attrs_not_mapping", "bad_activation", "bad_dtype", "bad_name_ident", "bias_not_bool", "dense_missing_units", "empty_layers", "eps_string", "filters_negative", "in_not_name", "input_bad_dim", "input_dim_zero", "layer_is_string", "layer_two_keys", "missing_graphc", "missing_inputs", "missing_name", "model_unknown_key", "models_and_layers", "not_a_mapping", "perm_not_list", "repeat_non_block", "repeat_zero", "stride_zero", "units_string", "units_zero", "unknown_attr_typo", "unknown_op_typo", "unknown_top_key", "wrong_version"]
+SCHEMA_KIND = [
+    "attrs_not_mapping", "bad_activation", "bad_dtype", "bad_name_ident", "bad_padding",
+    "bias_not_bool", "dense_missing_units", "dropout_rate", "empty_layers", "eps_string",
+    "filters_negative", "in_not_name", "input_bad_dim", "input_dim_zero", "layer_is_string",
+    "layer_two_keys", "missing_graphc", "missing_inputs", "missing_name", "model_unknown_key",
+    "models_and_layers", "not_a_mapping", "perm_not_list", "repeat_non_block", "repeat_zero",
+    "stride_zero", "units_string", "units_zero", "unknown_attr_typo", "unknown_op_typo",
+    "unknown_top_key", "wrong_version",
+]
 
 
 def _schema_kind() -> list[str]:

@@ -56,10 +56,28 @@ def _attr_schema(op: str, key: str, default: Any, is_layer: bool) -> dict[str, A
     elif (isinstance(default, int) and not is_layer
                                                                       and key not in ("axis",)):
         kind = {"type": "integer"}
-    elif key in ("perm", "axes", "starts", "ends", "steps") or (key == "shape" and not is_layer):
+    elif key in ("perm", "axes", "starts", "ends", "steps", "sizes"):
         kind = {"type": "array", "items": {"type": "integer"}}
+    elif key == "shape":  # reshape: ints (0 keeps a dim, -1 infers one) or symbolic dims of the input
+        kind = {"type": "array", "items": {"anyOf": [{"type": "integer", "minimum": -1},
+                                                     {"type": "string", "pattern": IDENT}]}}
+    elif key in ("padding", "output_padding"):
+        kind = {"anyOf": [{"type": "integer", "minimum": 0}, {"type": "array", "items": {"type": "integer"}},
+                          {"enum": ["same", "valid"]}]}
+    elif key in ("kernel", "dilation", "groups", "layers", "depth", "scale"):
+        kind = {"anyOf": [{"type": "integer", "minimum": 1}, {"type": "array", "items": {"type": "integer"}}]}
+    elif key == "axis":
+        kind = {"anyOf": [{"type": "integer"}, {"type": "array", "items": {"type": "integer"}}]}
+    elif key in ("rate",):
+        kind = {"type": "number", "minimum": 0, "exclusiveMaximum": 1}
+    elif key == "seed":
+        kind = {"type": "integer"}
+    elif key == "value":
+        kind = {"anyOf": [{"type": ["number", "boolean"]}, {"type": "array"}]}
     else:
         return out
+    if default is None and key not in ("activation",):
+        kind = {"anyOf": [kind, {"type": "null"}]}
     out["anyOf"] = [kind, PARAM]
     return out
 
