@@ -9,7 +9,6 @@ jumps from an `in:` reference or a block/model use. See docs/editors.md.
 from __future__ import annotations
 
 import asyncio
-import sys
 from typing import Any
 
 from graphc.editor import analysis as A
@@ -112,15 +111,3 @@ def make_server() -> Any:
         return T.Location(uri=params.text_document.uri, range=T.Range(pos, pos))
 
     return server
-
-
-def lsp_command(args) -> int:
-    """Run the server on stdio; without pygls, one line saying what to install."""
-    try:
-        import lsprotocol  # noqa: F401
-        import pygls  # noqa: F401
-    except ImportError:
-        print("graphc lsp needs pygls: pip install 'graphc[lsp]'", file=sys.stderr)
-        return 2
-    make_server().start_io()
-    return 0

@@ -220,16 +220,3 @@ def build_schema() -> dict[str, Any]:
 
 def schema_text() -> str:
     return json.dumps(build_schema(), indent=1, sort_keys=False) + "\n"
-
-
-def schema_command(args) -> int:
-    """`graphc schema [-o FILE]`: print or write the JSON Schema."""
-    text = schema_text()
-    if args.output:
-        from graphc.util.atomic import write_bytes
-
-        write_bytes(args.output, text.encode())
-        print(f"wrote {args.output}")
-    else:
-        print(text, end="")
-    return 0

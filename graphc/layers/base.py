@@ -46,6 +46,20 @@ def param_rng(seed: int, name: str) -> np.random.Generator:
     return np.random.default_rng([seed, zlib.crc32(name.encode())])
 
 
+DRAW_CHUNK = 1 << 20  # values drawn at a time: float64 draws never need more than 8 MiB at once
+
+
+def draw(rng: np.random.Generator, init: str, bound: float, shape: tuple, dtype) -> np.ndarray:
+    """uniform(-bound, bound) or standard normal values of `dtype`, drawn in chunks straight into
+    the result: the same values as one float64 draw cast to `dtype`, without its float64 copy."""
+    out = np.empty(shape, dtype)
+    flat = out.reshape(-1)
+    for start in range(0, flat.size, DRAW_CHUNK):
+        n = min(DRAW_CHUNK, flat.size - start)
+        flat[start:start + n] = rng.uniform(-bound, bound, n) if init == "uniform" else rng.standard_normal(n)
+    return out
+
+
 class LayerCtx:
     """What a layer's build function uses: a builder scoped to the layer, and parameter creation."""
 
@@ -79,17 +93,15 @@ class LayerCtx:
             return existing
         # A model used as a layer (share) draws the same initial values as the model on its own.
         key = full.split(".", 1)[1] if self.share else full
-        if init == "uniform":
-            data = param_rng(self.seed, key).uniform(-bound, bound, size=shape)
-        elif init == "normal":
-            data = param_rng(self.seed, key).standard_normal(size=shape)
+        if init in ("uniform", "normal"):
+            data = draw(param_rng(self.seed, key), init, bound, shape, dtype)
         elif init == "zeros":
-            data = np.zeros(shape)
+            data = np.zeros(shape, dtype)
         elif init == "ones":
-            data = np.ones(shape)
+            data = np.ones(shape, dtype)
         else:
-            data = init(param_rng(self.seed, key), shape)
-        value = self.b.graph.add_param(full, np.asarray(data, dtype=dtype), trainable)
+            data = np.asarray(init(param_rng(self.seed, key), shape), dtype=dtype)
+        value = self.b.graph.add_param(full, data, trainable)
         self.params.append(value.name)
         return value
 
