@@ -13,6 +13,16 @@ repeats: the middle of the chain is elided). Measured:
   total / that.
 
 Target: 10,000 layers in under 10 s (`cli.wall_s`). Results: bench/results/viz.json.
+
+`browser` rows (the interactive page, `graphc viz spec.yaml -o page.html`, in headless Chromium
+through Selenium; skipped with the reason when it is missing): `html_cli_s` (writing the page, a
+fresh process), `html_bytes`, `first_render_s` (load to the first drawing, wall) and the page's
+own `page_first_render_ms`, `expand_s` (click on the first folded group until it is drawn) and
+`page_expand_ms`; and the layout choice's measurement: `wasm_layout_ms` (Graphviz in
+WebAssembly, in the page) against `native_dot_s` (the same DOT through the `dot` program,
+graphc.viz.render.run_dot) for the first and the expanded drawing, and `expansion_states` (the
+groups of the page: pre-rendering one SVG per state would need at least that many layouts, and
+2^groups for every combination).
 """
 
 from __future__ import annotations
@@ -104,6 +114,52 @@ def measure(n: int, kind: str, tmp: str, expand_max: int, timeout: float) -> dic
     return row
 
 
+def browser_row(n: int, kind: str, tmp: str, timeout: float) -> dict:
+    """The interactive page of the generated spec in headless Chromium."""
+    sys.path.insert(0, os.path.join(ROOT, "tests"))
+    from viz_browser import chrome, click_and_wait, console_errors, missing, open_page  # noqa: E402
+
+    from graphc.viz.render import run_dot
+
+    why = missing()
+    if why:
+        return {"n": n, "kind": kind, "skipped": why}
+    spec = os.path.join(tmp, f"{kind}_{n}.yaml")
+    if not os.path.exists(spec):
+        with open(spec, "w", encoding="utf-8") as f:
+            f.write(spec_text(n, kind))
+    page = os.path.join(tmp, f"{kind}_{n}.html")
+    cli = time_process([sys.executable, "-m", "graphc", "viz", spec, "-o", page], timeout=timeout, cwd=ROOT)
+    if cli.get("rc") != 0 or not os.path.exists(page):
+        return {"n": n, "kind": kind, "error": f"graphc viz -o page.html failed: {cli.get('stderr', '')[-500:]}"}
+    row = {"n": n, "kind": kind, "html_cli_s": cli.get("wall_s"), "html_bytes": os.path.getsize(page)}
+    with chrome() as d:
+        row["first_render_s"] = open_page(d, page, timeout)
+        timings = d.execute_script("return window.graphcTimings")
+        row["page_first_render_ms"] = timings.get("firstRender")
+        row["wasm_layout_ms"] = {"first": timings["renders"][0]}
+        row["expansion_states"] = d.execute_script(
+            "return JSON.parse(document.getElementById('graphc-data').textContent)"
+            ".views.layer.items.filter(i => i[1] === 'group').length")
+        first_dot = d.execute_script("return window.graphcDot()")
+        groups = d.find_elements("css selector", '[data-group][data-expanded="false"]')
+        before = len(d.find_elements("css selector", "[data-node]"))
+        if groups:
+            row["expand_s"] = click_and_wait(d, groups[0], timeout)
+            row["page_expand_ms"] = d.execute_script("return window.graphcTimings.last")
+            row["wasm_layout_ms"]["expanded"] = row["page_expand_ms"]
+        row["nodes_drawn"] = [before, len(d.find_elements("css selector", "[data-node]"))]
+        expanded_dot = d.execute_script("return window.graphcDot()")
+        row["console_errors"] = console_errors(d)
+    native = {}
+    for name, dot in (("first", first_dot), ("expanded", expanded_dot)):
+        t = time.perf_counter()
+        run_dot(dot, "svg")
+        native[name] = time.perf_counter() - t
+    row["native_dot_s"] = native
+    return row
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="a tiny run (20 layers) for the smoke test")
@@ -111,6 +167,7 @@ def main() -> None:
     ap.add_argument("--expand-max", type=int, default=10000, help="largest n also drawn with --expand")
     ap.add_argument("--timeout", type=float, default=120)
     ap.add_argument("--keep", metavar="DIR", help="keep the generated specs and SVGs here")
+    ap.add_argument("--no-browser", action="store_true", help="skip the interactive page in Chromium")
     args = ap.parse_args()
     sizes = [20] if args.quick else [int(s) for s in args.sizes.split(",")]
     rows = []
@@ -125,10 +182,18 @@ def main() -> None:
                               row.get("expand_dot_s"), row["drawn_nodes"], row["torch_s"], row["ratio"]]],
                             ["n", "kind", "cli_wall_s", "build_s", "view_s", "dot_s", "expand_dot_s", "nodes",
                              "torch_s", "ratio"])
+        browser = []
+        for n in ([] if args.no_browser else sizes):
+            for kind in ("repeated", "irregular"):
+                row = browser_row(n, kind, where, args.timeout)
+                browser.append(row)
+                print_table([[n, kind, row.get("html_cli_s"), row.get("html_bytes"), row.get("first_render_s"),
+                              row.get("expand_s"), row.get("expansion_states"), row.get("skipped", "")]],
+                            ["n", "kind", "html_cli_s", "html_bytes", "first_render_s", "expand_s", "groups", "skipped"])
     biggest = max(rows, key=lambda r: r["n"])
     target = {"layers": biggest["n"], "limit_s": 10.0,
               "met": all((r["cli"].get("wall_s") or 1e9) < 10.0 for r in rows if r["n"] == biggest["n"])}
-    print("wrote", write_json("viz", {"quick": args.quick, "rows": rows, "target": target}))
+    print("wrote", write_json("viz", {"quick": args.quick, "rows": rows, "browser": browser, "target": target}))
 
 
 if __name__ == "__main__":

@@ -94,6 +94,12 @@ class Model:
 
         return to_dot(self.graph, level=level, **options)
 
+    def to_html(self, path: str, run: str | None = None, rankdir: str = "TB") -> str:
+        """Write the interactive viewer page (like `graphc viz -o path.html [--run run]`); returns the path."""
+        from graphc.viz.html import write_html
+
+        return write_html(self.graph, path, self.spec.file, run, rankdir)
+
     def _repr_svg_(self) -> str | None:
         """Jupyter shows a Model as its layer diagram (None without Graphviz: the text repr is used)."""
         from graphc.viz import svg_text
@@ -198,9 +204,19 @@ class Model:
 
 
 def load(path: str, params: dict[str, Any] | None = None, seed: int = 0, model: str | None = None,
-         weights: str | None = None) -> Model:
-    """Read a spec file; `params` overrides its params (as --set), `weights` loads an .npz.
-    By extension: `.py` is a Python spec (it defines `model`, or the one `model` names)."""
+         weights: str | None = None, training: str | None = None) -> Model:
+    """Read a spec file or an .onnx model; `params` overrides its params (as --set), `weights`
+    loads an .npz, `training` (for .onnx) is a file holding a `training:` section.
+    `.py` is a Python spec (it defines `model`, or the one `model` names)."""
+    if str(path).lower().endswith(".onnx"):
+        from graphc.onnx_in.model import onnx_spec
+
+        if params:
+            raise SpecError(f"--set applies to spec parameters; {path} is an ONNX model")
+        m = Model(onnx_spec(str(path), training, seed), None)
+        return m.load_weights(weights) if weights else m
+    if training:
+        raise SpecError("--training is for .onnx models; a spec has its own training: section")
     if str(path).lower().endswith(".py"):  # Python front end (graphc.functional.pyfile)
         from graphc.functional.pyfile import load_python
 

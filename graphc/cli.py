@@ -19,9 +19,11 @@ from graphc.commands.grad import grad_command
 from graphc.commands.lsp import lsp_command
 from graphc.commands.run import run_command
 from graphc.commands.schema import schema_command
+from graphc.commands.serve import serve_command
 from graphc.commands.summary import summary_command
 from graphc.commands.train import train_command
 from graphc.commands.viz import viz_command
+from graphc.commands.weights import weights_command
 from graphc.errors import GraphcError, ShapeError, SpecError
 
 EXIT_OK, EXIT_INTERNAL, EXIT_USER = 0, 1, 2
@@ -35,14 +37,15 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _spec_args(p: argparse.ArgumentParser, model: bool = True, onnx: bool = False) -> None:
-    p.add_argument("spec", help="the spec file (.yaml, or .py defining `model`)" + (", or an .onnx file" if onnx else ""))
+    p.add_argument("spec", help="the spec file (.yaml, or .py defining `model`), or an .onnx model")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a spec parameter (repeatable): --set dropout=0.3")
     p.add_argument("--seed", type=int, default=0, help="seed of the weight initialization (default 0)")
     if model:
         p.add_argument("--model", help="which model of a spec with several models (default: the first; "
                                        "for a .py spec: a model of its spec, or a variable)")
-    p.add_argument("--weights", metavar="FILE.npz", help="load parameters by name from an .npz file")
+    p.add_argument("--weights", metavar="FILE", help="load parameters by name from a .npz, .safetensors or "
+                   "PyTorch .pt/.pth state-dict file")
 
 
 def _opt_args(p: argparse.ArgumentParser) -> None:
@@ -67,7 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("compile", help="spec -> ONNX file", description="Compile a spec to a standard ONNX model.")
     _spec_args(p)
     p.add_argument("-o", "--output", metavar="OUT.onnx", help="output file (default: <spec name>.onnx)")
-    p.add_argument("--save-weights", metavar="FILE.npz", help="also write the parameters to an .npz file")
+    p.add_argument("--save-weights", metavar="FILE", help="also write the parameters (.npz, .safetensors or .pt)")
     p.add_argument("--train", action="store_true", help="export the whole training step instead (see docs/training.md)")
     p.add_argument("--external-data", action="store_true",
                    help="keep tensors of 1 KiB and more in OUT.onnx.data beside the model (automatic past 2 GiB)")
@@ -108,6 +111,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train a spec with its training: section",
                        description="Train the model as its spec's training: section says.")
     _spec_args(p)
+    p.add_argument("--training", metavar="TRAIN.yaml",
+                   help="for an .onnx model: a file holding only a training: section")
     p.add_argument("--out", metavar="DIR", help="run folder (default: runs/<spec name>/)")
     p.add_argument("--epochs", type=int, help="override training.epochs")
     p.add_argument("--resume", action="store_true", help="continue from DIR/checkpoint")
@@ -119,7 +124,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("viz", help="draw a spec or ONNX model with Graphviz",
                        description="Draw a spec or .onnx model (svg, png, pdf or dot).")
     _spec_args(p, onnx=True)
-    p.add_argument("-o", "--output", metavar="OUT.svg", help="svg, png, pdf or dot (default: <spec name>.svg)")
+    p.add_argument("-o", "--output", metavar="OUT.svg",
+                   help="svg, png, pdf, dot, or html (the interactive viewer) (default: <spec name>.svg)")
+    p.add_argument("--run", metavar="DIR", help="with -o x.html: show this graphc train run folder's curves beside the model")
     p.add_argument("--level", choices=("layer", "op", "grad"), default="layer",
                    help="one box per layer (default), per primitive op, or the gradient graph")
     p.add_argument("--depth", type=int, help="collapse scopes deeper than this")
@@ -127,6 +134,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--passes", action="store_true", help="before and after optimization, side by side")
     p.add_argument("--rankdir", choices=("TB", "LR"), default="TB", help="top-to-bottom or left-to-right")
     p.set_defaults(func=viz_command)
+
+    p = sub.add_parser("serve", help="serve the interactive viewer, reloading when the spec changes",
+                       description="Serve the viewer page of a spec on 127.0.0.1; it reloads when the spec changes.")
+    _spec_args(p, onnx=True)
+    p.add_argument("--port", type=int, default=8000, help="port (default 8000; 0 picks a free one)")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
+    p.add_argument("--run", metavar="DIR", help="show this run folder's curves (default: runs/<spec name>/ if present)")
+    p.add_argument("--rankdir", choices=("TB", "LR"), default="TB", help="top-to-bottom or left-to-right")
+    p.set_defaults(func=serve_command)
+
+    p = sub.add_parser("weights", help="convert weight files (.npz, .safetensors, .pt)",
+                       description="Work with weight files: .npz, .safetensors and PyTorch .pt/.pth state dicts.")
+    inner = p.add_subparsers(dest="weights_command", metavar="SUBCOMMAND", parser_class=_Parser)
+    inner.required = True
+    p = inner.add_parser("convert", help="convert between .npz, .safetensors and .pt",
+                         description="Copy every array of IN into OUT, formats by extension (.npz, .safetensors, "
+                                     ".pt/.pth). With --spec, first check every name and shape against the "
+                                     "spec's parameters; all mismatches are named, exit status 2.")
+    p.add_argument("input", metavar="IN", help="weights to read (.npz, .safetensors, .pt, .pth)")
+    p.add_argument("output", metavar="OUT", help="weights to write (.npz, .safetensors, .pt, .pth)")
+    p.add_argument("--spec", help="check names and shapes against this spec's parameters")
+    p.add_argument("--model", help="which model of a spec with several models (default: the first)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a spec parameter (repeatable), as for compile")
+    p.set_defaults(func=weights_command)
 
     p = sub.add_parser("schema", help="write the JSON Schema of the spec language (for editors)",
                        description="Generate the spec language's JSON Schema from the registry (docs/editors.md).")

@@ -32,7 +32,8 @@ from graphc.ir.builder import Builder
 from graphc.ir.graph import Graph
 from graphc.ir.types import TensorType, dtype_of_array
 from graphc.ops import OPS
-from graphc.ops.registry import as_list
+from graphc.ops.float64 import DECOMPOSITION_OPS
+from graphc.ops.registry import FLOAT64_DECOMPOSED, as_list
 
 torch.set_num_threads(1)
 
@@ -380,6 +381,8 @@ ORACLES: dict[str, Callable] = {
     "erf": _unary(lambda x, a: torch.erf(x)),
     "identity": _unary(lambda x, a: x),
     "relu": _unary(lambda x, a: F.relu(x)),
+    "clip": _unary(lambda x, a: torch.clamp(x, a.get("min"), a.get("max"))),
+    "hardswish": _unary(lambda x, a: F.hardswish(x)),
     "sigmoid": _unary(lambda x, a: torch.sigmoid(x)),
     "tanh": _unary(lambda x, a: torch.tanh(x)),
     "gelu": _unary(lambda x, a: F.gelu(x)),
@@ -413,6 +416,7 @@ ORACLES: dict[str, Callable] = {
     "unsqueeze": _unsqueeze_oracle,
     "squeeze": _squeeze_oracle,
     "expand_as": lambda ins, a: [N(T(ins[0]).expand(torch.broadcast_shapes(ins[0].shape, ins[1].shape)))],
+    "expand": lambda ins, a: [N(T(ins[0]).expand(torch.broadcast_shapes(ins[0].shape, tuple(a["shape"]))))],
     "shape_size": lambda ins, a: [np.array(int(np.prod([ins[0].shape[i] for i in a["axes"]])),
                                            dtype=a.get("dtype", "float32"))],
     "zeros_like": _unary(lambda x, a: torch.zeros_like(x)),
@@ -520,6 +524,10 @@ CASES: dict[str, list[Case]] = {
     "erf": _unary_cases(),
     "identity": _unary_cases() + [C(ints(3, 4), id="int64")],
     "relu": _unary_cases() + [C(small_ints_f(4, 5), id="zeros")],
+    "clip": [C(rand(3, 4), min=-0.5, max=0.7, id="both"), C(rand(2, 3, 4), min=0.0, id="min_only"),
+             C(rand(6).astype(np.float64), max=0.3, id="float64_max"), C(rand(7, 5), min=-1.0, max=1.0,
+                                                                         batched=(0,), id="batchN")],
+    "hardswish": _unary_cases(lambda *s: rand(*s, low=-5.0, high=5.0)),
     "sigmoid": _unary_cases() + [C(rand(4, 5, low=-30, high=30), id="wide")],
     "tanh": _unary_cases() + [C(rand(4, 5, low=-20, high=20), id="wide")],
     "gelu": _unary_cases() + [C(rand(4, 5, low=-8, high=8), id="wide")],
@@ -643,6 +651,7 @@ CASES: dict[str, list[Case]] = {
                   C(rand(3, 4), axes=[-1], id="negative"), C(rand(7, 4), axes=[1], batched=(0,), id="batchN")],
     "squeeze": [C(rand(3, 1, 4, 1), id="all"), C(rand(3, 1, 4, 1), axes=[1], id="one"),
                 C(rand(1, 3, 1), axes=[0, -1], id="list"), C(rand(7, 1, 4), axes=[1], batched=(0,), id="batchN")],
+    "expand": [C(rand(3, 1), shape=[2, 3, 4], id="bcast"), C(rand(2, 3, 4), shape=[3, 1], id="ones_keep")],
     "expand_as": [C(rand(3, 1), rand(2, 3, 4), id="bcast"), C(rand(4), ints(3, 4), id="int_like"),
                   C(rand(1, 4), rand(7, 4), batched=(1,), id="batchN")],
     "shape_size": [C(rand(2, 3, 4), axes=[0, 2], id="static"), C(rand(2, 3, 4), axes=[1], dtype="int64", id="int64"),
@@ -829,6 +838,11 @@ def test_onnx_lowering(op: str, case: Case):
     graph = _one_node_graph(op, case, symbolic)
     model = to_onnx(graph)
     onnx.checker.check_model(model, full_check=True)
+    emitted = {n.op_type for n in model.graph.node}
+    declared = set(OPS[op].onnx_ops)
+    if OPS[op].float64 == FLOAT64_DECOMPOSED and any(x.dtype == np.float64 for x in case.inputs):
+        declared |= set(DECOMPOSITION_OPS)
+    assert emitted <= declared, f"{op} emits {sorted(emitted)}, OpDef.onnx_ops says {OPS[op].onnx_ops}"
     if symbolic:
         dims = [d.dim_param for i in model.graph.input for d in i.type.tensor_type.shape.dim if d.dim_param]
         assert "N" in dims, "a symbolic batch dim must stay a dim_param"
@@ -839,6 +853,9 @@ def test_onnx_lowering(op: str, case: Case):
     options = ort.SessionOptions()
     options.log_severity_level = 3
     session = None
+    f64 = any(x.dtype == np.float64 for x in case.inputs)
+    if f64:  # OpDef.float64 says whether onnxruntime runs it: checked against onnxruntime itself
+        assert bool(case.no_onnxruntime) == bool(OPS[op].float64_unsupported), OPS[op].float64
     if case.no_onnxruntime:  # keep the marker honest: it must still fail there
         with pytest.raises(Exception, match="NOT_IMPLEMENTED"):
             ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])

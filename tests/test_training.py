@@ -373,7 +373,7 @@ def test_gan_alternates_and_freezes(tmp_path):
     before = trainer.weights()
     history = trainer.fit(str(tmp_path / "run"), epochs=1, log=None)
     after = trainer.weights()
-    assert set(history[0]) == {"epoch", "d_loss", "g_loss", "seconds"}
+    assert set(history[0]) == {"epoch", "d_loss", "g_loss", "d_acc_real", "d_acc_fake", "seconds"}
     assert all(not np.array_equal(before[k], after[k]) for k in before)
     # the generator step saw the discriminator's current weights and left them unchanged
     for p in trainer.d_step.params:

@@ -6,7 +6,6 @@ import os
 import sys
 
 from graphc.api import Model, load
-from graphc.export.onnx_import import import_onnx
 from graphc.ir.graph import Graph
 from graphc.ops.float64 import float64_runtime_warning
 from graphc.spec.params import parse_overrides
@@ -20,13 +19,11 @@ def is_onnx(args) -> bool:
 def load_model(args) -> Model:
     """The Model of `args.spec`, with the overrides, seed, model choice and weights the flags give."""
     return load(args.spec, parse_overrides(args.set), args.seed, getattr(args, "model", None),
-                getattr(args, "weights", None))
+                getattr(args, "weights", None), getattr(args, "training", None))
 
 
 def load_graph(args) -> Graph:
-    """The graph of a spec (as `load_model`) or of an .onnx file."""
-    if is_onnx(args):
-        return import_onnx(args.spec)
+    """The graph of a spec or of an .onnx file (imported into graphc ops), as `load_model`."""
     return load_model(args).graph
 
 

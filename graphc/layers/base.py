@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable
 
 import numpy as np
@@ -12,7 +12,7 @@ from graphc.errors import ShapeError
 from graphc.ir.builder import Builder
 from graphc.ir.graph import Value
 from graphc.ir.types import format_shape, is_float, np_dtype
-from graphc.ops.registry import REQUIRED
+from graphc.ops.registry import REQUIRED, check_arity, full_attrs
 
 
 @dataclass
@@ -25,6 +25,13 @@ class LayerDef:
     family: str = "nn"
     doc: str = ""
     param_doc: str = ""  # parameter names and shapes, for the reference
+
+    def check_arity(self, n: int) -> None:
+        check_arity(self.name, self.inputs, None, n)
+
+    def full_attrs(self, given: dict, also=()) -> dict:
+        """Attributes with defaults filled in; unknown or missing ones are ShapeErrors."""
+        return full_attrs(self.name, self.attrs, given, also)
 
 
 LAYERS: dict[str, LayerDef] = {}
@@ -134,11 +141,12 @@ def activation(b: Builder, x: Value, name: str | None, axis: int = -1) -> Value:
 
 def check_activation(name: Any) -> None:
     from graphc.errors import did_you_mean
-    from graphc.ops.elementwise import ACTIVATIONS
+    from graphc.ops.registry import activations
 
-    if name is not None and name not in ACTIVATIONS and name != "none":
-        raise ShapeError(f"unknown activation '{name}'", hint=did_you_mean(str(name), ACTIVATIONS)
-                         or f"one of {', '.join(ACTIVATIONS)}")
+    names = activations()
+    if name is not None and name not in names and name != "none":
+        raise ShapeError(f"unknown activation '{name}'", hint=did_you_mean(str(name), names)
+                         or f"one of {', '.join(names)}")
 
 
 __all__ = ["LAYERS", "LayerCtx", "LayerDef", "REQUIRED", "activation", "check_activation", "layer"]

@@ -8,10 +8,13 @@ import numpy as np
 
 from graphc.errors import ShapeError
 from graphc.ir.types import TensorType
-from graphc.ops.common import infer_broadcast, infer_float_same, infer_same, need_float, onnx_node
+from graphc.ops import cost
+from graphc.ops.common import infer_broadcast, infer_float_same, infer_same, need_float, noop_always, onnx_node
 from graphc.ops.float64 import DECOMPOSITIONS, with_float64_fallback
 from graphc.ops.gradutil import unbroadcast
-from graphc.ops.registry import OpDef, register
+from graphc.ops.registry import FLOAT64_DECOMPOSED, FLOAT64_NATIVE, OpDef, register
+
+ACT = "activation"
 
 _erf = np.frompyfunc(math.erf, 1, 1)
 
@@ -21,18 +24,22 @@ def erf(x: np.ndarray) -> np.ndarray:
 
 
 def _unary(name, ref, onnx_op, vjp=None, family="math", attrs=None, onnx_attrs=None, doc="",
-           float_only=True, no_grad=None):
+           float_only=True, no_grad=None, **fields):
     lower = onnx_node(onnx_op, onnx_attrs)
+    float64 = FLOAT64_NATIVE
     if onnx_op in DECOMPOSITIONS:  # no float64 kernel on onnxruntime's CPU provider
-        lower = with_float64_fallback(onnx_op, lower)
+        lower, float64 = with_float64_fallback(onnx_op, lower), FLOAT64_DECOMPOSED
+    fields.setdefault("cost", cost.elementwise)
     register(OpDef(name, ("x",), infer_float_same(name) if float_only else infer_same,
                    lambda ins, a: ref(ins[0], a), lower, attrs=attrs or {},
-                   vjp=vjp, family=family, doc=doc, no_grad=no_grad))
+                   vjp=vjp, family=family, doc=doc, no_grad=no_grad, onnx_ops=(onnx_op,), float64=float64,
+                   activation=family == ACT, **fields))
 
 
 def _binary(name, ref, onnx_op, vjp=None, out_dtype=None, no_grad=None, doc=""):
     register(OpDef(name, ("a", "b"), infer_broadcast(name, out_dtype), lambda ins, a: ref(ins[0], ins[1]),
-                   onnx_node(onnx_op), vjp=vjp, no_grad=no_grad, doc=doc))
+                   onnx_node(onnx_op), vjp=vjp, no_grad=no_grad, doc=doc, onnx_ops=(onnx_op,),
+                   cost=cost.elementwise))
 
 
 def _step(b, x):
@@ -112,7 +119,8 @@ def _where_vjp(b, n, g):
 
 
 register(OpDef("where", ("cond", "a", "b"), _where_infer, lambda ins, a: np.where(ins[0], ins[1], ins[2]),
-               onnx_node("Where"), vjp=_where_vjp, doc="a where cond else b"))
+               onnx_node("Where"), vjp=_where_vjp, doc="a where cond else b", onnx_ops=("Where",),
+               cost=cost.elementwise, data_from=1))
 
 # -- unary math -----------------------------------------------------------------------------
 _unary("neg", lambda x, a: -x, "Neg", lambda b, n, g: [b.neg(g[0])], float_only=False, doc="-x")
@@ -133,10 +141,9 @@ _unary("sin", lambda x, a: np.sin(x), "Sin", lambda b, n, g: [b.mul(g[0], b.cos(
 _unary("cos", lambda x, a: np.cos(x), "Cos", lambda b, n, g: [b.neg(b.mul(g[0], b.sin(n.inputs[0])))],
        doc="cosine (also learning-rate schedules)")
 _unary("identity", lambda x, a: x, "Identity", lambda b, n, g: [g[0]], float_only=False, family="shape",
-       doc="x unchanged")
+       doc="x unchanged", cost=cost.free, noop=noop_always)
 
-# -- activations ----------------------------------------------------------------------------
-ACT = "activation"
+# -- activations (family "activation": usable as a layer's `activation:`) -------------------
 
 
 def _sigmoid(x):
@@ -232,13 +239,80 @@ def _check_axis_infer(op):
 
 register(OpDef("softmax", ("x",), _check_axis_infer("softmax"), lambda ins, a: _softmax_ref(ins[0], a["axis"]),
                onnx_node("Softmax", {"axis": "axis"}), attrs={"axis": -1}, vjp=_softmax_vjp, family=ACT,
+               onnx_ops=("Softmax",), cost=cost.per_element(3), activation=True,
                doc="e ** x / sum(e ** x) along axis"))
 register(OpDef("log_softmax", ("x",), _check_axis_infer("log_softmax"),
                lambda ins, a: (ins[0] - ins[0].max(axis=a["axis"], keepdims=True)
                                - np.log(np.exp(ins[0] - ins[0].max(axis=a["axis"], keepdims=True))
                                         .sum(axis=a["axis"], keepdims=True))).astype(ins[0].dtype),
                onnx_node("LogSoftmax", {"axis": "axis"}), attrs={"axis": -1}, vjp=_log_softmax_vjp, family=ACT,
+               onnx_ops=("LogSoftmax",), cost=cost.per_element(3), activation=True,
                doc="log(softmax(x)) along axis, computed stably"))
 
-ACTIVATIONS = ("relu", "leaky_relu", "sigmoid", "tanh", "softmax", "log_softmax", "gelu", "elu", "selu",
-               "softplus", "linear")
+
+# -- clip / hardswish (what exporters emit for ReLU6, Hardtanh and MobileNet's hard-swish) ----------
+def _clip_ref(ins, a):
+    lo = -np.inf if a["min"] is None else a["min"]
+    hi = np.inf if a["max"] is None else a["max"]
+    return np.clip(ins[0], lo, hi).astype(ins[0].dtype)
+
+
+def _clip_lower(ctx, n):
+    from graphc.ir.types import np_dtype
+
+    x = n.inputs[0]
+    bounds = [ctx.const(np.asarray(n.attrs[k], np_dtype(x.dtype)), f"{n.name}/{k}") if n.attrs[k] is not None else ""
+              for k in ("min", "max")]
+    while bounds and bounds[-1] == "":
+        bounds.pop()
+    ctx.emit("Clip", [ctx.name(x)] + bounds, ctx.names(n.outputs))
+
+
+def _clip_vjp(b, n, g):
+    """g where min <= x <= max (PyTorch's convention at the bounds), else 0."""
+    x, mask = n.inputs[0], None
+    for key, op in (("min", "greater_equal"), ("max", "less_equal")):
+        if n.attrs[key] is not None:
+            inside = b.cast(b.emit(op, x, b.const(n.attrs[key], x.dtype)), to=x.dtype)
+            mask = inside if mask is None else b.mul(mask, inside)
+    return [g[0] if mask is None else b.mul(g[0], mask)]
+
+
+register(OpDef("clip", ("x",), infer_same, _clip_ref, _clip_lower, attrs={"min": None, "max": None}, vjp=_clip_vjp,
+               family=ACT, onnx_ops=("Clip",), cost=cost.per_element(2), doc="x limited to [min, max] (either bound may be omitted): ReLU6 is clip(0, 6)"))
+
+
+def _hardswish_ref(ins, a):
+    x = ins[0]
+    return (x * np.clip(x / 6.0 + 0.5, 0.0, 1.0)).astype(x.dtype)
+
+
+def _hardswish_lower(ctx, n):
+    """HardSwish; for float64 (no onnxruntime CPU kernel) x * Clip(x / 6 + 1/2, 0, 1)."""
+    from graphc.ir.types import np_dtype
+
+    x = n.inputs[0]
+    if x.dtype != "float64":
+        ctx.emit("HardSwish", ctx.names(n.inputs), ctx.names(n.outputs))
+        return
+    dt = np_dtype(x.dtype)
+    scaled, shifted, gate = ctx.tmp(n, "scaled"), ctx.tmp(n, "shifted"), ctx.tmp(n, "gate")
+    ctx.emit("Mul", [ctx.name(x), ctx.const(np.asarray(1.0 / 6.0, dt), f"{n.name}/sixth")], [scaled])
+    ctx.emit("Add", [scaled, ctx.const(np.asarray(0.5, dt), f"{n.name}/half")], [shifted])
+    ctx.emit("Clip", [shifted, ctx.const(np.asarray(0.0, dt), f"{n.name}/zero"),
+                      ctx.const(np.asarray(1.0, dt), f"{n.name}/one")], [gate])
+    ctx.emit("Mul", [ctx.name(x), gate], ctx.names(n.outputs))
+
+
+def _hardswish_vjp(b, n, g):
+    """d/dx = 0 below -3, x / 3 + 1/2 on [-3, 3], 1 above (PyTorch's convention at the kinks)."""
+    x = n.inputs[0]
+    middle = b.add(b.mul(x, 1.0 / 3.0), 0.5)
+    slope = b.where(b.less(x, -3.0), b.const(0.0, x.dtype), b.where(b.less_equal(x, 3.0), middle,
+                                                                     b.const(1.0, x.dtype)))
+    return [b.mul(g[0], slope)]
+
+
+register(OpDef("hardswish", ("x",), infer_float_same("hardswish"), _hardswish_ref, _hardswish_lower,
+               vjp=_hardswish_vjp, family=ACT, onnx_ops=("HardSwish", "Mul", "Add", "Clip"), cost=cost.per_element(4),
+               float64=FLOAT64_DECOMPOSED, activation=True, doc="x * clip(x / 6 + 1/2, 0, 1) (MobileNetV3's hard swish)"))

@@ -29,6 +29,8 @@ from graphc.ir.types import TensorType
 from graphc.training import checkpoint
 from graphc.training.config import LossTerm, TrainConfig
 from graphc.training.data import epoch_batches, make_splits
+from graphc.training.pictures import gan_epoch
+from graphc.training.progress import EpochBar
 from graphc.training.runner import StepRunner, _session
 from graphc.training.step import build_train_step
 from graphc.util.atomic import write_text
@@ -68,7 +70,7 @@ class GanTrainer:
                                 did_you_mean(gan[key], spec.models) or f"models: {', '.join(spec.models)}")
         self.cfg, self.gan = cfg, gan
         self.gen = spec.build(gan["generator"])
-        disc = spec.build(gan["discriminator"])
+        disc = self.disc = spec.build(gan["discriminator"])
         combined = spec.build(gan["combined"])
         d_graph, d_out = _with_target(disc)
         c_graph, c_out = _with_target(combined)
@@ -110,7 +112,8 @@ class GanTrainer:
         feeds[self.gan["noise"]] = z
         return self.sampler.run(["out"], feeds)[0]
 
-    def fit(self, out_dir: str | None, epochs: int | None = None, resume: bool = False, log=print) -> list[dict]:
+    def fit(self, out_dir: str | None, epochs: int | None = None, resume: bool = False, log=print,
+            tty: bool = False) -> list[dict]:
         epochs = epochs or self.cfg.epochs
         ckpt = os.path.join(out_dir, "checkpoint") if out_dir else None
         history, start = [], 0
@@ -126,7 +129,8 @@ class GanTrainer:
             t0 = time.perf_counter()
             d_sum = g_sum = 0.0
             batches = epoch_batches(len(self.data), self.cfg.batch_size, self.cfg.seed, epoch, self.cfg.shuffle)
-            for idx in batches:
+            bar = EpochBar(epoch + 1, epochs, len(batches)) if tty and log else None
+            for k, idx in enumerate(batches):
                 step = self.d.global_step
                 n = len(idx)
                 fake = self._generate(self._noise(n, step, 0))
@@ -138,11 +142,17 @@ class GanTrainer:
                                     "gan_target": np.ones((n, 1), np.float32)}, step)
                 d_sum += d_out["loss"] * n
                 g_sum += g_out["loss"] * n
-            record = {"epoch": epoch + 1, "d_loss": d_sum / len(self.data), "g_loss": g_sum / len(self.data),
-                      "seconds": round(time.perf_counter() - t0, 4)}
+                if bar:
+                    bar(k + 1, len(batches), d_out["loss"])
+            if bar:
+                bar.close()
+            record = {"epoch": epoch + 1, "d_loss": d_sum / len(self.data), "g_loss": g_sum / len(self.data)}
             history.append(record)
+            gan_epoch(self, record, out_dir, history)  # d_acc_real, d_acc_fake; curves.png, samples.png
+            record["seconds"] = round(time.perf_counter() - t0, 4)
             if log:
                 log(f"epoch {epoch + 1}/{epochs}  d_loss {record['d_loss']:.4f}  g_loss {record['g_loss']:.4f}  "
+                    f"d_acc_real {record['d_acc_real']:.3f}  d_acc_fake {record['d_acc_fake']:.3f}  "
                     f"{record['seconds']:.2f}s")
             if out_dir:
                 arrays = {f"d/{k}": v.copy() for k, v in self.d.current.items()}

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 import time
 from dataclasses import dataclass, field
 from typing import Callable
@@ -16,6 +15,8 @@ from graphc.training import checkpoint
 from graphc.training.config import CLASS_METRICS, TrainConfig
 from graphc.training.data import Splits, epoch_batches, make_splits
 from graphc.training.metrics import compute
+from graphc.training.pictures import write_pictures
+from graphc.training.progress import EpochBar
 from graphc.training.runner import EvalRunner, StepRunner
 from graphc.training.step import build_eval_step, build_train_step
 from graphc.util.atomic import write_text
@@ -100,7 +101,7 @@ class Trainer:
         self.splits: Splits = make_splits(cfg, batch_values, spec_dir)
 
     # -- one epoch ------------------------------------------------------------------------
-    def _train_epoch(self, epoch: int, progress: Callable[[int, int], None] | None) -> dict:
+    def _train_epoch(self, epoch: int, progress: Callable[..., None] | None) -> dict:
         train = self.splits.train
         n = len(next(iter(train.values())))
         batches = epoch_batches(n, self.cfg.batch_size, self.cfg.seed, epoch, self.cfg.shuffle)
@@ -111,8 +112,12 @@ class Trainer:
             for key, value in out.items():
                 sums[key] = sums.get(key, 0.0) + value * len(idx)
             if progress:
-                progress(k + 1, len(batches))
+                progress(k + 1, len(batches), out.get("loss"))
         return {k.removeprefix("metric."): v / n for k, v in sums.items()}
+
+    def _steps(self) -> int:
+        n = len(next(iter(self.splits.train.values())))
+        return -(-n // self.cfg.batch_size)
 
     def evaluate(self, arrays: dict[str, np.ndarray], params: dict[str, np.ndarray] | None = None) -> dict:
         """loss and the configured metrics on `arrays` with the current (or given) parameters."""
@@ -151,7 +156,7 @@ class Trainer:
         stopped = False
         for epoch in range(start, epochs):
             t0 = time.perf_counter()
-            bar = _bar(epoch + 1, epochs) if tty and log else None
+            bar = EpochBar(epoch + 1, epochs, self._steps()) if tty and log else None
             record = {"epoch": epoch + 1}
             record.update(self._train_epoch(epoch, bar))
             if self.splits.val is not None:
@@ -168,9 +173,9 @@ class Trainer:
                 else:
                     wait += 1
                     stopped = wait > cfg.patience
+            if bar:
+                bar.close()
             if log:
-                if bar:
-                    sys.stderr.write("\r\033[K")
                 log(_format(record, epochs))
             if out_dir:
                 arrays = self.runner.snapshot()
@@ -180,6 +185,7 @@ class Trainer:
                                                    "stopped": stopped, "seed": cfg.seed, "shuffle": "default_rng([seed, epoch])",
                                                    "step": self.runner.global_step})
                 write_text(os.path.join(out_dir, "history.json"), json.dumps(history, indent=1) + "\n")
+                write_pictures(self, out_dir, history)
             if stopped:
                 if log:
                     log(f"early stopping: {cfg.monitor} did not improve for {cfg.patience + 1} epochs; "
@@ -205,16 +211,6 @@ class Trainer:
         save_weights(self.graph, os.path.join(out_dir, "weights.npz"))
         write_bytes(os.path.join(out_dir, "model.onnx"), self.model.onnx_bytes())
         write_text(os.path.join(out_dir, "history.json"), json.dumps(history, indent=1) + "\n")
-
-
-def _bar(epoch: int, epochs: int) -> Callable[[int, int], None]:
-    """An in-place progress bar on a terminal (redrawn at most ~20 times per epoch)."""
-    def progress(k: int, total: int) -> None:
-        if k == total or k % max(1, total // 20) == 0:
-            filled = int(20 * k / total)
-            sys.stderr.write(f"\repoch {epoch}/{epochs} [{'=' * filled}{' ' * (20 - filled)}] {k}/{total}")
-            sys.stderr.flush()
-    return progress
 
 
 def format_report(result: TrainResult) -> str:

@@ -1,0 +1,461 @@
+"""`OpDef.onnx_import` of the graphc ops whose ONNX form needs more than an attribute renaming.
+
+Ops lowered 1:1 by `onnx_node` import by the inverse renaming on their own (ops/registry.py);
+the entries here add a `convert` hook: attributes that are inputs in ONNX (Reshape's shape,
+Slice's starts), ONNX defaults that graphc requires (Conv strides), `auto_pad`, gate orders.
+Every attribute a hook does not handle is refused by `ctx.only(...)`, never ignored.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from graphc.ir.types import DTYPES
+from graphc.onnx_in.context import NodeContext
+from graphc.ops.registry import OPS, OnnxImport
+
+_ONNX_DTYPES = {code: name for name, (_, code) in DTYPES.items()}
+
+
+def declare(op: str, op_types: tuple[str, ...], opsets: tuple[int, int] = (1, 99), **attrs):
+    """Decorator: `fn` is the import hook of graphc op `op` for `op_types`."""
+    def deco(fn):
+        OPS[op].onnx_import = OnnxImport(op_types, opsets=opsets, attrs=attrs, convert=fn)
+        return fn
+    return deco
+
+
+def _spatial(ctx: NodeContext, x, kernel: list[int]) -> tuple[list, list, list]:
+    """strides, pads (ONNX [begins..., ends...]) and dilations with defaults and auto_pad applied."""
+    nd = len(kernel)
+    strides = list(ctx.attr("strides", None) or [1] * nd)
+    dilations = list(ctx.attr("dilations", None) or [1] * nd)
+    pads = list(ctx.attr("pads", None) or [0] * (2 * nd))
+    auto = ctx.attr("auto_pad", "NOTSET")
+    if auto in ("SAME_UPPER", "SAME_LOWER"):
+        pads = [0] * (2 * nd)
+        for i in range(nd):
+            size = x.shape[2 + i]
+            if not isinstance(size, int):
+                raise ctx.unsupported(f"auto_pad={auto} needs fixed spatial sizes, got {list(x.shape)}")
+            out = -(-size // strides[i])
+            total = max(0, (out - 1) * strides[i] + dilations[i] * (kernel[i] - 1) + 1 - size)
+            small, big = total // 2, total - total // 2
+            pads[i], pads[i + nd] = (small, big) if auto == "SAME_UPPER" else (big, small)
+    elif auto == "VALID":
+        pads = [0] * (2 * nd)
+    return strides, pads, dilations
+
+
+@declare("conv", ("Conv",))
+def _conv(ctx: NodeContext):
+    ctx.only("kernel_shape", "strides", "pads", "dilations", "group", "auto_pad")
+    x, w = ctx.x(0), ctx.x(1)
+    kernel = list(ctx.attr("kernel_shape", None) or w.shape[2:])
+    strides, pads, dilations = _spatial(ctx, x, kernel)
+    inputs = [v for v in ctx.inputs[:3] if v is not None]
+    return ctx.b.conv(*inputs, strides=strides, pads=pads, dilations=dilations, group=ctx.attr("group", 1))
+
+
+@declare("conv_transpose", ("ConvTranspose",))
+def _conv_transpose(ctx: NodeContext):
+    ctx.only("kernel_shape", "strides", "pads", "dilations", "group", "output_padding", "auto_pad")
+    w = ctx.x(1)
+    kernel = list(ctx.attr("kernel_shape", None) or w.shape[2:])
+    if ctx.attr("auto_pad", "NOTSET") not in ("NOTSET", "VALID"):
+        raise ctx.unsupported("auto_pad SAME_* is not supported for ConvTranspose")
+    nd = len(kernel)
+    strides = list(ctx.attr("strides", None) or [1] * nd)
+    dilations = list(ctx.attr("dilations", None) or [1] * nd)
+    pads = list(ctx.attr("pads", None) or [0] * (2 * nd))
+    out_pad = list(ctx.attr("output_padding", None) or [0] * nd)
+    inputs = [v for v in ctx.inputs[:3] if v is not None]
+    return ctx.b.conv_transpose(*inputs, strides=strides, pads=pads, dilations=dilations,
+                                group=ctx.attr("group", 1), output_padding=out_pad)
+
+
+def _ceil_pads(ctx: NodeContext, op: str, x, kernel: list, strides: list, pads: list) -> None:
+    """ceil_mode=1 as extra end padding (a partial last window), where that is exact."""
+    nd = len(kernel)
+    for i in range(nd):
+        size = x.shape[2 + i]
+        if not isinstance(size, int):
+            raise ctx.unsupported("ceil_mode=1 needs fixed spatial sizes")
+        span = size + pads[i] + pads[i + nd] - kernel[i]
+        out = -(-span // strides[i]) + 1
+        if out == span // strides[i] + 1 or (out - 1) * strides[i] >= size + pads[i]:
+            continue  # no partial window (or ONNX drops one that starts in the end padding)
+        if op == "avgpool":
+            raise ctx.unsupported("ceil_mode=1 with a partial last window is not supported for AveragePool")
+        extra = (out - 1) * strides[i] + kernel[i] - (size + pads[i] + pads[i + nd])
+        if (pads[i + nd] + extra) * 2 > kernel[i]:
+            raise ctx.unsupported("ceil_mode=1 with this window is not supported")
+        pads[i + nd] += extra  # -inf padding: max over the partial window
+
+
+def _pool(op: str):
+    def convert(ctx: NodeContext):
+        names = ["kernel_shape", "strides", "pads", "auto_pad", "ceil_mode", "dilations"]
+        if op == "avgpool":
+            names.append("count_include_pad")
+        ctx.only(*names, storage_order=0)
+        ctx.max_outputs(1)
+        x = ctx.x(0)
+        kernel = list(ctx.attr("kernel_shape"))
+        strides, pads, dilations = _spatial(ctx, x, kernel)
+        if any(d != 1 for d in dilations):
+            raise ctx.unsupported(f"dilations={dilations} are not supported for pooling")
+        if ctx.attr("ceil_mode", 0):
+            _ceil_pads(ctx, op, x, kernel, strides, pads)
+        attrs = dict(kernel=kernel, strides=strides, pads=pads)
+        if op == "avgpool":
+            attrs["count_include_pad"] = ctx.attr("count_include_pad", 0)
+        return ctx.b.emit(op, x, **attrs)
+    return convert
+
+
+declare("maxpool", ("MaxPool",))(_pool("maxpool"))
+declare("avgpool", ("AveragePool",))(_pool("avgpool"))
+
+
+@declare("global_avgpool", ("GlobalAveragePool",))
+def _gap(ctx: NodeContext):
+    return ctx.b.global_avgpool(ctx.x(0))
+
+
+@declare("batchnorm", ("BatchNormalization",))
+def _batchnorm(ctx: NodeContext):
+    ctx.only("epsilon", "momentum", "training_mode", "spatial", training_mode=0, spatial=1)
+    ctx.max_outputs(1)
+    for v in ctx.inputs[3:5]:
+        if v is not None and v.kind == "param":
+            v.trainable = False  # running statistics
+    return ctx.b.batchnorm(*ctx.inputs[:5], eps=ctx.attr("epsilon"))
+
+
+@declare("layernorm", ("LayerNormalization",), opsets=(17, 99))
+def _layernorm(ctx: NodeContext):
+    ctx.only("axis", "epsilon", "stash_type")
+    inputs = [v for v in ctx.inputs[:3] if v is not None]
+    b, x = ctx.b, ctx.x(0)
+    y = b.layernorm(*inputs, axis=ctx.attr("axis"), eps=ctx.attr("epsilon"))
+    if not any(ctx.node.output[1:]):
+        return y
+    axes = list(range(ctx.attr("axis") % x.type.rank, x.type.rank))  # Mean and InvStdDev, kept dims
+    mean = b.mean(x, axis=axes, keepdims=True)
+    xc = b.sub(x, mean)
+    var = b.mean(b.mul(xc, xc), axis=axes, keepdims=True)
+    return [y, mean, b.reciprocal(b.sqrt(b.add(var, b.const(ctx.attr("epsilon"), x.dtype))))]
+
+
+def _softmax(op: str):
+    def convert(ctx: NodeContext):
+        ctx.only("axis")
+        return ctx.b.emit(op, ctx.x(0), axis=ctx.attr("axis"))
+    return convert
+
+
+declare("softmax", ("Softmax",), opsets=(13, 99))(_softmax("softmax"))
+declare("log_softmax", ("LogSoftmax",), opsets=(13, 99))(_softmax("log_softmax"))
+
+
+@declare("transpose", ("Transpose",))
+def _transpose(ctx: NodeContext):
+    ctx.only("perm")
+    perm = ctx.attr("perm", None)
+    return ctx.b.transpose(ctx.x(0), perm=list(perm) if perm else None)
+
+
+def _reshape_target(ctx: NodeContext, x, target: list) -> list:
+    """ONNX shape entries (ints, or symbolic dims from a folded Shape) as graphc reshape sizes."""
+    out, unknown = [], 0
+    for i, d in enumerate(target):
+        if isinstance(d, str):
+            if i < x.type.rank and x.shape[i] == d:
+                out.append(0)
+            else:
+                out.append(-1)
+                unknown += 1
+        else:
+            out.append(d)
+    if out.count(-1) > 1:
+        raise ctx.unsupported(f"shape {target} has more than one unknown size")
+    return out
+
+
+@declare("reshape", ("Reshape",))
+def _reshape(ctx: NodeContext):
+    ctx.only("allowzero")
+    x, target = ctx.x(0), ctx.ints(1, "shape")
+    if ctx.attr("allowzero", 0) and 0 in target:
+        raise ctx.unsupported("allowzero=1 with a 0 in the shape (an empty tensor) is not supported")
+    return ctx.b.reshape(x, shape=_reshape_target(ctx, x, target))
+
+
+@declare("cast", ("Cast",))
+def _cast(ctx: NodeContext):
+    ctx.only("to", saturate=1)
+    to = ctx.attr("to")
+    if to not in _ONNX_DTYPES:
+        raise ctx.unsupported(f"cast to element type {to} is not supported (supported: {', '.join(DTYPES)})")
+    return ctx.b.cast(ctx.x(0), to=_ONNX_DTYPES[to])
+
+
+def _axes(ctx: NodeContext, index: int = 1) -> list | None:
+    if "axes" in ctx.attrs:
+        return list(ctx.attrs["axes"])
+    if ctx.has(index):
+        return ctx.ints(index, "axes")
+    return None
+
+
+@declare("unsqueeze", ("Unsqueeze",))
+def _unsqueeze(ctx: NodeContext):
+    ctx.only("axes")
+    return ctx.b.unsqueeze(ctx.x(0), axes=_axes(ctx))
+
+
+@declare("squeeze", ("Squeeze",))
+def _squeeze(ctx: NodeContext):
+    ctx.only("axes")
+    return ctx.b.squeeze(ctx.x(0), axes=_axes(ctx))
+
+
+@declare("slice", ("Slice",))
+def _slice(ctx: NodeContext):
+    ctx.only("starts", "ends", "axes")
+    x = ctx.x(0)
+    if "starts" in ctx.attrs:
+        starts, ends, axes, steps = ctx.attrs["starts"], ctx.attrs["ends"], ctx.attrs.get("axes"), None
+    else:
+        starts, ends = ctx.ints(1, "starts"), ctx.ints(2, "ends")
+        axes = ctx.ints(3, "axes") if ctx.has(3) else None
+        steps = ctx.ints(4, "steps") if ctx.has(4) else None
+    big = 2**62
+    ends = [min(max(e, -big), big) for e in ends]
+    starts = [min(max(s, -big), big) for s in starts]
+    if x.kind == "const":  # shape arithmetic: folded here, where an empty result is allowed
+        index = [slice(None)] * x.data.ndim
+        for k, (s, e) in enumerate(zip(starts, ends)):
+            index[(axes[k] if axes else k)] = slice(s, e, steps[k] if steps else 1)
+        data = x.data[tuple(index)]
+        if data.dtype == object:
+            return ctx.b.graph.add_const(np.asarray(data.tolist() or [], dtype=np.int64), "slice") \
+                if not any(isinstance(d, str) for d in data.reshape(-1)) else _symbolic(ctx, data)
+        return ctx.b.graph.add_const(np.ascontiguousarray(data), f"{ctx.b.layer}/slice")
+    return ctx.b.slice(x, starts=list(starts), ends=list(ends), axes=axes, steps=steps)
+
+
+def _symbolic(ctx: NodeContext, data):
+    from graphc.ir.graph import Value
+    from graphc.ir.types import TensorType
+
+    return Value(ctx.b.graph.fresh_name(f"{ctx.b.layer}/shape"), TensorType("int64", data.shape), kind="const",
+                 data=data)
+
+
+@declare("split", ("Split",))
+def _split(ctx: NodeContext):
+    ctx.only("axis", "split", "num_outputs")
+    x = ctx.x(0)
+    axis = ctx.attr("axis", 0)
+    sizes = ctx.attrs.get("split") or (ctx.ints(1, "split") if ctx.has(1) else None)
+    n = len(ctx.node.output)
+    if sizes is None:
+        size = x.shape[axis]
+        if not isinstance(size, int):
+            raise ctx.unsupported(f"splitting a symbolic axis ({size}) needs explicit sizes")
+        part = -(-size // n)
+        sizes = [part] * (n - 1) + [size - part * (n - 1)]
+    parts = ctx.b.emit("split", x, axis=axis, sizes=list(sizes))
+    return parts if isinstance(parts, list) else [parts]
+
+
+@declare("concat", ("Concat",))
+def _concat(ctx: NodeContext):
+    ctx.only("axis")
+    return ctx.b.concat(*[v for v in ctx.inputs if v is not None], axis=ctx.attr("axis"))
+
+
+@declare("gather", ("Gather",))
+def _gather(ctx: NodeContext):
+    ctx.only("axis")
+    x, idx, axis = ctx.x(0), ctx.x(1), ctx.attr("axis", 0)
+    if x.kind != "const" and idx.kind == "const" and idx.data.ndim == 0 and x.type.rank:
+        # one index (x[:, i]): a slice and a squeeze, whose gradients need no scatter
+        axis = axis % x.type.rank
+        i, size = int(idx.data), x.shape[axis]
+        if i < 0 and isinstance(size, int):
+            i += size
+        if i >= 0:
+            part = ctx.b.slice(x, starts=[i], ends=[i + 1], axes=[axis])
+            return ctx.b.squeeze(part, axes=[axis])
+    return ctx.b.gather(x, idx, axis=axis)
+
+
+@declare("flatten", ("Flatten",))
+def _flatten(ctx: NodeContext):
+    ctx.only("axis")
+    return ctx.b.flatten(ctx.x(0), axis=ctx.attr("axis", 1))
+
+
+def _reduce(op: str):
+    def convert(ctx: NodeContext):
+        ctx.only("axes", "keepdims", "noop_with_empty_axes")
+        x = ctx.x(0)
+        axes = _axes(ctx)
+        if not axes:
+            if ctx.attr("noop_with_empty_axes", 0):
+                return ctx.b.identity(x)
+            axes = None
+        return ctx.b.emit(op, x, axis=axes, keepdims=bool(ctx.attr("keepdims", 1)))
+    return convert
+
+
+for _op, _onnx in (("sum", "ReduceSum"), ("mean", "ReduceMean"), ("max", "ReduceMax"), ("min", "ReduceMin")):
+    declare(_op, (_onnx,))(_reduce(_op))
+
+
+@declare("argmax", ("ArgMax",))
+def _argmax(ctx: NodeContext):
+    ctx.only("axis", "keepdims", "select_last_index")
+    x, axis, keep = ctx.x(0), ctx.attr("axis", 0), bool(ctx.attr("keepdims", 1))
+    if not ctx.attr("select_last_index", 0):
+        return ctx.b.argmax(x, axis=axis, keepdims=keep)
+    size = x.shape[axis]
+    if not isinstance(size, int):
+        raise ctx.unsupported("select_last_index=1 needs a fixed size along the axis")
+    flipped = ctx.b.slice(x, starts=[-1], ends=[-(2**62)], axes=[axis], steps=[-1])  # last max = first of the reverse
+    first = ctx.b.argmax(flipped, axis=axis, keepdims=keep)
+    return ctx.b.sub(ctx.b.const(np.asarray(size - 1, np.int64), "int64"), first)
+
+
+@declare("gemm", ("Gemm",))
+def _gemm(ctx: NodeContext):
+    ctx.only("alpha", "beta", "transA", "transB")
+    inputs = [v for v in ctx.inputs[:3] if v is not None]
+    return ctx.b.gemm(*inputs, alpha=float(ctx.attr("alpha", 1.0)), beta=float(ctx.attr("beta", 1.0)),
+                      trans_a=int(ctx.attr("transA", 0)), trans_b=int(ctx.attr("transB", 0)))
+
+
+@declare("expand", ("Expand",))
+def _expand(ctx: NodeContext):
+    x = ctx.x(0)
+    target = ctx.ints(1, "shape")
+    rank = max(len(target), x.type.rank)
+    xs = (1,) * (rank - x.type.rank) + tuple(x.shape)
+    padded = [1] * (rank - len(target)) + target
+    shape = [1 if isinstance(d, str) and (d == xs[i] or x.kind == "const") else d for i, d in enumerate(padded)]
+    if any(isinstance(d, str) for d in shape):
+        raise ctx.unsupported(f"expanding to a symbolic shape {target} that differs from the input's")
+    return ctx.b.expand(x, shape=shape)
+
+
+@declare("gelu", ("Gelu",), opsets=(20, 99))
+def _gelu(ctx: NodeContext):
+    ctx.only(approximate="none")
+    return ctx.b.gelu(ctx.x(0))
+
+
+@declare("elu", ("Elu",))
+def _elu(ctx: NodeContext):
+    ctx.only("alpha")
+    return ctx.b.elu(ctx.x(0), alpha=float(ctx.attr("alpha")))
+
+
+@declare("leaky_relu", ("LeakyRelu",))
+def _leaky(ctx: NodeContext):
+    ctx.only("alpha")
+    return ctx.b.leaky_relu(ctx.x(0), alpha=float(ctx.attr("alpha")))
+
+
+@declare("selu", ("Selu",))
+def _selu(ctx: NodeContext):
+    ctx.only(alpha=1.6732632423543772, gamma=1.0507009873554805)
+    return ctx.b.selu(ctx.x(0))
+
+
+@declare("clip", ("Clip",))
+def _clip(ctx: NodeContext):
+    ctx.only("min", "max")
+    runtime = [i for i in (1, 2) if ctx.has(i) and ctx.x(i).data is None]
+    if runtime:  # bounds computed at run time: maximum / minimum, exactly Clip (max wins when min > max)
+        x = ctx.x(0)
+        if ctx.has(1):
+            x = ctx.b.maximum(x, ctx.x(1))
+        if ctx.has(2):
+            x = ctx.b.minimum(x, ctx.x(2))
+        return x
+    lo = ctx.const(1, "min") if ctx.has(1) else ctx.attr("min", None)
+    hi = ctx.const(2, "max") if ctx.has(2) else ctx.attr("max", None)
+    as_float = lambda v: None if v is None else float(np.asarray(v).reshape(-1)[0])
+    return ctx.b.clip(ctx.x(0), min=as_float(lo), max=as_float(hi))
+
+
+@declare("hardswish", ("HardSwish",), opsets=(14, 99))
+def _hardswish(ctx: NodeContext):
+    return ctx.b.hardswish(ctx.x(0))
+
+
+# -- recurrent --------------------------------------------------------------------------------
+_GATES = {"LSTM": ("lstm", 4, [0, 2, 3, 1]), "GRU": ("gru", 3, [1, 0, 2]), "RNN": ("rnn", 1, [0])}
+
+
+def _recurrent(ctx: NodeContext):
+    """ONNX [T, N, C] LSTM/GRU/RNN (zero initial state) as graphc's batch-first op with
+    PyTorch gate orders: W, R, B sliced per direction and gates re-ordered by graphc ops."""
+    kind, gates, order = _GATES[ctx.op_type]
+    fixed = {"layout": 0, "input_forget": 0} if kind == "lstm" else {"layout": 0}
+    if kind == "gru":
+        fixed["linear_before_reset"] = 1
+    ctx.only("hidden_size", "direction", "activations", **fixed)
+    if kind == "gru" and ctx.attr("linear_before_reset", 0) != 1:
+        raise ctx.unsupported("linear_before_reset=0 is not supported (graphc's GRU is PyTorch's, "
+                              "linear_before_reset=1)")
+    acts = ctx.attr("activations", None)
+    default = {"lstm": ["Sigmoid", "Tanh", "Tanh"], "gru": ["Sigmoid", "Tanh"], "rnn": ["Tanh"]}[kind]
+    if acts and [a for a in acts[:len(default)]] != default and not (kind == "rnn" and acts[0] == "Relu"):
+        raise ctx.unsupported(f"activations {acts} are not supported")
+    if ctx.has(4):
+        raise ctx.unsupported("sequence_lens is not supported")
+    for i in (5, 6):
+        if ctx.has(i) and not (ctx.x(i).data is not None and not np.any(ctx.x(i).data)):
+            raise ctx.unsupported("a non-zero initial state is not supported")
+    if ctx.has(7):
+        raise ctx.unsupported("peepholes (input P) are not supported")
+    b = ctx.b
+    direction = ctx.attr("direction", "forward")
+    if direction == "reverse":
+        raise ctx.unsupported("direction=reverse is not supported")
+    dirs = 2 if direction == "bidirectional" else 1
+    hidden = int(ctx.attr("hidden_size"))
+    x = b.transpose(ctx.x(0), perm=[1, 0, 2])  # [N, T, C]
+
+    def reorder(w, axis):  # ONNX gate chunks -> PyTorch's order
+        if gates == 1:
+            return w
+        parts = b.emit("split", w, axis=axis, num=gates)
+        return b.concat(*[parts[i] for i in order], axis=axis)
+
+    weights = []
+    for d in range(dirs):
+        pick = lambda v, d=d: b.squeeze(b.slice(v, starts=[d], ends=[d + 1], axes=[0]), axes=[0])
+        w_ih, w_hh = reorder(pick(ctx.x(1)), 0), reorder(pick(ctx.x(2)), 0)
+        if ctx.has(3):
+            bias = pick(ctx.x(3))
+            b_ih = reorder(b.slice(bias, starts=[0], ends=[gates * hidden], axes=[0]), 0)
+            b_hh = reorder(b.slice(bias, starts=[gates * hidden], ends=[2 * gates * hidden], axes=[0]), 0)
+        else:
+            zeros = b.const(np.zeros(gates * hidden, np.dtype(ctx.x(1).dtype)), ctx.x(1).dtype)
+            b_ih = b_hh = zeros
+        weights += [w_ih, w_hh, b_ih, b_hh]
+    attrs = {"activation": (acts or ["Tanh"])[0].lower()} if kind == "rnn" else {}
+    outs = b.emit(kind, x, *weights, **attrs)
+    outs = outs if isinstance(outs, list) else [outs]
+    y = b.transpose(b.reshape(outs[0], shape=[0, 0, dirs, hidden]), perm=[1, 2, 0, 3])  # [T, D, N, H]
+    states = [b.transpose(b.reshape(s, shape=[0, dirs, hidden]), perm=[1, 0, 2]) for s in outs[1:]]
+    return [y] + states
+
+
+for _kind, _onnx in (("lstm", "LSTM"), ("gru", "GRU"), ("rnn", "RNN")):
+    OPS[_kind].onnx_import = OnnxImport((_onnx,), convert=_recurrent)

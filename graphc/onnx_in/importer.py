@@ -1,0 +1,320 @@
+"""ONNX model -> graphc IR: every node becomes graphc ops built through the Builder.
+
+Each ONNX node is imported by the graphc op whose `OpDef.onnx_import` claims its op type (a
+plain attribute renaming, or the op's `convert` hook), or by an exact decomposition into graphc
+ops (`decompose.DECOMPOSITIONS`) when no graphc op covers it. Shapes come from graphc's own
+rules (symbolic dims of the inputs kept); constant subgraphs fold as they are imported;
+initializers become parameters under their own names; node-name scopes become layer scopes.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import warnings
+
+import numpy as np
+import onnx
+from onnx import numpy_helper
+
+from graphc.errors import GraphcError, Location, ShapeError, SpecError
+from graphc.ir.builder import Builder
+from graphc.ir.graph import Graph, Value
+from graphc.ir.types import DTYPES, TensorType, np_dtype
+from graphc.onnx_in import scopes
+from graphc.onnx_in.context import NodeContext
+from graphc.onnx_in.decompose import DECOMPOSITIONS
+
+MIN_OPSET = 13  # older models are upgraded to TARGET_OPSET first (model-zoo files are opset 3-9)
+TARGET_OPSET = 21
+ONNX_DTYPES = {code: name for name, (_, code) in DTYPES.items()}
+# the exporters' own scalar and shape constants, not module weights
+_CONST_INIT = re.compile(r"^(onnx::|_|val_|/|\d+$)|::")
+# ops whose reference folds symbolic shape vectors (numpy object arrays of dims)
+_SHAPE_FOLDABLE = {"reshape", "concat", "gather", "unsqueeze", "squeeze", "slice", "cast", "identity", "flatten"}
+
+
+class OnnxShapeWarning(UserWarning):
+    """The file's value_info disagrees with the shape graphc's rules infer."""
+
+
+def import_table() -> dict[tuple[str, str], object]:
+    """(domain, op type) -> the OpDef importing it, or the decomposition function."""
+    from graphc.ops import OPS
+
+    table: dict[tuple[str, str], object] = {}
+    for opdef in OPS.values():
+        spec = opdef.onnx_import
+        for op_type in spec.op_types if spec else ():
+            table.setdefault((spec.domain, op_type), opdef)
+    for key, fn in DECOMPOSITIONS.items():
+        table[("", key)] = fn
+    return table
+
+
+def _opset(model: onnx.ModelProto, domain: str = "") -> int:
+    return next((o.version for o in model.opset_import if o.domain in (domain, "ai.onnx" if not domain else domain)),
+                1)
+
+
+def _read(path: str) -> onnx.ModelProto:
+    try:  # the robust helper's checked loader (external data, sizes) when it is there
+        from graphc.export.onnx_load import load_model_file
+    except ImportError:  # TODO: drop once graphc.export.onnx_load is on main
+        load_model_file = None
+    if load_model_file is not None:
+        return load_model_file(path)
+    if not os.path.exists(path):
+        raise SpecError(f"no such file: {path}")
+    try:
+        return onnx.load(path)
+    except Exception as e:  # noqa: BLE001 - a corrupt file is the user's error
+        raise SpecError(f"cannot read {path} as ONNX: {str(e).splitlines()[0] if str(e) else type(e).__name__}",
+                        Location(path, 1, 1)) from None
+
+
+def upgrade(model: onnx.ModelProto) -> onnx.ModelProto:
+    """Models below opset 13 converted with onnx.version_converter (kept as they are if it fails)."""
+    if _opset(model) >= MIN_OPSET:
+        return model
+    for target in (TARGET_OPSET, 17, MIN_OPSET):
+        try:
+            return onnx.version_converter.convert_version(model, target)
+        except Exception:  # noqa: BLE001 - try a nearer target, else import the original
+            continue
+    return model
+
+
+def _dtype(code: int, what: str, file: str) -> str:
+    if code not in ONNX_DTYPES:
+        name = onnx.TensorProto.DataType.Name(code) if code in onnx.TensorProto.DataType.values() else str(code)
+        raise SpecError(f"{what} has element type {name}, which graphc does not support "
+                        f"(supported: {', '.join(DTYPES)})", Location(file, 1, 1))
+    return ONNX_DTYPES[code]
+
+
+def _dim_name(d, fallback: str):
+    if d.HasField("dim_value"):
+        return int(d.dim_value)
+    name = re.sub(r"\W", "_", d.dim_param) if d.dim_param else fallback
+    return name if re.match(r"^[A-Za-z_]", name) else "d" + name
+
+
+def _input_type(vi: onnx.ValueInfoProto, file: str) -> TensorType:
+    tt = vi.type.tensor_type
+    if not vi.type.HasField("tensor_type"):
+        raise SpecError(f"input {vi.name} is not a tensor (sequences and maps are not supported)",
+                        Location(file, 1, 1))
+    base = re.sub(r"\W", "_", vi.name) or "x"
+    shape = tuple(_dim_name(d, f"{base}_{i}") for i, d in enumerate(tt.shape.dim))
+    return TensorType(_dtype(tt.elem_type, f"input {vi.name}", file), shape)
+
+
+def check_supported(model: onnx.ModelProto, file: str, table=None) -> None:
+    """One error listing every node graphc cannot import (name, op type, domain)."""
+    table = table or import_table()
+    opset = _opset(model)
+    bad = []
+    for i, node in enumerate(model.graph.node):
+        entry = table.get((node.domain if node.domain != "ai.onnx" else "", node.op_type))
+        why = ""
+        if entry is None:
+            why = "no graphc op imports it"
+        elif hasattr(entry, "onnx_import"):
+            lo, hi = entry.onnx_import.opsets
+            if not lo <= opset <= hi:
+                why = f"imported from opset {lo} to {hi}, the model has {opset}"
+        if why:
+            bad.append(f"  {node.name or f'#{i}'}: {node.op_type} (domain '{node.domain or 'ai.onnx'}'): {why}")
+    if bad:
+        raise SpecError(f"{len(bad)} node(s) cannot be imported:\n" + "\n".join(bad), Location(file, 1, 1))
+
+
+def _generic(opdef, ctx: NodeContext):
+    """Import by the op's attribute renaming: inputs positional, other attributes at their defaults."""
+    spec = opdef.onnx_import
+    ctx.only(*spec.attrs)
+    ctx.max_outputs(len(opdef.outputs) if not opdef.outputs[-1].endswith("*") else ctx.n_outputs)
+    inputs = list(ctx.inputs)
+    while inputs and inputs[-1] is None:
+        inputs.pop()
+    if any(v is None for v in inputs):
+        raise ctx.unsupported("an omitted input before a given one is not supported")
+    attrs = {graphc: ctx.attr(onnx_name) for onnx_name, graphc in spec.attrs.items()}
+    return ctx.b.emit(opdef.name, *inputs, **{k: v for k, v in attrs.items() if v is not None})
+
+
+class Importer:
+    """Builds one Graph from one ONNX ModelProto (see `import_model`)."""
+
+    def __init__(self, model: onnx.ModelProto, file: str, name: str):
+        self.model, self.file = model, file
+        self.opset = _opset(model)
+        self.graph = Graph(model.graph.name or name)
+        self.b = Builder(self.graph)
+        self.values: dict[str, Value] = {}
+        self.table = import_table()
+        self.warnings: list[str] = []
+
+    def run(self) -> Graph:
+        og, graph = self.model.graph, self.graph
+        check_supported(self.model, self.file, self.table)
+        init_names = {t.name for t in og.initializer}
+        consumers = scopes.consumers(og)
+        for t in og.initializer:
+            self._initializer(t, consumers)
+        for vi in og.input:
+            if vi.name not in init_names:
+                self.values[vi.name] = graph.add_input(vi.name, _input_type(vi, self.file))
+        namer = scopes.LayerNamer(og)
+        for i, node in enumerate(og.node):
+            layer = namer.layer_of(node, i)
+            self._node(node, layer)
+        self._outputs()
+        graph.prune()
+        scopes.build_layers(graph, namer)
+        self._check_value_info()
+        graph.doc = og.doc_string
+        graph.metadata = {"imported_from": "onnx"}
+        return graph
+
+    # -- values -------------------------------------------------------------------------
+    def _initializer(self, t: onnx.TensorProto, consumers: dict[str, list[str]]) -> None:
+        _dtype(t.data_type, f"initializer {t.name}", self.file)
+        data = numpy_helper.to_array(t)
+        floating = np.issubdtype(data.dtype, np.floating)
+        if floating and not _CONST_INIT.search(t.name) and data.size > 0:
+            value = self.graph.add_param(t.name, np.ascontiguousarray(data))
+            value.trainable = not t.name.endswith(("running_mean", "running_var"))
+        else:
+            value = self.graph.add_const(np.asarray(data), t.name)
+        self.values[t.name] = value
+
+    def _node(self, node: onnx.NodeProto, layer: str) -> None:
+        graph = self.graph
+        inputs = []
+        for name in node.input:
+            if not name:
+                inputs.append(None)
+            elif name in self.values:
+                inputs.append(self.values[name])
+            else:
+                raise SpecError(f"node {node.name or node.op_type}: input '{name}' is not produced by any "
+                                "earlier node (is the graph topologically sorted?)", Location(self.file, 1, 1))
+        entry = self.table[(node.domain if node.domain != "ai.onnx" else "", node.op_type)]
+        start = len(graph.nodes)
+        with self.b.scope(layer):
+            ctx = NodeContext(node, inputs, self.b, self.opset)
+            try:
+                if hasattr(entry, "onnx_import"):
+                    convert = entry.onnx_import.convert
+                    outs = convert(ctx) if convert else _generic(entry, ctx)
+                else:
+                    outs = entry(ctx)
+            except (ShapeError, GraphcError) as e:
+                message = getattr(e, "message", str(e))
+                hint = getattr(e, "hint", None)
+                raise SpecError(f"node {node.name or '#' + str(len(graph.nodes))} ({node.op_type}): {message}",
+                                Location(self.file, 1, 1), hint) from None
+        outs = outs if isinstance(outs, (list, tuple)) else [outs]
+        self._fold(start)
+        for name, value in zip(node.output, outs):
+            if name and value is not None:
+                self.values[name] = value
+        missing = [o for o, _ in zip(node.output[len(outs):], node.output[len(outs):]) if o]
+        if missing:
+            raise SpecError(f"node {node.name} ({node.op_type}): outputs {', '.join(missing)} are not supported",
+                            Location(self.file, 1, 1))
+
+    def _fold(self, start: int) -> None:
+        """Evaluate the nodes just added whose inputs are all constants: they become constants."""
+        from graphc.ops import OPS
+
+        kept = self.graph.nodes[:start]
+        for node in self.graph.nodes[start:]:
+            if all(v.kind == "const" for v in node.inputs) and node.op in OPS:
+                symbolic = any(v.data.dtype == object for v in node.inputs)
+                if not symbolic or node.op in _SHAPE_FOLDABLE:
+                    results = self._evaluate(node, symbolic)
+                    if results is not None:
+                        for out, r in zip(node.outputs, results):
+                            out.kind, out.data, out.producer = "const", r, None
+                        continue
+            kept.append(node)
+        self.graph.nodes = kept
+
+    @staticmethod
+    def _evaluate(node, symbolic: bool):
+        from graphc.ops import OPS
+
+        try:
+            if node.op == "cast" and symbolic:
+                results = [node.inputs[0].data]
+            else:
+                results = OPS[node.op].ref([v.data for v in node.inputs], node.attrs)
+        except Exception:  # noqa: BLE001 - not foldable here: kept as a node
+            return None
+        results = results if isinstance(results, (list, tuple)) else [results]
+        out = []
+        for value, r in zip(node.outputs, results):
+            r = np.asarray(r)
+            if r.dtype.kind in "US":  # one symbolic dim picked out of a shape
+                r = r.astype(object)
+            if r.dtype == object and not any(isinstance(d, str) for d in r.reshape(-1)):
+                r = r.astype(np.int64)
+            out.append(r if r.dtype == object else np.asarray(r, dtype=np_dtype(value.dtype)))
+        return out
+
+    def _outputs(self) -> None:
+        graph = self.graph
+        for vi in self.model.graph.output:
+            value = self.values.get(vi.name)
+            if value is None:
+                raise SpecError(f"graph output {vi.name} is not produced by any node", Location(self.file, 1, 1))
+            if value.kind == "const" and value.data.dtype == object:
+                raise SpecError(f"graph output {vi.name} is a shape computed at run time, which graphc does not "
+                                "import", Location(self.file, 1, 1))
+            if value.kind != "node" or any(value is o for o in graph.outputs):
+                with self.b.scope(value.producer.layer if value.producer else "output"):
+                    value = self.b.identity(value)
+            if value.name != vi.name:
+                graph.rename(value, vi.name)
+            graph.outputs.append(value)
+        for node in graph.nodes:
+            for v in node.inputs:
+                if v.kind == "const" and v.data.dtype == object:
+                    raise SpecError(f"node {node.name}: reads a shape computed at run time ({v.name}), which graphc "
+                                    "does not import (export with static shapes or constant folding)",
+                                    Location(self.file, 1, 1))
+
+    def _check_value_info(self) -> None:
+        """Warn where the file's value_info has a fixed dim that graphc's rules infer differently."""
+        inferred = self.values
+        for vi in list(self.model.graph.value_info) + list(self.model.graph.output):
+            v = inferred.get(vi.name)
+            if v is None or not vi.type.HasField("tensor_type") or not vi.type.tensor_type.HasField("shape"):
+                continue
+            dims = [d.dim_value if d.HasField("dim_value") else None for d in vi.type.tensor_type.shape.dim]
+            ours = list(v.shape)
+            if len(dims) != len(ours) or any(d is not None and isinstance(o, int) and d != o
+                                             for d, o in zip(dims, ours)):
+                where = v.producer.name if v.producer is not None else vi.name
+                shown = "[" + ", ".join("?" if d is None else str(d) for d in dims) + "]"
+                message = (f"{self.file}: node {where}: the file says {vi.name} has shape {shown}, graphc's "
+                           f"shape rules infer {v.type}")
+                self.warnings.append(message)
+                warnings.warn(message, OnnxShapeWarning, stacklevel=3)
+
+
+def import_model(source: str | onnx.ModelProto, name: str | None = None) -> Graph:
+    """A checked graphc IR graph of an ONNX model (a path or a ModelProto)."""
+    if isinstance(source, (str, os.PathLike)):
+        file = os.fspath(source)
+        model = _read(file)
+        name = name or os.path.splitext(os.path.basename(file))[0]
+    else:
+        model, file, name = source, "<onnx>", name or "model"
+    if model.graph.sparse_initializer:
+        raise SpecError("sparse initializers are not supported", Location(file, 1, 1))
+    model = upgrade(model)
+    return Importer(model, file, name).run()
