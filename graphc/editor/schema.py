@@ -35,7 +35,9 @@ ATTR_DOCS = {
 
 
 def _attr_schema(op: str, key: str, default: Any, is_layer: bool) -> dict[str, Any]:
-    from graphc.ops.elementwise import ACTIVATIONS
+    from graphc.ops.registry import activations
+
+    ACTIVATIONS = activations()
 
     desc = ATTR_DOCS.get(key, key)
     default_text = "required" if default is REQUIRED else f"default {json.dumps(default)}"
