@@ -1,7 +1,6 @@
 """graphc: a declarative graph compiler and visualizer for neural networks."""
 
-__version__ = "0.1.0"
-
+from graphc.version import __version__
 from graphc.errors import GraphcError, SpecError  # noqa: E402
 from graphc.api import Model, load, loads  # noqa: E402
 from graphc.functional import Input, Tensor, repeat, scope  # noqa: E402

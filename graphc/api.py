@@ -2,13 +2,29 @@
 
 from __future__ import annotations
 
+import copy
+import tempfile
 from typing import Any
 
 import numpy as np
 
+from graphc.autodiff import grad_graph
 from graphc.errors import SpecError
+from graphc.export.onnx_export import model_bytes, to_onnx, write_onnx
+from graphc.export.onnx_write import PROTOBUF_LIMIT
 from graphc.ir.graph import Graph
+from graphc.ops import interpret
+from graphc.passes import optimize
+from graphc.runtime.session import make_session, run
+from graphc.runtime.weights import load_weights, save_weights
 from graphc.spec.build import Spec, load_spec, parse_spec
+from graphc.summary import summarize
+from graphc.training.compile import train_config
+from graphc.training.gan import GanTrainer
+from graphc.training.loop import Trainer, TrainResult, share_weights
+from graphc.viz import to_dot, svg_text
+from graphc.viewer.html import write_html
+from graphc.onnx_in.model import onnx_spec
 
 
 class Model:
@@ -29,6 +45,10 @@ class Model:
         self._session = None
 
     # -- construction -------------------------------------------------------------------
+    def sibling(self, model: str | None) -> "Model":
+        """The model `model` of the same spec: this one when `model` is None or its own name."""
+        return self if model is None or model == self.model_name else Model(self.spec, model)
+
     @property
     def name(self) -> str:
         return self.graph.name
@@ -38,15 +58,11 @@ class Model:
         return {k: v.data for k, v in self.graph.params.items()}
 
     def load_weights(self, path: str) -> "Model":
-        from graphc.runtime.weights import load_weights
-
         load_weights(self.graph, path)
         self._session = None
         return self
 
     def save_weights(self, path: str) -> None:
-        from graphc.runtime.weights import save_weights
-
         save_weights(self.graph, path)
 
     def __call__(self, *inputs: Any, name: str | None = None):
@@ -81,8 +97,6 @@ class Model:
         return rows
 
     def summary(self, fmt: str = "table") -> str:
-        from graphc.summary import summarize
-
         return summarize(self.graph, fmt)
 
     def __repr__(self) -> str:
@@ -90,28 +104,18 @@ class Model:
 
     def to_dot(self, level: str = "layer", **options) -> str:
         """Graphviz DOT source of a view (layer, op or grad); see graphc.viz.ViewOptions."""
-        from graphc.viz import to_dot
-
         return to_dot(self.graph, level=level, **options)
 
     def to_html(self, path: str, run: str | None = None, rankdir: str = "TB") -> str:
         """Write the interactive viewer page (like `graphc viz -o path.html [--run run]`); returns the path."""
-        from graphc.viz.html import write_html
-
         return write_html(self.graph, path, self.spec.file, run, rankdir)
 
     def _repr_svg_(self) -> str | None:
         """Jupyter shows a Model as its layer diagram (None without Graphviz: the text repr is used)."""
-        from graphc.viz import svg_text
-
         return svg_text(self.to_dot())
 
     def grad(self, wrt: str | list[str] = "params", loss: str | None = None) -> "Model":
         """A Model whose graph also computes gradients (see graphc.autodiff.grad_graph); differentiable again."""
-        import copy
-
-        from graphc.autodiff import grad_graph
-
         new = copy.copy(self)
         new.graph, new._session = grad_graph(self.graph, wrt, loss), None
         return new
@@ -121,22 +125,13 @@ class Model:
         """A copy pruned to what the outputs need (unused inputs dropped), optimized."""
         graph = self.graph.clone()
         graph.prune()
-        used = {id(v) for n in graph.nodes for v in n.inputs} | {id(v) for v in graph.outputs}
-        graph.inputs = [v for v in graph.inputs if id(v) in used]
-        try:
-            from graphc.passes import optimize
-        except ImportError:
-            return graph
+        graph.inputs = graph.used(graph.inputs)
         return optimize(graph, level=opt_level, passes=passes, explain=explain)
 
     def to_onnx(self, opt_level: int = 2, passes: list[str] | None = None, explain: list | None = None):
-        from graphc.export.onnx_export import to_onnx
-
         return to_onnx(self.inference_graph(opt_level, passes, explain))
 
     def onnx_bytes(self, opt_level: int = 2, passes: list[str] | None = None, explain: list | None = None) -> bytes:
-        from graphc.export.onnx_export import model_bytes
-
         return model_bytes(self.inference_graph(opt_level, passes, explain))
 
     def export(self, path: str, opt_level: int = 2, passes: list[str] | None = None, explain: list | None = None,
@@ -144,15 +139,11 @@ class Model:
         """Write the ONNX model atomically, streaming the weights; returns the path. external_data:
         True puts tensors of 1 KiB and more in `<path>.data` beside it; None (default) does so only
         past protobuf's 2 GiB limit."""
-        from graphc.export.onnx_export import write_onnx
-
         write_onnx(self.inference_graph(opt_level, passes, explain), path, external_data)
         return path
 
     def run(self, feeds: dict[str, Any], provider: str = "auto") -> dict[str, np.ndarray]:
         """Run on onnxruntime; feeds map input names to arrays."""
-        from graphc.runtime.session import run
-
         if self._session is None or self._session[0] != provider:
             self._session = (provider, self.session(provider, quiet=True))
         return run(self._session[1], feeds)
@@ -160,11 +151,6 @@ class Model:
     def session(self, provider: str = "auto", quiet: bool = False):
         """An onnxruntime session of the optimized model. Past protobuf's 2 GiB limit the model
         goes through a temporary file with external data (removed once the session holds it)."""
-        import tempfile
-
-        from graphc.export.onnx_write import PROTOBUF_LIMIT
-        from graphc.runtime.session import make_session
-
         if self.graph.param_bytes() < PROTOBUF_LIMIT - (64 << 20):
             return make_session(self.onnx_bytes(), provider, quiet=quiet)
         with tempfile.TemporaryDirectory(prefix="graphc-") as tmp:
@@ -172,8 +158,6 @@ class Model:
 
     def evaluate(self, feeds: dict[str, Any]) -> dict[str, np.ndarray]:
         """Run with the ops' numpy references (slow; an independent check of onnxruntime)."""
-        from graphc.ir.interp import interpret
-
         return interpret(self.graph, feeds)
 
     def fit(self, out: str | None = None, epochs: int | None = None, resume: bool = False, verbose: bool = True,
@@ -183,12 +167,8 @@ class Model:
         gets model.onnx, weights.npz, history.json and checkpoint/ (see docs/training.md).
         When `training: model:` names another model of the spec, that model is trained
         (`self.last_fit.model`) and this one gets the weights the two share, by name."""
-        from graphc.training.compile import train_config
-        from graphc.training.loop import Trainer, TrainResult, share_weights
-
         cfg = train_config(self)
         if cfg.gan is not None:  # alternating steps; weights named as in the combined model
-            from graphc.training.gan import GanTrainer
 
             gan = GanTrainer(self.spec, cfg, provider)
             history = gan.fit(out, epochs, resume, log=print if verbose else None)
@@ -209,8 +189,6 @@ def load(path: str, params: dict[str, Any] | None = None, seed: int = 0, model: 
     loads an .npz, `training` (for .onnx) is a file holding a `training:` section.
     `.py` is a Python spec (it defines `model`, or the one `model` names)."""
     if str(path).lower().endswith(".onnx"):
-        from graphc.onnx_in.model import onnx_spec
-
         if params:
             raise SpecError(f"--set applies to spec parameters; {path} is an ONNX model")
         m = Model(onnx_spec(str(path), training, seed), None)

@@ -12,7 +12,6 @@ import sys
 import traceback
 from typing import Callable
 
-from graphc import __version__
 from graphc.commands.check import check_command
 from graphc.commands.compile import compile_command
 from graphc.commands.grad import grad_command
@@ -25,6 +24,7 @@ from graphc.commands.train import train_command
 from graphc.commands.viz import viz_command
 from graphc.commands.weights import weights_command
 from graphc.errors import GraphcError, ShapeError, SpecError
+from graphc.version import __version__
 
 EXIT_OK, EXIT_INTERNAL, EXIT_USER = 0, 1, 2
 

@@ -17,13 +17,16 @@ import numpy as np
 import onnx
 from onnx.backend.base import Backend, BackendRep
 
+from graphc.ops import interpret
+from graphc.passes import optimize
+from graphc.onnx_in import import_model
+from graphc.export.onnx_export import to_onnx
+
 
 class GraphcRep(BackendRep):
     """One imported model, ready to run with positional inputs (the model's graph inputs)."""
 
     def __init__(self, model: onnx.ModelProto, mode: str = "onnxruntime"):
-        from graphc.onnx_in import import_model
-
         self.graph = import_model(model)
         self.mode = mode
         self.input_names = [v.name for v in self.graph.inputs]
@@ -31,8 +34,6 @@ class GraphcRep(BackendRep):
         if mode == "onnxruntime":
             import onnxruntime as ort
 
-            from graphc.export.onnx_export import to_onnx
-            from graphc.passes import optimize
 
             graph = optimize(self.graph.clone(), level=1)
             self.exported = to_onnx(graph)
@@ -49,8 +50,6 @@ class GraphcRep(BackendRep):
             arrays = [inputs] if isinstance(inputs, np.ndarray) else list(inputs)
             feeds = dict(zip(self.input_names, arrays))
         if self.mode == "reference":
-            from graphc.ir.interp import interpret
-
             result = interpret(self.graph, feeds)
             return tuple(result[v.name] for v in self.graph.outputs)
         feeds = {k: np.asarray(v) for k, v in feeds.items() if k in self._feeds}

@@ -19,9 +19,12 @@ from __future__ import annotations
 import json
 
 from graphc.ir.graph import Graph, Node
+from graphc.ir.liveness import peak_memory
 from graphc.ir.types import TensorType, np_dtype
-from graphc.ops import cost
+from graphc.ops import OPS, cost
 from graphc.ops.cost import numel
+from graphc.viz.structure import layer_tree
+from graphc.viz.style import family_of
 
 _ONNX_NAMES = {"Conv": "conv", "ConvTranspose": "conv_transpose", "Gemm": "gemm", "MatMul": "matmul",
                "MaxPool": "maxpool", "AveragePool": "avgpool", "GlobalAveragePool": "global_avgpool",
@@ -42,8 +45,6 @@ def node_cost(node: Node) -> tuple[int, int, bool]:
     """(MACs, FLOPs, known) of one node, per example: its op's cost rule (`OpDef.cost`). Nodes of
     an imported ONNX file keep ONNX op types: those graphc has an op for use its rule, the rest
     count by their family (shape ops 0, reductions per input element, math per output element)."""
-    from graphc.ops import OPS
-
     if not node.outputs:
         return 0, 0, True
     opdef = OPS.get(node.op) or OPS.get(_ONNX_NAMES.get(node.op, ""))
@@ -62,15 +63,11 @@ def node_cost(node: Node) -> tuple[int, int, bool]:
 
 
 def _family(op: str) -> str:
-    from graphc.viz.style import family_of
-
     return family_of(op)
 
 
 def summary_data(graph: Graph) -> dict:
     """Everything `graphc summary` prints, as plain data (also the JSON format)."""
-    from graphc.viz.structure import layer_tree
-
     values = {v.name: v for v in graph.values()}
     infos = {info.name: info for info in graph.layers}
     top = layer_tree(graph)
@@ -102,6 +99,7 @@ def summary_data(graph: Graph) -> dict:
             rows[i]["macs"] += macs
             rows[i]["flops"] += flops
     symbolic = sorted({d for v in graph.values() for d in v.shape if isinstance(d, str)})
+    peak = peak_memory(graph, nbytes)
     total = graph.param_count()
     trainable = graph.param_count(trainable_only=True)
     return {
@@ -109,6 +107,7 @@ def summary_data(graph: Graph) -> dict:
         "total_params": total, "trainable_params": trainable, "non_trainable_params": total - trainable,
         "param_bytes": int(sum(p.data.nbytes for p in graph.params.values() if p.data is not None)),
         "macs": sum(r["macs"] for r in rows), "flops": sum(r["flops"] for r in rows),
+        "peak_activation_bytes": peak.bytes, "peak_at": peak.node.layer or peak.node.name if peak.node else None,
         "activation_bytes": activation, "input_bytes": sum(nbytes(v.type) for v in graph.inputs),
         "symbolic_dims": symbolic, "uncounted_ops": list(uncounted),
     }
@@ -139,8 +138,9 @@ def _totals(d: dict) -> list[str]:
              f"Parameter memory: {human_bytes(d['param_bytes'])}",
              f"MACs per example: {d['macs']:,} ({human_count(d['macs'])})",
              f"FLOPs per example: {d['flops']:,} ({human_count(d['flops'])}; 2 x MACs + bias adds + other ops)",
-             f"Activation memory per example: {human_bytes(d['activation_bytes'])} "
-             f"(every op output; inputs {human_bytes(d['input_bytes'])})"]
+             f"Peak activation memory per example: {human_bytes(d['peak_activation_bytes'])} "
+             f"(live tensors at the worst point of the schedule" + (f", at {d['peak_at']}" if d["peak_at"] else "")
+             + f"; every op output {human_bytes(d['activation_bytes'])}; inputs {human_bytes(d['input_bytes'])})"]
     if d["symbolic_dims"]:
         lines.append(f"Symbolic dims counted as 1: {', '.join(d['symbolic_dims'])}")
     if d["uncounted_ops"]:

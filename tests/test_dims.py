@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from graphc.errors import ShapeError
 from graphc.ir import dims
-from graphc.ir.builder import Builder
+from graphc.ops import Builder
 from graphc.ir.graph import Graph
 from graphc.ir.symbolic import normalize
 from graphc.ir.types import TensorType

@@ -24,9 +24,9 @@ import graphc
 from graphc.autodiff import grad_graph
 from graphc.cli import main
 from graphc.export.onnx_export import to_onnx
-from graphc.ir.builder import Builder
 from graphc.ir.graph import Graph
 from graphc.ir.types import TensorType, is_float, np_dtype
+from graphc.ops import Builder
 from torch_models import TWINS, randomize, save_state
 
 torch.set_num_threads(1)
@@ -130,7 +130,7 @@ def _as_float64(graph: Graph) -> Graph:
 
 def _run_graph(graph: Graph, feeds: dict) -> dict[str, np.ndarray]:
     """onnxruntime, or the ops' numpy references where onnxruntime has no float64 kernel (Conv, ...)."""
-    from graphc.ir.interp import interpret
+    from graphc.ops import interpret
 
     try:
         return _run(_session(to_onnx(graph).SerializeToString()), feeds)

@@ -28,10 +28,10 @@ import torch
 from graphc.autodiff import grad_graph, gradients
 from graphc.errors import SpecError
 from graphc.export.onnx_export import to_onnx
-from graphc.ir.builder import Builder
 from graphc.ir.graph import Graph
-from graphc.ir.interp import interpret
+from graphc.ops import Builder
 from graphc.ir.types import TensorType, dtype_of_array, is_float
+from graphc.ops import interpret
 from graphc.ops import OPS
 from graphc.ops.registry import as_list
 

@@ -10,9 +10,9 @@ import torch.nn.functional as F
 
 from graphc.autodiff import gradients
 from graphc.export.onnx_export import to_onnx
-from graphc.ir.builder import Builder
 from graphc.ir.graph import Graph
 from graphc.ir.types import TensorType
+from graphc.ops import Builder
 from graphc.training.losses import LOSS_FUNCTIONS
 
 N, C = 6, 5

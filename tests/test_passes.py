@@ -20,9 +20,9 @@ import torch.nn.functional as F
 
 from graphc.errors import SpecError
 from graphc.export.onnx_export import to_onnx
-from graphc.ir.builder import Builder
 from graphc.ir.graph import Graph
 from graphc.ir.types import TensorType
+from graphc.ops import Builder
 from graphc.passes import PASSES, InvalidGraph, optimize, verify_graph
 from graphc.passes.log import PassLog
 
@@ -614,3 +614,58 @@ def test_cli_explain_and_passes(tmp_path):
     assert sorted(i.name for i in onnx.load(str(out)).graph.initializer)[:2] == ["bn.bias", "bn.running_mean"]
     proc = _cli("compile", str(spec), "-o", str(out), "--passes", "cse,dcee")
     assert proc.returncode == 2 and "did you mean 'dce'" in proc.stderr and "Traceback" not in proc.stderr
+
+
+# -- rewrites outside the levels (train steps) ----------------------------------------------
+TRAIN_SPECS = ["train_cnn_digits", "train_keras_cnn_digits", "train_lstm", "train_mlp_digits", "train_transformer",
+               "train_vae", "train_linear_regression"]
+
+
+@pytest.mark.parametrize("name", TRAIN_SPECS)
+def test_train_step_rewrites_are_verified_passes(name, monkeypatch):
+    """build_train_step runs unroll_recurrent, training_mode and pool_before_relu through the pass
+    manager; with GRAPHC_DEBUG=1 each is verified, and a broken rewrite would raise InvalidGraph."""
+    import graphc
+    from graphc.training.compile import train_config
+    from graphc.training.step import build_train_step
+
+    calls = []
+    real = verify_graph
+    monkeypatch.setattr("graphc.passes.manager.verify_graph", lambda g, after="": (calls.append(after), real(g, after)))
+    model = graphc.load(os.path.join(ROOT, "specs", f"{name}.yaml"))
+    step = build_train_step(model.graph, train_config(model))
+    verify_graph(step.graph, "train step")
+    assert calls == ["unroll_recurrent", "training_mode", "pool_before_relu"]
+
+
+def test_unroll_recurrent_matches_the_gru_reference():
+    """The unrolled gru computes what the op's numpy reference (a per-step loop) does."""
+    from graphc.ops import interpret
+    from graphc.passes import rewrite
+
+    g, b, (x,) = graph(x=(2, 3, 4))
+    h = 5
+    ws = [b.const(rand(3 * h, 4)), b.const(rand(3 * h, h)), b.const(rand(3 * h)), b.const(rand(3 * h))]
+    g.outputs = list(b.gru(x, *ws))
+    feeds = {"x": rand(2, 3, 4)}
+    want = interpret(g, feeds)
+    assert rewrite(g, "unroll_recurrent", verify=True) == 1
+    assert "gru" not in ops(g) and ops(g).count("sigmoid") == 6
+    got = interpret(g, feeds)
+    for k in want:
+        close(got[k], want[k])
+    close(run_ort(g, feeds)[0], want[g.outputs[0].name])
+    assert rewrite(g, "unroll_recurrent", verify=True) == 0
+
+
+def test_pool_before_relu_keeps_values_and_moves_the_relu():
+    from graphc.passes import rewrite
+
+    g, b, (x,) = graph(x=(1, 2, 4, 4))
+    y = b.maxpool(b.relu(x), kernel=[2, 2], strides=[2, 2], pads=[0, 0, 0, 0])
+    g.outputs = [y]
+    feeds = {"x": rand(1, 2, 4, 4)}
+    want = np.maximum(feeds["x"], 0).reshape(1, 2, 2, 2, 2, 2).max(axis=(3, 5))
+    assert rewrite(g, "pool_before_relu", verify=True) == 1
+    assert ops(g) == ["maxpool", "relu"] and g.outputs[0].name == y.name
+    close(run_ort(g, feeds)[0], want)

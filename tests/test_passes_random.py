@@ -17,10 +17,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from graphc.export.onnx_export import to_onnx
-from graphc.ir.builder import Builder
 from graphc.ir.graph import Graph
-from graphc.ir.interp import interpret
+from graphc.ops import Builder
 from graphc.ir.types import TensorType
+from graphc.ops import interpret
 from graphc.passes import optimize
 
 SHAPE = ("N", 3, 4)

@@ -20,7 +20,7 @@ import pytest
 
 import graphc
 from graphc.export.onnx_export import to_onnx
-from graphc.ir.interp import interpret
+from graphc.ops import interpret
 from graphc.passes import PASSES, verify_graph
 from graphc.passes.log import PassLog
 

@@ -16,12 +16,12 @@ import torch
 
 import graphc
 from graphc.errors import SpecError
-from graphc.ir.builder import Builder
 from graphc.ir.graph import Graph
-from graphc.ir.interp import interpret
+from graphc.ops import Builder
 from graphc.ir.types import TensorType
+from graphc.ops import interpret
 from graphc.ops import OPS
-from graphc.ops.sampling import enable_sampling
+from graphc.passes import rewrite
 
 torch.set_num_threads(1)
 RTOL = ATOL = 1e-5
@@ -301,7 +301,7 @@ def test_reparameterize_sampling():
     z = sampled.run(feeds)["z"]
     assert abs(z.mean() - 2.0) < 0.15 and abs(z.std() - 3.0) < 0.15  # N(2, 3^2) samples
     graph = graphc.loads(REPARAM).graph
-    assert enable_sampling(graph, seed=0) == 1
+    assert rewrite(graph, "enable_sampling", verify=True, seed=0) == 1
     assert [n.op for n in graph.nodes] == ["random_normal_like", "reparameterize"]
     z = interpret(graph, feeds)["z"]
     assert abs(z.mean() - 2.0) < 0.15 and abs(z.std() - 3.0) < 0.15

@@ -9,7 +9,7 @@ import pytest
 
 import graphc
 from graphc.cli import main
-from graphc.summary import summary_data
+from graphc.summary import summarize, summary_data
 
 torch = pytest.importorskip("torch")
 nn = torch.nn
@@ -134,13 +134,61 @@ def test_lstm_macs_by_hand_and_params_match_pytorch():
     assert row["flops"] == 2 * 560 + 5 * (32 + 16)  # + per step: both biases (2 x 16), 16 gate elements
 
 
+def _chain_graph():
+    """x [N, 4] -> a = relu(x) -> b = exp(a) -> c = add(a, b) -> d = tanh(c); e = mean(c) unread."""
+    from graphc.ir.graph import Graph
+    from graphc.ir.types import TensorType
+    from graphc.ops import Builder
+
+    g = Graph("chain")
+    x = g.add_input("x", TensorType("float32", ("N", 4)))
+    b = Builder(g)
+    a = b.relu(x)
+    c = b.add(a, b.exp(a))
+    b.mean(c)  # a scalar nothing reads: live only at its own step
+    g.outputs = [b.tanh(c)]
+    return g
+
+
+def test_peak_activation_memory_is_the_live_set_at_the_worst_step():
+    """Worked by hand (16 bytes per [N, 4] float32 tensor, 4 for the scalar):
+    relu: a = 16; exp: a, b = 32; add: a, b, c = 48 (a and b die here); mean: c, e = 20;
+    tanh: c, d = 32. Peak 48 at the add; the sum of every output is 16 * 4 + 4 = 68."""
+    from graphc.ir.liveness import peak_memory, schedule
+    from graphc.summary import nbytes
+
+    g = _chain_graph()
+    assert [n.op for n in schedule(g)] == ["relu", "exp", "add", "mean", "tanh"]
+    peak = peak_memory(g, nbytes)
+    assert peak.bytes == 48 and peak.node.op == "add"
+    d = summary_data(g)
+    assert d["peak_activation_bytes"] == 48 and d["activation_bytes"] == 68
+
+
+def test_peak_memory_of_a_long_chain_is_two_tensors():
+    """y = tanh^10(x): each step holds its input and its output, so 2 x 16 bytes, not 10 x 16."""
+    from graphc.ir.graph import Graph
+    from graphc.ir.types import TensorType
+    from graphc.ops import Builder
+
+    g = Graph("chain10")
+    v = g.add_input("x", TensorType("float32", ("N", 4)))
+    b = Builder(g)
+    for _ in range(10):
+        v = b.tanh(v)
+    g.outputs = [v]
+    d = summary_data(g)
+    assert d["peak_activation_bytes"] == 32 and d["activation_bytes"] == 160
+    assert "Peak activation memory per example: 32 B" in summarize(g)
+
+
 def test_every_graphc_op_has_a_cost_rule_in_a_gradient_graph():
     """The gradient graph of a CNN (maxpool_grad, slice and reshape ops, ...) has no uncounted op:
     each op's cost comes from its OpDef. Hand-worked: upsample copies (0 FLOPs); a one-per-element
     rule for the noise of a sampling op."""
-    from graphc.ir.builder import Builder
     from graphc.ir.graph import Graph
     from graphc.ir.types import TensorType
+    from graphc.ops import Builder
     from graphc.summary import node_cost
 
     grad = graphc.load(MNIST).grad()

@@ -12,12 +12,11 @@ import onnx
 import onnxruntime as ort
 import pytest
 import torch
+from prng_oracle import dropout_mask_oracle, hash_normal
 
 import graphc
 from graphc.errors import SpecError
 from graphc.training.compile import train_config, train_step_bytes
-from graphc.ops.sampling import mask_bits
-from graphc.training.ops import uniform_bits
 from graphc.training.runner import StepRunner
 from graphc.training.step import build_train_step
 
@@ -109,7 +108,7 @@ def test_dropout_masks_are_reproducible_and_match_numpy():
     step = build_train_step(model.graph, train_config(model))
     sess = ort.InferenceSession(train_step_bytes(model, opt_level=0))
     from graphc.export.onnx_export import to_onnx
-    from graphc.ir.builder import Builder
+    from graphc.ops import Builder
     from graphc.ir.graph import Graph
     from graphc.ir.types import TensorType
 
@@ -120,8 +119,8 @@ def test_dropout_masks_are_reproducible_and_match_numpy():
     mask_sess = ort.InferenceSession(to_onnx(g).SerializeToString())
     ones = np.ones((300, 7), np.float32)
     got = mask_sess.run(None, {"x": ones, "seed": np.asarray(42, np.int64)})[0]
-    u = mask_bits(300 * 7, 42, 5).reshape(300, 7) / 2.0 ** 16
-    np.testing.assert_array_equal(got, np.where(u >= 0.3, np.float32(1 / 0.7), 0).astype(np.float32))
+    want = dropout_mask_oracle([ones, 42], {"rate": 0.3, "salt": 5})[0]  # tests/prng_oracle.py, by hand
+    np.testing.assert_array_equal(got, want)
     assert abs((got == 0).mean() - 0.3) < 0.03
     other = mask_sess.run(None, {"x": ones, "seed": np.asarray(43, np.int64)})[0]
     assert not np.array_equal(got, other)
@@ -320,10 +319,9 @@ def test_early_stopping_restores_best_weights():
 
 def test_normal_noise_matches_numpy_and_vae_trains(tmp_path):
     from graphc.export.onnx_export import to_onnx
-    from graphc.ir.builder import Builder
+    from graphc.ops import Builder
     from graphc.ir.graph import Graph
     from graphc.ir.types import TensorType
-    from graphc.training.ops import normal_from_uniforms
 
     g = Graph("noise")
     x = g.add_input("x", TensorType("float32", ("N", 4)))
@@ -331,9 +329,7 @@ def test_normal_noise_matches_numpy_and_vae_trains(tmp_path):
     g.outputs = [Builder(g).normal_from_seed(x, seed, salt=3)]
     got = ort.InferenceSession(to_onnx(g).SerializeToString()).run(
         None, {"x": np.zeros((2500, 4), np.float32), "seed": np.asarray(9, np.int64)})[0]
-    u1 = uniform_bits(10000, 9, 3)
-    u2 = uniform_bits(10000, 9, 3 ^ 0x5BD1E995)
-    np.testing.assert_allclose(got.ravel(), normal_from_uniforms(u1, u2), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(got, hash_normal(np.zeros((2500, 4), np.float32), 9, 3), rtol=1e-5, atol=1e-5)
     assert abs(got.mean()) < 0.05 and abs(got.std() - 1) < 0.05
     vae = """graphc: 1
 name: vae
@@ -522,11 +518,11 @@ training:
 
 def test_conv_relu_maxpool_train_steps_match_pytorch():
     """Conv + relu + maxpool (pooled before the relu in the step graph) + Adadelta, vs PyTorch."""
-    from graphc.training.step import pool_before_relu
+    from graphc.passes import rewrite
 
     model = graphc.loads(CONV_POOL)
     g = model.graph.clone()
-    assert pool_before_relu(g) == 1
+    assert rewrite(g, "pool_before_relu", verify=True) == 1
     pool = next(n for n in g.nodes if n.op == "maxpool")
     assert pool.inputs[0].producer.op == "conv"
     step = build_train_step(model.graph, train_config(model))
@@ -556,10 +552,8 @@ def test_conv_relu_maxpool_train_steps_match_pytorch():
 
 
 def test_vae_spec_step_matches_pytorch_with_the_same_noise():
-    """specs/train_vae.yaml: bce_with_logits + kl_normal, eps from the step's seed input (numpy
+    """specs/train_vae.yaml: bce_with_logits + kl_normal, eps from the step's seed input (the hand-written
     reference of the hash PRNG), SGD: two steps match a PyTorch twin fed the same eps."""
-    from graphc.ops.sampling import normal_bits
-
     model = _spec_with_sgd("train_vae.yaml", {"hidden": 16, "latent": 4})
     cfg = train_config(model)
     step = build_train_step(model.graph, cfg)
@@ -575,7 +569,7 @@ def test_vae_spec_step_matches_pytorch_with_the_same_noise():
         xt = torch.tensor(x)
         h = torch.relu(lin(xt, "enc"))
         mu, logvar = lin(h, "mu"), lin(h, "logvar")
-        eps = torch.tensor(normal_bits(8 * 4, seed, 1).reshape(8, 4))
+        eps = torch.tensor(hash_normal(np.zeros((8, 4), np.float32), seed, 1))
         recon = lin(torch.relu(lin(mu + torch.exp(0.5 * logvar) * eps, "dec")), "recon")
         kl = -0.5 * (1 + logvar - mu * mu - logvar.exp()).sum(-1).mean()
         loss = torch.nn.functional.binary_cross_entropy_with_logits(recon, xt) + kl / 64
@@ -691,3 +685,11 @@ def test_transformer_spec_train_steps_match_pytorch():
         np.testing.assert_allclose(cur[f"param.{name}.weight"], net[name].weight.detach().numpy(), rtol=1e-4, atol=1e-6)
     np.testing.assert_allclose(cur["param.att.q.weight"], att.in_proj_weight[:8].detach().numpy(), rtol=1e-4, atol=1e-6)
     np.testing.assert_allclose(cur["param.att.out.bias"], att.out_proj.bias.detach().numpy(), rtol=1e-4, atol=1e-6)
+
+
+def test_every_training_key_has_one_parser():
+    """parse_training is a table: each key of TRAINING_KEYS (the did-you-mean list) has its parser."""
+    from graphc.training.config import REQUIRED, SECTION, TRAINING_KEYS
+
+    assert sorted(SECTION) == sorted(TRAINING_KEYS) and set(REQUIRED) <= set(SECTION)
+    assert list(SECTION).index("early_stopping") > max(list(SECTION).index("metrics"), list(SECTION).index("validation"))

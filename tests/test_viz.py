@@ -153,7 +153,7 @@ def test_op_view_groups_nodes_in_layer_clusters():
 
 def test_layer_view_rankdir_and_no_python_hash():
     model = graphc.loads(MLP_SPEC)
-    assert 'rankdir="LR"' in to_dot(model.graph, rankdir="LR")
+    assert "rankdir=LR" in to_dot(model.graph, rankdir="LR")
     code = ("import graphc; from graphc.viz import to_dot; import sys; "
             f"sys.stdout.write(to_dot(graphc.loads({BLOCK_SPEC!r}).graph, level='op'))")
     outs = set()
@@ -172,7 +172,7 @@ def test_cli_writes_same_bytes_atomically(tmp_path, capsys):
     assert out.read_bytes() == first
     assert sorted(os.listdir(tmp_path)) == ["m.svg"]  # no temporary files left
     assert main(["viz", MNIST, "-o", str(tmp_path / "m.dot")]) == 0
-    assert (tmp_path / "m.dot").read_text().startswith('digraph "mnist_cnn"')
+    assert (tmp_path / "m.dot").read_text().startswith("digraph mnist_cnn {")
     assert main(["viz", MNIST, "-o", str(tmp_path / "m.png")]) == 0
     assert (tmp_path / "m.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
@@ -284,3 +284,31 @@ def test_bench_quick(tmp_path):
     assert data["benchmark"] == "viz" and data["quick"] is True
     assert {r["kind"] for r in data["rows"]} == {"repeated", "irregular"}
     assert all(r["cli"]["rc"] == 0 for r in data["rows"])
+
+
+@needs_dot
+def test_dot_quotes_labels_and_renders_them_back():
+    """Quotes, backslashes, newlines and DOT keywords survive the graphviz package's quoting:
+    the SVG that real `dot` draws shows each label line as written."""
+    from graphc.viz.dot import Dot
+
+    d = Dot("graph", {"label": 'title "q"'}, {"shape": "box"}, {})
+    d.node("node", label='say "hi"\nback\\slash')
+    d.cluster("c", label="strict")
+    d.node("edge", label="subgraph")
+    d.end()
+    d.edge("node", "edge", label="a -> b")
+    svg = svg_text(d.text())
+    for text in ("say &quot;hi&quot;", "back\\slash", "subgraph", "strict", "a &#45;&gt; b", "title &quot;q&quot;"):
+        assert text in svg, text
+
+
+@needs_dot
+def test_dot_errors_are_one_graphc_error():
+    from graphc.errors import GraphcError
+    from graphc.viz.render import render
+
+    with pytest.raises(GraphcError, match="^dot failed: "):
+        svg_text("digraph { a -> }")
+    with pytest.raises(GraphcError, match="dot failed"):
+        render("digraph { a -> }", "/nonexistent-dir/x.svg")

@@ -1,6 +1,9 @@
-"""Symbolic reverse-mode differentiation: gradients are graphs of the same IR."""
+"""Symbolic reverse-mode differentiation: gradients are graphs of the same IR.
 
-from graphc.autodiff.graph import GRAD_PREFIX, grad_graph, resolve_wrt
-from graphc.autodiff.reverse import gradients
+The reverse-mode loop is graphc/ir/reverse.py (below the ops, given an op table); graph.py binds
+it to graphc's registry (`gradients`) and builds gradient models (`grad_graph`).
+"""
+
+from graphc.autodiff.graph import GRAD_PREFIX, grad_graph, gradients, resolve_wrt
 
 __all__ = ["GRAD_PREFIX", "grad_graph", "gradients", "resolve_wrt"]

@@ -1,14 +1,21 @@
-"""`grad_graph`: a model graph plus its gradient, as one new graph (differentiable again)."""
+"""`gradients` over graphc's op table, and `grad_graph`: a model graph plus its gradient, as one
+new graph (differentiable again)."""
 
 from __future__ import annotations
 
-from graphc.autodiff.reverse import gradients
 from graphc.errors import SpecError, did_you_mean
-from graphc.ir.builder import Builder
+from graphc.ir import reverse
 from graphc.ir.graph import Graph, Value
 from graphc.ir.types import is_float
+from graphc.ops import OPS, Builder
 
 GRAD_PREFIX = "grad."
+
+
+def gradients(graph: Graph, ys: list[Value], cotangents: list[Value | None], wrt: list[Value]) -> list[Value | None]:
+    """d(sum_i <ys_i, cotangents_i>)/d(wrt_j) for each j, as new nodes of `graph` (None where no
+    path leads from `wrt_j` to the ys); see graphc/ir/reverse.py."""
+    return reverse.gradients(graph, ys, cotangents, wrt, OPS)
 
 
 def resolve_wrt(graph: Graph, wrt: str | list[str] | None) -> list[Value]:
@@ -48,14 +55,6 @@ def _loss_output(graph: Graph, loss: str) -> Value:
     return value
 
 
-def _name_output(graph: Graph, b: Builder, value: Value, name: str, taken: set[int]) -> Value:
-    """`value` under `name` as a graph output (an identity node when it cannot be renamed)."""
-    if value.kind == "node" and id(value) not in taken:
-        graph.rename(value, name)
-        return value
-    return b.emit_node("identity", value, out_names=[name]).outputs[0]
-
-
 def grad_graph(graph: Graph, wrt: str | list[str] | None = "params", loss: str | None = None) -> Graph:
     """A copy of `graph` that also computes gradients.
 
@@ -73,16 +72,11 @@ def grad_graph(graph: Graph, wrt: str | list[str] | None = "params", loss: str |
     results = gradients(g, ys, cots, targets)
     b = Builder(g)
     taken = {id(v) for v in g.outputs} | {id(v) for v in g.inputs}
-    extra = []
     for w, r in zip(targets, results):
         if r is None:
             r = b.zeros_like(w)
             r.producer.role = "backward"
-        out = _name_output(g, b, r, GRAD_PREFIX + w.name, taken)
-        out.producer.role = "backward"
-        taken.add(id(out))
-        extra.append(out)
-    g.outputs = list(g.outputs) + extra
+        b.output(r, GRAD_PREFIX + w.name, taken).producer.role = "backward"
     g.metadata = dict(g.metadata, **{"graphc.grad.wrt": ",".join(w.name for w in targets)})
     if loss is not None:
         g.metadata["graphc.grad.loss"] = loss

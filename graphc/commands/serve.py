@@ -6,7 +6,7 @@ import os
 
 from graphc.commands.load import load_graph
 from graphc.errors import GraphcError
-from graphc.viz.serve import PageSource, serve
+from graphc.viewer.serve import PageSource, serve
 
 
 def serve_command(args) -> int:

@@ -7,12 +7,12 @@ import sys
 from graphc.commands.load import load_graph, out_path
 from graphc.viz.render import output_format, render
 from graphc.viz.views import ViewOptions, build_passes_view, build_view
+from graphc.viewer.html import write_html
+from graphc.onnx_in.scopes import view_depth
 
 
 def html_command(graph, path: str, args) -> int:
     """`graphc viz spec.yaml -o model.html [--run DIR]`: the interactive page."""
-    from graphc.viz.html import write_html
-
     write_html(graph, path, args.spec, getattr(args, "run", None), args.rankdir)
     print(f"wrote {path}")
     return 0
@@ -29,8 +29,6 @@ def viz_command(args) -> int:
     level = args.level
     depth = args.depth
     if depth is None and graph.metadata.get("imported_from") == "onnx":
-        from graphc.onnx_in.scopes import view_depth
-
         depth = view_depth(graph)  # an imported model: one screen of module boxes
     opts = ViewOptions(level=level, depth=depth, expand=args.expand, rankdir=args.rankdir)
     if args.passes:

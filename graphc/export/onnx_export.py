@@ -10,6 +10,8 @@ from graphc.export.onnx_write import Weight, write_model
 from graphc.export.onnx_write import model_bytes as weights_model_bytes
 from graphc.ir.graph import Graph, NameSet, Node, Value
 from graphc.ir.types import DTYPES, TensorType, onnx_dtype
+from graphc.ops import OPS
+from graphc.version import __version__
 
 OPSET = 21  # Gelu (20) and LayerNormalization (17) are standard here; stock onnxruntime runs all of it
 IR_VERSION = 10
@@ -94,8 +96,6 @@ class LowerCtx:
         return self._shape_cache[key]
 
     def lower(self, node: Node) -> None:
-        from graphc.ops import OPS
-
         self.current, self._emitted_in_node = node, 0
         OPS[node.op].lower(self, node)
         self.current = None
@@ -152,7 +152,7 @@ def to_onnx_parts(graph: Graph, with_value_info: bool = True) -> tuple[onnx.Mode
         onnx_graph.doc_string = graph.doc
     model.ir_version = IR_VERSION
     model.opset_import.append(helper.make_opsetid("", OPSET))
-    model.producer_name, model.producer_version = "graphc", _version()
+    model.producer_name, model.producer_version = "graphc", __version__
     for key in sorted(graph.metadata):
         entry = model.metadata_props.add()
         entry.key, entry.value = key, graph.metadata[key]
@@ -163,12 +163,6 @@ def to_onnx(graph: Graph, with_value_info: bool = True) -> onnx.ModelProto:
     """The whole ModelProto, weights included (under protobuf's 2 GiB limit; files: `write_onnx`)."""
     model, weights = to_onnx_parts(graph, with_value_info)
     return onnx.load_model_from_string(weights_model_bytes(model, weights))
-
-
-def _version() -> str:
-    from graphc import __version__
-
-    return __version__
 
 
 def model_bytes(graph: Graph) -> bytes:

@@ -13,6 +13,7 @@ large tensors in a data file beside the model (`model.onnx.data`), as ONNX's ext
 
 from __future__ import annotations
 
+import io
 import os
 from dataclasses import dataclass
 from typing import BinaryIO, Iterable
@@ -227,8 +228,6 @@ def write_model(path: str, model: onnx.ModelProto, weights: list[Weight], extern
 
 def model_bytes(model: onnx.ModelProto, weights: Iterable[Weight]) -> bytes:
     """The whole model in memory (for sessions and hashing); an error past protobuf's limit."""
-    import io
-
     weights = list(weights)
     plan = _Plan(model, weights, False, "")
     if plan.total > PROTOBUF_LIMIT:

@@ -1,9 +1,13 @@
-"""Builder: adds op nodes to a graph, checking shapes as it goes (`b.add(x, y)`, `b.emit(...)`)."""
+"""Builder: adds op nodes to a graph, checking shapes as it goes (`b.add(x, y)`, `b.emit(...)`).
+
+The IR knows no ops: a Builder is handed an op table (name -> definition with `check_arity`,
+`full_attrs` and `infer`). `graphc.ops.Builder` is this Builder over graphc's registry.
+"""
 
 from __future__ import annotations
 
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, Mapping
 
 import numpy as np
 
@@ -19,8 +23,9 @@ class Builder:
     Value operand. `b.op_name(*inputs, **attrs)` is shorthand for `b.emit("op_name", ...)`.
     """
 
-    def __init__(self, graph: Graph, layer: str = "", loc: Location | None = None):
+    def __init__(self, graph: Graph, layer: str = "", loc: Location | None = None, *, ops: Mapping[str, Any]):
         self.graph = graph
+        self.ops = ops
         self.layer = layer
         self.loc = loc
 
@@ -41,9 +46,7 @@ class Builder:
         return [v if isinstance(v, Value) else self.const(v, dtype) for v in inputs]
 
     def emit_node(self, op: str, *inputs, out_names: list[str] | None = None, **attrs):
-        from graphc.ops import OPS
-
-        opdef = OPS[op]
+        opdef = self.ops[op]
         values = self._operands(inputs)
         opdef.check_arity(len(values))
         full = opdef.full_attrs(attrs)
@@ -56,9 +59,18 @@ class Builder:
         node = self.emit_node(op, *inputs, **attrs)
         return node.outputs[0] if len(node.outputs) == 1 else node.outputs
 
-    def __getattr__(self, op: str):
-        from graphc.ops import OPS
+    def output(self, value: Value, name: str, taken: set[int]) -> Value:
+        """Make `value` a graph output called `name`: renamed when it is a node output not yet
+        `taken` (ids of values already named so), else through an identity node."""
+        if value.kind != "node" or id(value) in taken:
+            value = self.emit_node("identity", value, out_names=[name]).outputs[0]
+        else:
+            self.graph.rename(value, name)
+        taken.add(id(value))
+        self.graph.outputs.append(value)
+        return value
 
-        if op.startswith("_") or op not in OPS:
+    def __getattr__(self, op: str):
+        if op.startswith("_") or op not in self.ops:
             raise AttributeError(op)
         return lambda *inputs, **attrs: self.emit(op, *inputs, **attrs)

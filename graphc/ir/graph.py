@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy as _copy
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
@@ -149,6 +150,40 @@ class Graph:
         self.nodes.append(node)
         return node
 
+    # -- rewriting (for passes that replace a node by what a Builder emitted) ---------------
+    def detach_since(self, start: int) -> list[Node]:
+        """Remove and return the nodes appended after the first `start` (built to go elsewhere)."""
+        new = self.nodes[start:]
+        del self.nodes[start:]
+        return new
+
+    def take_over(self, old: list[Value], new: list[Value], readers: list[Node] = ()) -> None:
+        """The producers of the `new` Values produce the `old` ones instead (which keep their names
+        and readers); `readers` of a `new` Value read its `old` twin."""
+        swap = {}
+        for o, v in zip(old, new):
+            producer = v.producer
+            producer.outputs[producer.outputs.index(v)] = o
+            o.producer = producer
+            swap[id(v)] = o
+        for n in readers:
+            n.inputs = [swap.get(id(v), v) for v in n.inputs]
+
+    def splice(self, node: Node, new: list[Node]) -> None:
+        """Put the nodes `new` where `node` is (removing it)."""
+        k = self.nodes.index(node)
+        self.nodes[k:k + 1] = new
+
+    def swap(self, a: Node, b: Node) -> None:
+        """Exchange the positions of two nodes (the caller keeps the order topological)."""
+        i, j = self.nodes.index(a), self.nodes.index(b)
+        self.nodes[i], self.nodes[j] = b, a
+
+    def move_before(self, node: Node, anchor: Node) -> None:
+        """Move `node` to just before `anchor`."""
+        self.nodes.remove(node)
+        self.nodes.insert(self.nodes.index(anchor), node)
+
     # -- queries ------------------------------------------------------------------------
     def values(self) -> Iterator[Value]:
         yield from self.inputs
@@ -193,8 +228,6 @@ class Graph:
 
     def clone(self) -> "Graph":
         """An independent copy of the structure (parameter arrays are shared, never mutated in place)."""
-        import copy as _copy
-
         new = Graph(self.name)
         new.doc, new.metadata = self.doc, dict(self.metadata)
         new.layers = [_copy.copy(l) for l in self.layers]
@@ -228,3 +261,9 @@ class Graph:
                 live.update(id(v) for v in node.inputs)
         self.nodes = kept[::-1]
         self.params = {k: v for k, v in self.params.items() if id(v) in live}
+
+    def used(self, values: list[Value]) -> list[Value]:
+        """Those of `values` (in order) that some node or graph output reads: after `prune()`,
+        the inputs the outputs need."""
+        read = {id(v) for n in self.nodes for v in n.inputs} | {id(v) for v in self.outputs}
+        return [v for v in values if id(v) in read]

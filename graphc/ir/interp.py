@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Mapping
 
 import numpy as np
 
@@ -11,10 +11,10 @@ from graphc.ir.graph import Graph
 from graphc.ir.types import np_dtype
 
 
-def interpret(graph: Graph, feeds: dict[str, Any], outputs: list | None = None) -> dict[str, np.ndarray]:
-    """Evaluate `graph` on `feeds`; errors say which node failed."""
-    from graphc.ops import OPS
-
+def interpret(graph: Graph, feeds: dict[str, Any], outputs: list | None = None, *,
+              ops: Mapping[str, Any]) -> dict[str, np.ndarray]:
+    """Evaluate `graph` on `feeds` with the `ref` of each op in the table `ops`; errors say which
+    node failed. `graphc.ops.interpret` passes graphc's registry."""
     env: dict[int, np.ndarray] = {}
     for v in graph.inputs:
         if v.name in feeds:
@@ -31,7 +31,7 @@ def interpret(graph: Graph, feeds: dict[str, Any], outputs: list | None = None) 
             else:
                 raise SpecError(f"missing input {v.name} (needed by {node.name})")
         try:
-            results = OPS[node.op].ref(args, node.attrs)
+            results = ops[node.op].ref(args, node.attrs)
         except GraphcError:
             raise
         except Exception as e:  # noqa: BLE001 - re-raised with the node that failed

@@ -8,11 +8,11 @@ from typing import Any, Callable
 
 import numpy as np
 
-from graphc.errors import ShapeError
-from graphc.ir.builder import Builder
+from graphc.errors import ShapeError, did_you_mean
 from graphc.ir.graph import Value
 from graphc.ir.types import format_shape, is_float, np_dtype
-from graphc.ops.registry import REQUIRED, check_arity, full_attrs
+from graphc.ops import Builder
+from graphc.ops.registry import REQUIRED, activations, check_arity, full_attrs
 
 
 @dataclass
@@ -140,9 +140,6 @@ def activation(b: Builder, x: Value, name: str | None, axis: int = -1) -> Value:
 
 
 def check_activation(name: Any) -> None:
-    from graphc.errors import did_you_mean
-    from graphc.ops.registry import activations
-
     names = activations()
     if name is not None and name not in names and name != "none":
         raise ShapeError(f"unknown activation '{name}'", hint=did_you_mean(str(name), names)

@@ -13,6 +13,8 @@ import numpy as np
 from graphc.ir.types import DTYPES
 from graphc.onnx_in.context import NodeContext
 from graphc.ops.registry import OPS, OnnxImport
+from graphc.ir.types import TensorType
+from graphc.ir.graph import Value
 
 _ONNX_DTYPES = {code: name for name, (_, code) in DTYPES.items()}
 
@@ -247,8 +249,6 @@ def _slice(ctx: NodeContext):
 
 
 def _symbolic(ctx: NodeContext, data):
-    from graphc.ir.graph import Value
-    from graphc.ir.types import TensorType
 
     return Value(ctx.b.graph.fresh_name(f"{ctx.b.layer}/shape"), TensorType("int64", data.shape), kind="const",
                  data=data)

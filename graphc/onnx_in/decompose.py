@@ -12,6 +12,8 @@ from collections.abc import Callable
 import numpy as np
 
 from graphc.onnx_in.context import NodeContext
+from graphc.ir.types import TensorType
+from graphc.ir.graph import Value
 
 DECOMPOSITIONS: dict[str, Callable[[NodeContext], object]] = {}
 
@@ -27,8 +29,6 @@ def decomposition(*op_types: str):
 def _const(ctx: NodeContext, array) -> object:
     array = np.asarray(array)
     if array.dtype == object:  # a shape with symbolic dims: int64 to the shape rules
-        from graphc.ir.graph import Value
-        from graphc.ir.types import TensorType
 
         name = ctx.b.graph.fresh_name(f"{ctx.b.layer or 'const'}/shape")
         return Value(name, TensorType("int64", array.shape), kind="const", data=array)

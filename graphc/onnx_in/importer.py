@@ -18,12 +18,13 @@ import onnx
 from onnx import numpy_helper
 
 from graphc.errors import GraphcError, Location, ShapeError, SpecError
-from graphc.ir.builder import Builder
 from graphc.ir.graph import Graph, Value
 from graphc.ir.types import DTYPES, TensorType, np_dtype
+from graphc.onnx_in import convert  # noqa: F401  (installs the OpDef.onnx_import hooks)
 from graphc.onnx_in import scopes
 from graphc.onnx_in.context import NodeContext
 from graphc.onnx_in.decompose import DECOMPOSITIONS
+from graphc.ops import OPS, Builder
 
 MIN_OPSET = 13  # older models are upgraded to TARGET_OPSET first (model-zoo files are opset 3-9)
 TARGET_OPSET = 21
@@ -40,8 +41,6 @@ class OnnxShapeWarning(UserWarning):
 
 def import_table() -> dict[tuple[str, str], object]:
     """(domain, op type) -> the OpDef importing it, or the decomposition function."""
-    from graphc.ops import OPS
-
     table: dict[tuple[str, str], object] = {}
     for opdef in OPS.values():
         spec = opdef.onnx_import
@@ -228,8 +227,6 @@ class Importer:
 
     def _fold(self, start: int) -> None:
         """Evaluate the nodes just added whose inputs are all constants: they become constants."""
-        from graphc.ops import OPS
-
         kept = self.graph.nodes[:start]
         for node in self.graph.nodes[start:]:
             if all(v.kind == "const" for v in node.inputs) and node.op in OPS:
@@ -245,8 +242,6 @@ class Importer:
 
     @staticmethod
     def _evaluate(node, symbolic: bool):
-        from graphc.ops import OPS
-
         try:
             if node.op == "cast" and symbolic:
                 results = [node.inputs[0].data]

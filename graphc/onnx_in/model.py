@@ -15,6 +15,9 @@ from graphc.errors import Location, SpecError, did_you_mean
 from graphc.ir.graph import Graph
 from graphc.ir.types import TensorType
 from graphc.spec.build import Spec
+from graphc.spec.yaml_loader import LocMap, load_yaml
+from graphc.training.config import parse_training
+from graphc.onnx_in import import_model
 
 _INDEX_TARGETS = ("cross_entropy", "nll")
 
@@ -33,8 +36,6 @@ class OnnxSpec(Spec):
 
 def read_training(path: str):
     """The `training:` mapping of a --training file (nothing else allowed in it)."""
-    from graphc.spec.yaml_loader import LocMap, load_yaml
-
     if not os.path.exists(path):
         raise SpecError(f"no such file: {path}")
     with open(path, encoding="utf-8") as f:
@@ -52,8 +53,6 @@ def read_training(path: str):
 
 
 def _add_targets(graph: Graph, spec: OnnxSpec) -> None:
-    from graphc.training.config import parse_training
-
     cfg = parse_training(spec.training, {}, spec.loc)
     known = {v.name for v in graph.values()} | {info.name for info in graph.layers}
     for term in cfg.losses:
@@ -72,7 +71,6 @@ def _add_targets(graph: Graph, spec: OnnxSpec) -> None:
 
 def onnx_spec(path: str, training: str | None = None, seed: int = 0) -> OnnxSpec:
     """Import `path` and wrap it; `training` is a --training file."""
-    from graphc.onnx_in import import_model
 
     graph = import_model(path)
     with open(path, "rb") as f:

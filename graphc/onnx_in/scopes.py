@@ -15,6 +15,7 @@ import re
 import onnx
 
 from graphc.ir.graph import Graph, LayerInfo
+from graphc.viz.structure import layer_tree
 
 _PLUMBING = {"Constant", "Shape", "Gather", "Unsqueeze", "Squeeze", "Concat", "Reshape", "Cast", "Identity",
              "ConstantOfShape", "Slice", "Transpose", "Expand"}
@@ -149,8 +150,6 @@ def build_layers(graph: Graph, namer: LayerNamer) -> None:
 def view_depth(graph: Graph, max_boxes: int = 16) -> int | None:
     """The deepest block nesting whose layer view draws at most `max_boxes` boxes (None: all
     of it fits), so the view of an imported ResNet-50 is one screen of labelled module boxes."""
-    from graphc.viz.structure import layer_tree
-
     tree = layer_tree(graph)
 
     def boxes(items, depth: int, limit: int | None) -> int:

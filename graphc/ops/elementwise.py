@@ -7,12 +7,14 @@ import math
 import numpy as np
 
 from graphc.errors import ShapeError
+from graphc.ir import dims
 from graphc.ir.types import TensorType
 from graphc.ops import cost
 from graphc.ops.common import infer_broadcast, infer_float_same, infer_same, need_float, noop_always, onnx_node
 from graphc.ops.float64 import DECOMPOSITIONS, with_float64_fallback
 from graphc.ops.gradutil import unbroadcast
 from graphc.ops.registry import FLOAT64_DECOMPOSED, FLOAT64_NATIVE, OpDef, register
+from graphc.ir.types import np_dtype
 
 ACT = "activation"
 
@@ -102,8 +104,6 @@ _binary("less_equal", np.less_equal, "LessOrEqual", out_dtype="bool", no_grad=_C
 
 
 def _where_infer(types, attrs):
-    from graphc.ir import dims
-
     c, a, b = types
     if c.dtype != "bool":
         raise ShapeError(f"where: condition must be bool, got {c.dtype}")
@@ -229,8 +229,6 @@ def _log_softmax_vjp(b, n, g):
 
 def _check_axis_infer(op):
     def infer(types, attrs):
-        from graphc.ir import dims
-
         need_float(types[0], op)
         dims.normalize_axis(attrs["axis"], types[0].rank, op)
         return [types[0]]
@@ -258,8 +256,6 @@ def _clip_ref(ins, a):
 
 
 def _clip_lower(ctx, n):
-    from graphc.ir.types import np_dtype
-
     x = n.inputs[0]
     bounds = [ctx.const(np.asarray(n.attrs[k], np_dtype(x.dtype)), f"{n.name}/{k}") if n.attrs[k] is not None else ""
               for k in ("min", "max")]
@@ -289,7 +285,6 @@ def _hardswish_ref(ins, a):
 
 def _hardswish_lower(ctx, n):
     """HardSwish; for float64 (no onnxruntime CPU kernel) x * Clip(x / 6 + 1/2, 0, 1)."""
-    from graphc.ir.types import np_dtype
 
     x = n.inputs[0]
     if x.dtype != "float64":

@@ -26,6 +26,7 @@ from typing import Callable
 import numpy as np
 
 from graphc.ir.types import np_dtype
+from graphc.ops.registry import OPS
 
 _ERF_SPLIT, _SERIES_TERMS, _CF_TERMS = 2.0, 30, 60
 DECOMPOSITION_OPS = ("Exp", "Log", "Div", "Mul", "Add", "Sub", "Abs", "Sign", "Neg", "Min", "Max", "Greater", "Less",
@@ -169,8 +170,6 @@ def with_float64_fallback(onnx_op: str, plain: Callable) -> Callable:
 # -- what stays unsupported ----------------------------------------------------------------
 def _unsupported(node) -> str | None:
     """What onnxruntime cannot run of this float64 node (`OpDef.float64`), or None."""
-    from graphc.ops.registry import OPS
-
     opdef = OPS.get(node.op)
     if opdef is None or not node.inputs or node.inputs[0].dtype != "float64":
         return None

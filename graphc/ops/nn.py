@@ -6,7 +6,7 @@ import numpy as np
 
 from graphc.errors import ShapeError
 from graphc.ir import dims
-from graphc.ir.types import TensorType, format_shape
+from graphc.ir.types import TensorType, format_shape, np_dtype
 from graphc.ops import cost
 from graphc.ops.common import int64, need_float, need_rank, noop_always, onnx_node, same_dtype
 from graphc.ops.gradutil import unbroadcast
@@ -559,7 +559,6 @@ def _ln_lower(ctx, n):
     if len(inputs) == 1:  # ONNX needs Scale: ones over the normalized (static) shape
         x = n.inputs[0]
         shape = x.shape[dims.normalize_axis(n.attrs["axis"], x.type.rank, "layernorm"):]
-        from graphc.ir.types import np_dtype
 
         inputs.append(ctx.const(np.ones(shape, dtype=np_dtype(x.dtype)), f"{n.name}/scale"))
     ctx.emit("LayerNormalization", inputs, ctx.names(n.outputs), axis=n.attrs["axis"], epsilon=n.attrs["eps"])

@@ -26,10 +26,12 @@ import numpy as np
 
 from graphc.errors import ShapeError
 from graphc.ir import dims
-from graphc.ir.types import TensorType, format_shape
+from graphc.ir.reverse import gradients
+from graphc.ir.types import TensorType, format_shape, onnx_dtype
 from graphc.ops import cost
 from graphc.ops.common import int64, need_float
 from graphc.ops.registry import OpDef, as_list, register
+from onnx import helper
 
 GATES = {"rnn": 1, "lstm": 4, "gru": 3}
 ONNX_OP = {"rnn": "RNN", "lstm": "LSTM", "gru": "GRU"}
@@ -156,10 +158,6 @@ def _lower_rnn_scan(ctx, node) -> None:
     and as fast at N=1 (bench/inference.py).
     Scan runs along axis 0 forwards only (what onnx.reference implements); the reverse direction
     reverses time with Slice(step -1) before and after."""
-    from onnx import helper
-
-    from graphc.ir.types import onnx_dtype
-
     ins = ctx.names(node.inputs)
     dtype = onnx_dtype(node.inputs[0].dtype)
     hidden, act = int(node.inputs[2].shape[1]), RNN_ACTIVATIONS[node.attrs["activation"]]
@@ -295,33 +293,6 @@ def unrolled(b, kind: str, inputs: list, attrs: dict) -> list:
     return result + ([cat(cs)] if kind == "lstm" else [])
 
 
-def vjp_by_decomposition(b, node, g: list, outputs: list, start: int) -> list:
-    """Reverse mode over the nodes `b` emitted from index `start` on (a decomposition of `node`
-    into primitives, whose results are `outputs`): the cotangents `g` of node's outputs flow back
-    through the primitives' own gradient rules; returns the cotangents of node's inputs."""
-    from graphc.ops.registry import OPS
-
-    emitted = b.graph.nodes[start:]
-    cot: dict[int, object] = {}
-
-    def accumulate(v, gv) -> None:
-        if gv is None:
-            return
-        cot[id(v)] = gv if id(v) not in cot else b.add(cot[id(v)], gv)
-
-    for out, gv in zip(outputs, g):
-        accumulate(out, gv)
-    for inner in reversed(emitted):
-        gs = [cot.get(id(o)) for o in inner.outputs]
-        if all(gv is None for gv in gs):
-            continue
-        if any(gv is None for gv in gs) and inner.op != "split":
-            gs = [gv if gv is not None else b.zeros_like(o) for gv, o in zip(gs, inner.outputs)]
-        for v, gv in zip(inner.inputs, OPS[inner.op].vjp(b, inner, gs)):
-            accumulate(v, gv)
-    return [cot.get(id(v)) for v in node.inputs]
-
-
 def _steps(b, v, steps: int, width: int) -> list:
     """[N, T, W] -> T tensors [N, W], one per time step, by one Reshape and one Split."""
     wide = b.reshape(v, shape=[0, -1])
@@ -428,10 +399,10 @@ def _vjp(kind: str):
     if kind == "lstm":
         return _lstm_vjp
 
-    def vjp(b, node, g):
-        start = len(b.graph.nodes)
+    def vjp(b, node, g):  # reverse mode through the unrolled decomposition (the primitives' rules)
         outputs = unrolled(b, kind, list(node.inputs), node.attrs)
-        return vjp_by_decomposition(b, node, list(g), outputs, start)
+        pairs = [(y, gy) for y, gy in zip(outputs, g) if gy is not None]
+        return gradients(b.graph, [y for y, _ in pairs], [gy for _, gy in pairs], list(node.inputs), b.ops)
     return vjp
 
 

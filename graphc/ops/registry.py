@@ -18,7 +18,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from graphc.errors import ShapeError
+from graphc.errors import ShapeError, did_you_mean
 from graphc.ir.types import TensorType
 
 REQUIRED = object()  # attribute default meaning "must be given"
@@ -151,8 +151,6 @@ def check_arity(name: str, inputs: Sequence[str], min_inputs: int | None, n: int
 def full_attrs(name: str, declared: dict[str, Any], given: dict, also: Sequence[str] = ()) -> dict:
     """`given` with the defaults of `declared` filled in. An unknown or missing attribute is a
     ShapeError whose `attr` names it (`also`: other names a did-you-mean may suggest)."""
-    from graphc.errors import did_you_mean
-
     for key in given:
         if key not in declared:
             raise ShapeError(f"{name} has no attribute '{key}'", attr=key,

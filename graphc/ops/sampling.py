@@ -23,7 +23,7 @@ uniform streams (salt k and k ^ 0x5BD1E995), computed in float32.
   Training graphs replace it by `normal_from_seed` with the step's seed.
 - `reparameterize(mu, logvar)` is deterministic inference (the PyTorch VAE convention): it returns
   `mu`. `reparameterize(mu, logvar, eps)` is the training form, `mu + exp(0.5 * logvar) * eps`.
-  `enable_sampling(graph)` turns every inference form of a graph into the sampled one.
+  The pass `enable_sampling` (graphc/passes/) turns every inference form into the sampled one.
 
 (ONNX `RandomNormalLike` takes its seed as an attribute, so it cannot vary per step, and its
 stream differs between runtimes: it is not used.)
@@ -38,7 +38,6 @@ import numpy as np
 from onnx import TensorProto
 
 from graphc.errors import ShapeError
-from graphc.ir.graph import Graph
 from graphc.ir.types import format_shape, np_dtype, onnx_dtype
 from graphc.ops import cost
 from graphc.ops.common import need_float, noop_same_type_and
@@ -331,22 +330,5 @@ def name_salt(name: str) -> int:
     return zlib.crc32(name.encode("utf-8"))
 
 
-def enable_sampling(graph: Graph, seed: int | None = None) -> int:
-    """Give every 2-input `reparameterize` node a `random_normal_like` eps (training form), in place;
-    returns how many nodes changed."""
-    changed = 0
-    for node in list(graph.nodes):
-        if node.op != "reparameterize" or len(node.inputs) != 2:
-            continue
-        mu = node.inputs[0]
-        noise = graph.add_node("random_normal_like", [mu], {"seed": seed, "salt": name_salt(node.name)}, [mu.type],
-                               f"{node.name}/eps", node.layer, node.loc)
-        graph.nodes.remove(noise)
-        graph.nodes.insert(graph.nodes.index(node), noise)
-        node.inputs.append(noise.outputs[0])
-        changed += 1
-    return changed
-
-
-__all__ = ["SECOND_STREAM", "enable_sampling", "hash32", "name_salt", "normal_bits", "normal_from_uniforms",
+__all__ = ["SECOND_STREAM", "hash32", "name_salt", "normal_bits", "normal_from_uniforms",
            "uniform_bits"]

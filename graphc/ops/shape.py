@@ -6,7 +6,7 @@ from collections import Counter
 
 import numpy as np
 
-from graphc.errors import ShapeError
+from graphc.errors import ShapeError, did_you_mean
 from graphc.ir import dims
 from graphc.ir.types import DTYPES, TensorType, format_shape, is_float, np_dtype, onnx_dtype
 from graphc.ops import cost
@@ -420,8 +420,6 @@ register(OpDef("one_hot", ("indices",), _one_hot_infer,
 # -- cast / constant ------------------------------------------------------------------------
 def _cast_infer(ts, a):
     if a["to"] not in DTYPES:
-        from graphc.errors import did_you_mean
-
         raise ShapeError(f"cast: unknown dtype '{a['to']}'", hint=did_you_mean(a["to"], DTYPES))
     return [ts[0].with_dtype(a["to"])]
 
@@ -439,8 +437,6 @@ register(OpDef("cast", ("x",), _cast_infer, lambda ins, a: ins[0].astype(np_dtyp
 
 def _constant_value(a) -> np.ndarray:
     if a["dtype"] not in DTYPES:
-        from graphc.errors import did_you_mean
-
         raise ShapeError(f"constant: unknown dtype '{a['dtype']}'", hint=did_you_mean(a["dtype"], DTYPES))
     try:
         return np.asarray(a["value"], dtype=np_dtype(a["dtype"]))

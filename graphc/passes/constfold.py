@@ -14,6 +14,7 @@ import numpy as np
 
 from graphc.ir.graph import Graph
 from graphc.ir.types import np_dtype
+from graphc.ops import evaluate
 from graphc.passes.log import PassLog
 from graphc.passes.rewrite import Editor, is_output, is_pure, static_size
 
@@ -32,8 +33,6 @@ def foldable(graph: Graph, node) -> bool:
 
 
 def run(graph: Graph, log: PassLog) -> bool:
-    from graphc.ops import evaluate
-
     ed = Editor(graph)
     for node in list(graph.nodes):
         if not foldable(graph, node):

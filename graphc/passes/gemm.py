@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 from graphc.ir.graph import Graph, Node, Value
+from graphc.ops.shape import _perm
 from graphc.passes.log import PassLog
 from graphc.passes.rewrite import Editor, single_use
 
@@ -20,8 +21,6 @@ def _untranspose(graph: Graph, v: Value, users: dict) -> tuple[Value, bool, Node
     """(source, transposed?, transpose node) when `v` is a single-use 2-D transpose."""
     t = v.producer
     if t is not None and t.op == "transpose" and v.type.rank == 2 and single_use(graph, v, users):
-        from graphc.ops.shape import _perm
-
         if _perm(t.inputs[0].type, t.attrs) == [1, 0]:
             return t.inputs[0], True, t
     return v, False, None

@@ -4,6 +4,10 @@ Levels: -O0 runs nothing; -O1 the cleanups that change no value (no-op removal, 
 -O2 (the default) every pass that keeps float32 numerics. `passes=["cse", "dce"]` runs exactly
 those, in that order. With GRAPHC_DEBUG=1 (and in the tests) the graph is verified after every
 pass (see verify.py), so a broken rewrite is caught at the pass that made it.
+
+`REWRITES` are passes outside the levels that change what a graph computes on purpose (training
+mode, sampling) or only pay off in a train step; `rewrite(graph, name, **options)` runs one,
+verified like the others, and returns what it returns.
 """
 
 from __future__ import annotations
@@ -11,12 +15,12 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from types import ModuleType
-from typing import Callable
+from typing import Any, Callable
 
 from graphc.errors import SpecError, did_you_mean
 from graphc.ir.graph import Graph
-from graphc.passes import (bnfold, constfold, cse, dce, fuse_gelu, fuse_layernorm, gemm, noop, shapes,
-                           simplify)
+from graphc.passes import (bnfold, constfold, cse, dce, enable_sampling, fuse_gelu, fuse_layernorm, gemm, noop,
+                           pool_before_relu, shapes, simplify, training_mode, unroll_recurrent)
 from graphc.passes.log import PassLog
 from graphc.passes.verify import verify_graph
 
@@ -26,8 +30,8 @@ MAX_ROUNDS = 8  # the pipeline repeats until no pass changes anything (it always
 @dataclass(frozen=True)
 class Pass:
     name: str
-    level: int  # the lowest -O level that runs it
-    run: Callable[[Graph, PassLog], bool]  # returns whether it changed the graph
+    level: int | None  # the lowest -O level that runs it (None: a REWRITES entry, run by name)
+    run: Callable[..., Any]  # (graph, log, **options); optimization passes return whether they changed it
     doc: str
 
 
@@ -38,6 +42,10 @@ def _from_module(module: ModuleType) -> Pass:
 # pipeline order: cleanups first, then folding, simplification, fusions, and a final sweep
 PASSES: dict[str, Pass] = {p.name: p for p in map(_from_module, [
     noop, constfold, shapes, simplify, cse, bnfold, gemm, fuse_layernorm, fuse_gelu, dce])}
+
+# run by name, outside the levels (training/step.py runs the first three on every train step)
+REWRITES: dict[str, Pass] = {p.name: p for p in map(_from_module, [
+    unroll_recurrent, training_mode, pool_before_relu, enable_sampling])}
 
 
 def debug_enabled() -> bool:
@@ -95,6 +103,15 @@ def optimize(graph: Graph, level: int = 2, passes: list[str] | None = None, expl
         explain.append(f"optimized {graph.name}: {start} -> {len(graph.nodes)} nodes, "
                        f"{rounds} round{'s' if rounds > 1 else ''} ({', '.join(p.name for p in chosen)})")
     return graph
+
+
+def rewrite(graph: Graph, name: str, verify: bool | None = None, **options) -> Any:
+    """Run the REWRITES pass `name` on `graph` in place (verified after it in debug mode); returns its result."""
+    p = REWRITES[name]
+    result = p.run(graph, PassLog(p.name), **options)
+    if debug_enabled() if verify is None else verify:
+        verify_graph(graph, p.name)
+    return result
 
 
 def describe_passes() -> list[tuple[str, int, str]]:

@@ -8,13 +8,13 @@ import numpy as np
 
 from graphc.errors import GraphcError
 from graphc.ir.graph import Graph, Node, Value
+from graphc.ops import OPS, Builder, evaluate
+from graphc.ops.shape import reshape_shape
 
 
 def is_pure(op: str) -> bool:
     """False for ops whose result is not a function of their inputs alone (`OpDef.pure`: random
     numbers): never fold or merge them."""
-    from graphc.ops import OPS
-
     opdef = OPS.get(op)
     return opdef is None or opdef.pure
 
@@ -150,15 +150,8 @@ def make_node(graph: Graph, anchor: Node, op: str, inputs: list[Value], attrs: d
               sources: Iterable[Node] = ()) -> Node:
     """A node not yet in `graph.nodes` (see `Editor.emit_before`); raises GraphcError when the op
     rejects the inputs."""
-    from graphc.ops import OPS
-
-    opdef = OPS[op]
-    opdef.check_arity(len(inputs))
-    full = opdef.full_attrs(attrs or {})
-    types = opdef.infer([v.type for v in inputs], full)
-    base = f"{anchor.layer}/{op}" if anchor.layer else op
-    node = graph.add_node(op, inputs, full, types, base, anchor.layer, anchor.loc)
-    graph.nodes.pop()  # add_node appends; the Editor places it
+    node = Builder(graph, anchor.layer, anchor.loc).emit_node(op, *inputs, **(attrs or {}))
+    graph.nodes.pop()  # the Builder appends; the Editor places it
     node.role = getattr(anchor, "role", "forward")
     node.sources = layers_of([anchor, *sources], exclude=anchor.layer)
     return node
@@ -181,8 +174,6 @@ def const_data(value: Value) -> np.ndarray | None:
         return value.data
     node = value.producer
     if node is not None and node.op == "constant":
-        from graphc.ops import evaluate
-
         return evaluate("constant", [], node.attrs)[0]
     return None
 
@@ -204,8 +195,6 @@ def static_size(shape) -> int | None:
 def reshape_spec(in_shape: tuple, out_shape: tuple) -> list[int] | None:
     """An ONNX Reshape target taking `in_shape` to `out_shape` (0 copies a dim, one -1 at most),
     or None when symbolic dims make it impossible to write."""
-    from graphc.ops.shape import reshape_shape
-
     spec: list[int] = []
     for i, d in enumerate(out_shape):
         if isinstance(d, int):

@@ -19,6 +19,8 @@ import numpy as np
 
 from graphc.ir.graph import Graph, Node, Value
 from graphc.ir import dims
+from graphc.ir.types import np_dtype
+from graphc.ops.shape import _perm
 from graphc.passes.log import PassLog
 from graphc.passes.rewrite import Editor, can_replace, const_equals, reshape_spec, static_size
 
@@ -58,8 +60,6 @@ def rule_sub_self(graph: Graph, node: Node, ed: Editor):
     out = node.outputs[0]
     size = static_size(out.shape)
     if size is not None and size <= 1 << 16:
-        from graphc.ir.types import np_dtype
-
         return graph.add_const(np.zeros(out.shape, np_dtype(out.dtype)), f"{node.name}/zeros"), \
             f"sub {node.name} of x - x -> zeros"
     new = ed.emit_before(node, "zeros_like", [node.inputs[0]])
@@ -78,8 +78,6 @@ def rule_involution(graph: Graph, node: Node, ed: Editor):
 
 
 def rule_transposes(graph: Graph, node: Node, ed: Editor):
-    from graphc.ops.shape import _perm
-
     inner = node.inputs[0].producer
     if node.op != "transpose" or inner is None or inner.op != "transpose":
         return None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from graphc.errors import GraphcError
 from graphc.ir.graph import Graph
+from graphc.ops import OPS
 
 
 class InvalidGraph(AssertionError):
@@ -17,8 +18,6 @@ class InvalidGraph(AssertionError):
 
 def verify_graph(graph: Graph, after: str = "") -> None:
     """Raise InvalidGraph naming the node and the pass when the graph is not well formed."""
-    from graphc.ops import OPS
-
     where = f"after pass {after}: " if after else ""
 
     def fail(msg: str) -> None:

@@ -12,16 +12,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from graphc.errors import Location, ShapeError, SpecError, did_you_mean
-from graphc.ir.builder import Builder
 from graphc.ir.digest import graph_digest
 from graphc.ir.graph import Graph, LayerInfo, Value
 from graphc.ir.types import DTYPES, TensorType, is_float
 from graphc.layers import LAYERS, LayerCtx
+from graphc.ops import Builder
 from graphc.ops import OPS
 from graphc.ops.registry import arity
 from graphc.spec.params import substitute
 from graphc.spec.validate import check_attr_types
 from graphc.spec.yaml_loader import LocList, LocMap, load_yaml
+from graphc.version import __version__
 
 SPEC_VERSION = 1
 IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -264,7 +265,7 @@ class ModelBuilder:
             scope.input_names.append(name)
         self._build_layers(body, scope)
         g.outputs = self._outputs(body, scope)
-        g.metadata = {"graphc_version": _version(), "spec_sha256": graph_digest(g, self.spec.seed),
+        g.metadata = {"graphc_version": __version__, "spec_sha256": graph_digest(g, self.spec.seed),
                       "spec_name": self.spec.name}
         return g
 
@@ -617,12 +618,6 @@ def _split_ref(ref: str, scope: _Scope) -> tuple[str, str]:
         if base in scope.entries or base in scope.pending:
             return base, ".".join(parts[k:])
     return parts[0], ".".join(parts[1:])
-
-
-def _version() -> str:
-    from graphc import __version__
-
-    return __version__
 
 
 def load_spec(path: str, overrides: dict[str, Any] | None = None, seed: int = 0) -> Spec:

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from graphc.errors import SpecError
+from graphc.export.onnx_export import model_bytes
+from graphc.passes import optimize
 from graphc.training.config import TrainConfig, parse_training
 from graphc.training.step import TrainStep, build_train_step
+from graphc.util.atomic import write_bytes
 
 
 def train_config(model) -> TrainConfig:
@@ -15,8 +19,6 @@ def train_config(model) -> TrainConfig:
 def train_step_for(model, cfg: TrainConfig | None = None) -> TrainStep:
     cfg = cfg or train_config(model)
     if cfg.gan is not None:
-        from graphc.errors import SpecError
-
         raise SpecError("a gan: training section has two train steps (discriminator and generator); "
                         "use graphc train", cfg.loc)
     graph = model.graph
@@ -26,26 +28,18 @@ def train_step_for(model, cfg: TrainConfig | None = None) -> TrainStep:
 
 
 def optimized(graph, opt_level: int):
-    """Run graphc's optimization passes on a step graph when they are available."""
+    """Run graphc's optimization passes on a step graph."""
     if opt_level <= 0:
-        return graph
-    try:
-        from graphc.passes import optimize
-    except ImportError:
         return graph
     return optimize(graph, level=opt_level)
 
 
 def train_step_bytes(model, opt_level: int = 2, cfg: TrainConfig | None = None) -> bytes:
-    from graphc.export.onnx_export import model_bytes
-
     step = train_step_for(model, cfg)
     return model_bytes(optimized(step.graph, opt_level))
 
 
 def export_train_step(model, path: str, opt_level: int = 2) -> str:
     """Write the train-step ONNX model atomically; returns the path."""
-    from graphc.util.atomic import write_bytes
-
     write_bytes(path, train_step_bytes(model, opt_level))
     return path

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 from graphc.errors import Location, SpecError, did_you_mean
 from graphc.spec.params import substitute
@@ -187,25 +187,15 @@ def _loss_terms(raw: Any, loc: Location) -> list[LossTerm]:
     return terms
 
 
-def parse_training(raw: LocMap | None, params: dict[str, Any] | None = None,
-                   where: Location | None = None) -> TrainConfig:
-    """Validate a spec's `training:` mapping (with `$params` substituted)."""
-    if raw is None:
-        raise SpecError("this spec has no training: section", where,
-                        "add one, like training: {data: {dataset: digits}, loss: ..., optimizer: {adam: {lr: 0.001}}}")
-    t = _map(raw, where, "training", "{loss: ..., optimizer: ...}")
-    if params:
-        t = _substituted(t, params)
-    _keys(t, TRAINING_KEYS, "training")
-    cfg = TrainConfig(loc=t.loc)
-    v = t.value_loc
-    if "model" in t:
-        if not isinstance(t["model"], str):
-            raise SpecError("training: model must be a model name", v("model"))
-        cfg.model = t["model"]
-    if "data" not in t:
-        raise SpecError("training needs 'data:', like data: {dataset: digits} or data: {npz: train.npz}", t.loc)
-    data = _map(t["data"], v("data"), "data", "{dataset: digits}")
+# -- one parser per key of the section: parser(cfg, value, location) fills cfg ------------------
+def _model(cfg: TrainConfig, value: Any, loc: Location) -> None:
+    if not isinstance(value, str):
+        raise SpecError("training: model must be a model name", loc)
+    cfg.model = value
+
+
+def _data(cfg: TrainConfig, value: Any, loc: Location) -> None:
+    data = _map(value, loc, "data", "{dataset: digits}")
     _keys(data, DATA_KEYS, "data")
     if ("dataset" in data) == ("npz" in data):
         raise SpecError("data needs exactly one of 'dataset:' or 'npz:'", data.loc)
@@ -226,75 +216,127 @@ def parse_training(raw: LocMap | None, params: dict[str, Any] | None = None,
         if not isinstance(data["scale"], bool):
             raise SpecError("data: scale must be true or false", data.value_loc("scale"))
         cfg.scale = data["scale"]
-    if "validation" in t:
-        val = _map(t["validation"], v("validation"), "validation", "{split: 0.2}")
-        _keys(val, ("split",), "validation")
-        if "split" in val:
-            cfg.validation_split = float(_number(val["split"], val.value_loc("split"), "validation split", 0.0, 0.9))
-    if "gan" in t:
-        cfg.gan = _gan(t["gan"], v("gan"))
-    elif "loss" not in t:
-        raise SpecError("training needs 'loss:', like loss: {cross_entropy: {logits: logits, target: label}}", t.loc)
-    if "loss" in t:
-        cfg.losses = _loss_terms(t["loss"], v("loss"))
-    if "regularization" in t:
-        reg = _map(t["regularization"], v("regularization"), "regularization", "{l2: 0.0001}")
-        _keys(reg, ("l1", "l2"), "regularization")
-        cfg.l1 = float(_number(reg.get("l1", 0.0), reg.value_loc("l1"), "l1", 0.0))
-        cfg.l2 = float(_number(reg.get("l2", 0.0), reg.value_loc("l2"), "l2", 0.0))
-    if "optimizer" in t:
-        name, args, key_loc = _one_key(t["optimizer"], v("optimizer"), "optimizer", OPTIMIZERS, "{adam: {lr: 0.001}}")
-        cfg.optimizer = name
-        cfg.opt_args = _args(args, key_loc, f"optimizer {name}", OPTIMIZERS[name])
-    else:
-        cfg.opt_args = dict(OPTIMIZERS["adam"])
-    if "clip_grad_norm" in t:
-        cfg.clip_grad_norm = float(_number(t["clip_grad_norm"], v("clip_grad_norm"), "clip_grad_norm", 0.0))
-    if "schedule" in t:
-        sched = _map(t["schedule"], v("schedule"), "schedule", "{cosine: {steps: 1000}, warmup: {steps: 100}}")
-        _keys(sched, SCHEDULES, "schedule")
-        if "step" in sched and "cosine" in sched:
-            raise SpecError("schedule: use either step or cosine, not both", sched.key_loc("cosine"))
-        for key in sched:
-            cfg.schedule[key] = _args(sched[key], sched.value_loc(key), f"schedule {key}", SCHEDULES[key])
-    if "batch_size" in t:
-        cfg.batch_size = int(_number(t["batch_size"], v("batch_size"), "batch_size", 1, integer=True))
-    if "epochs" in t:
-        cfg.epochs = int(_number(t["epochs"], v("epochs"), "epochs", 1, integer=True))
-    if "metrics" in t:
-        metrics = t["metrics"]
-        if not isinstance(metrics, list):
-            raise SpecError("metrics must be a list, like [accuracy, f1]", v("metrics"))
-        locs = metrics.item_locs if isinstance(metrics, LocList) else [v("metrics")] * len(metrics)
-        for m, mloc in zip(metrics, locs):
-            if m not in METRICS:
-                raise SpecError(f"unknown metric '{m}'", mloc, did_you_mean(str(m), METRICS)
-                                or f"one of {', '.join(METRICS)}")
-        cfg.metrics = [str(m) for m in metrics]
-    if "early_stopping" in t:
-        es = _map(t["early_stopping"], v("early_stopping"), "early_stopping", "{monitor: val_loss, patience: 5}")
-        _keys(es, EARLY_KEYS, "early_stopping")
-        monitor = es.get("monitor", "val_loss")
-        allowed = ["loss", "val_loss"] + [f"val_{m}" for m in cfg.metrics if m != "confusion_matrix"]
-        if monitor not in allowed:
-            raise SpecError(f"early_stopping cannot monitor '{monitor}'", es.value_loc("monitor"),
-                            did_you_mean(str(monitor), allowed) or f"one of {', '.join(allowed)}")
-        cfg.monitor = monitor
-        cfg.patience = int(_number(es.get("patience", 5), es.value_loc("patience"), "patience", 0, integer=True))
-        cfg.min_delta = float(_number(es.get("min_delta", 0.0), es.value_loc("min_delta"), "min_delta", 0.0))
-        mode = es.get("mode", "auto")
-        if mode not in ("auto", "min", "max"):
-            raise SpecError(f"early_stopping mode must be auto, min or max, got {mode!r}", es.value_loc("mode"))
-        cfg.mode = mode
-        if monitor.startswith("val_") and cfg.validation_split <= 0:
-            raise SpecError(f"early_stopping monitors {monitor} but there is no validation split",
-                            es.value_loc("monitor"), "add validation: {split: 0.2}")
-    if "seed" in t:
-        cfg.seed = int(_number(t["seed"], v("seed"), "seed", 0, integer=True))
-    if "shuffle" in t:
-        if not isinstance(t["shuffle"], bool):
-            raise SpecError("shuffle must be true or false", v("shuffle"))
-        cfg.shuffle = t["shuffle"]
+
+
+def _validation(cfg: TrainConfig, value: Any, loc: Location) -> None:
+    val = _map(value, loc, "validation", "{split: 0.2}")
+    _keys(val, ("split",), "validation")
+    if "split" in val:
+        cfg.validation_split = float(_number(val["split"], val.value_loc("split"), "validation split", 0.0, 0.9))
+
+
+def _gan_section(cfg: TrainConfig, value: Any, loc: Location) -> None:
+    cfg.gan = _gan(value, loc)
+
+
+def _loss(cfg: TrainConfig, value: Any, loc: Location) -> None:
+    cfg.losses = _loss_terms(value, loc)
+
+
+def _regularization(cfg: TrainConfig, value: Any, loc: Location) -> None:
+    reg = _map(value, loc, "regularization", "{l2: 0.0001}")
+    _keys(reg, ("l1", "l2"), "regularization")
+    cfg.l1 = float(_number(reg.get("l1", 0.0), reg.value_loc("l1"), "l1", 0.0))
+    cfg.l2 = float(_number(reg.get("l2", 0.0), reg.value_loc("l2"), "l2", 0.0))
+
+
+def _optimizer(cfg: TrainConfig, value: Any, loc: Location) -> None:
+    name, args, key_loc = _one_key(value, loc, "optimizer", OPTIMIZERS, "{adam: {lr: 0.001}}")
+    cfg.optimizer = name
+    cfg.opt_args = _args(args, key_loc, f"optimizer {name}", OPTIMIZERS[name])
+
+
+def _schedule(cfg: TrainConfig, value: Any, loc: Location) -> None:
+    sched = _map(value, loc, "schedule", "{cosine: {steps: 1000}, warmup: {steps: 100}}")
+    _keys(sched, SCHEDULES, "schedule")
+    if "step" in sched and "cosine" in sched:
+        raise SpecError("schedule: use either step or cosine, not both", sched.key_loc("cosine"))
+    for key in sched:
+        cfg.schedule[key] = _args(sched[key], sched.value_loc(key), f"schedule {key}", SCHEDULES[key])
+
+
+def _metrics(cfg: TrainConfig, value: Any, loc: Location) -> None:
+    if not isinstance(value, list):
+        raise SpecError("metrics must be a list, like [accuracy, f1]", loc)
+    locs = value.item_locs if isinstance(value, LocList) else [loc] * len(value)
+    for m, mloc in zip(value, locs):
+        if m not in METRICS:
+            raise SpecError(f"unknown metric '{m}'", mloc, did_you_mean(str(m), METRICS)
+                            or f"one of {', '.join(METRICS)}")
+    cfg.metrics = [str(m) for m in value]
+
+
+def _early_stopping(cfg: TrainConfig, value: Any, loc: Location) -> None:
+    """Reads cfg.metrics and cfg.validation_split: runs after them."""
+    es = _map(value, loc, "early_stopping", "{monitor: val_loss, patience: 5}")
+    _keys(es, EARLY_KEYS, "early_stopping")
+    monitor = es.get("monitor", "val_loss")
+    allowed = ["loss", "val_loss"] + [f"val_{m}" for m in cfg.metrics if m != "confusion_matrix"]
+    if monitor not in allowed:
+        raise SpecError(f"early_stopping cannot monitor '{monitor}'", es.value_loc("monitor"),
+                        did_you_mean(str(monitor), allowed) or f"one of {', '.join(allowed)}")
+    cfg.monitor = monitor
+    cfg.patience = int(_number(es.get("patience", 5), es.value_loc("patience"), "patience", 0, integer=True))
+    cfg.min_delta = float(_number(es.get("min_delta", 0.0), es.value_loc("min_delta"), "min_delta", 0.0))
+    mode = es.get("mode", "auto")
+    if mode not in ("auto", "min", "max"):
+        raise SpecError(f"early_stopping mode must be auto, min or max, got {mode!r}", es.value_loc("mode"))
+    cfg.mode = mode
+    if monitor.startswith("val_") and cfg.validation_split <= 0:
+        raise SpecError(f"early_stopping monitors {monitor} but there is no validation split",
+                        es.value_loc("monitor"), "add validation: {split: 0.2}")
+
+
+def _number_key(field_name: str, low: float, integer: bool = False) -> Parser:
+    """A parser storing a number >= low in `field_name` (an integer when `integer`)."""
+    def parse(cfg: TrainConfig, value: Any, loc: Location) -> None:
+        number = _number(value, loc, field_name, low, integer=integer)
+        setattr(cfg, field_name, int(number) if integer else float(number))
+    return parse
+
+
+def _shuffle(cfg: TrainConfig, value: Any, loc: Location) -> None:
+    if not isinstance(value, bool):
+        raise SpecError("shuffle must be true or false", loc)
+    cfg.shuffle = value
+
+
+Parser = Callable[[TrainConfig, Any, Location], None]
+
+# The keys of `training:` and their parsers, in the order they run (a later one may read what an
+# earlier one set: early_stopping reads metrics and validation; loss is optional with gan).
+SECTION: dict[str, Parser] = {
+    "model": _model, "data": _data, "validation": _validation, "gan": _gan_section, "loss": _loss,
+    "regularization": _regularization, "optimizer": _optimizer,
+    "clip_grad_norm": _number_key("clip_grad_norm", 0.0), "schedule": _schedule,
+    "batch_size": _number_key("batch_size", 1, integer=True), "epochs": _number_key("epochs", 1, integer=True),
+    "metrics": _metrics, "early_stopping": _early_stopping, "seed": _number_key("seed", 0, integer=True),
+    "shuffle": _shuffle,
+}
+# keys that must be there: (required unless, message)
+REQUIRED: dict[str, tuple[Callable[[TrainConfig], bool], str]] = {
+    "data": (lambda cfg: False, "training needs 'data:', like data: {dataset: digits} or data: {npz: train.npz}"),
+    "loss": (lambda cfg: cfg.gan is not None,
+             "training needs 'loss:', like loss: {cross_entropy: {logits: logits, target: label}}"),
+}
+
+
+def parse_training(raw: LocMap | None, params: dict[str, Any] | None = None,
+                   where: Location | None = None) -> TrainConfig:
+    """Validate a spec's `training:` mapping (with `$params` substituted): each key by its parser in SECTION."""
+    if raw is None:
+        raise SpecError("this spec has no training: section", where,
+                        "add one, like training: {data: {dataset: digits}, loss: ..., optimizer: {adam: {lr: 0.001}}}")
+    t = _map(raw, where, "training", "{loss: ..., optimizer: ...}")
+    if params:
+        t = _substituted(t, params)
+    _keys(t, TRAINING_KEYS, "training")
+    cfg = TrainConfig(loc=t.loc, opt_args=dict(OPTIMIZERS["adam"]))
+    for key, parse in SECTION.items():
+        if key in t:
+            parse(cfg, t[key], t.value_loc(key))
+        elif key in REQUIRED and not REQUIRED[key][0](cfg):
+            raise SpecError(REQUIRED[key][1], t.loc)
     return cfg
 
 

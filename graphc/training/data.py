@@ -11,6 +11,7 @@ import numpy as np
 from graphc.errors import SpecError
 from graphc.ir.graph import Value
 from graphc.ir.types import is_float, np_dtype
+from graphc.runtime.weights import read_npz
 from graphc.training.config import TrainConfig
 
 Arrays = dict[str, np.ndarray]
@@ -49,7 +50,6 @@ def load_arrays(cfg: TrainConfig, inputs: list[Value], spec_dir: str = ".") -> t
         path = cfg.npz if os.path.isabs(cfg.npz) else os.path.join(spec_dir, cfg.npz)
         if not os.path.exists(path) and os.path.exists(cfg.npz):
             path = cfg.npz
-        from graphc.runtime.weights import read_npz
 
         raw = read_npz(path)
         missing = [v.name for v in inputs if v.name not in raw]

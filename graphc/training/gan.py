@@ -23,17 +23,18 @@ from dataclasses import replace
 import numpy as np
 
 from graphc.errors import SpecError, did_you_mean
-from graphc.ir.builder import Builder
+from graphc.export.onnx_export import model_bytes
 from graphc.ir.graph import Graph
 from graphc.ir.types import TensorType
+from graphc.ops import Builder
 from graphc.training import checkpoint
 from graphc.training.config import LossTerm, TrainConfig
 from graphc.training.data import epoch_batches, make_splits
 from graphc.training.pictures import gan_epoch
 from graphc.training.progress import EpochBar
 from graphc.training.runner import StepRunner, _session
-from graphc.training.step import build_train_step
-from graphc.util.atomic import write_text
+from graphc.training.step import build_train_step, forward_with_params, params_as_inputs
+from graphc.util.atomic import atomic_path, write_bytes, write_text
 
 
 def _with_target(graph: Graph) -> tuple[Graph, str]:
@@ -43,22 +44,6 @@ def _with_target(graph: Graph) -> tuple[Graph, str]:
     g.add_input("gan_target", TensorType(out.dtype, out.shape))
     name = next((l.name for l in g.layers if out.name in l.outputs), out.name)
     return g, name
-
-
-def _forward(graph: Graph) -> Graph:
-    """The model with its parameters as inputs param.<p> (to sample from the current generator)."""
-    g = graph.clone()
-    b = Builder(g)
-    out = b.identity(g.outputs[0])
-    g.rename(out, "out")
-    g.outputs = [out]
-    for p in list(g.params.values()):
-        name = p.name
-        g.rename(p, f"param.{name}")
-        p.kind, p.data = "input", None
-        g.inputs.append(p)
-    g.params = {}
-    return g
 
 
 class GanTrainer:
@@ -81,7 +66,7 @@ class GanTrainer:
         self.g_step = build_train_step(c_graph, c_cfg, train_only=lambda name: name.startswith(prefix))
         self.d = StepRunner(self.d_step, provider, threads)
         self.g = StepRunner(self.g_step, provider, threads)
-        self.sampler = _session(_forward(self.gen), provider, threads)
+        self.sampler = _session(forward_with_params(self.gen), provider, threads)
         names = [v.name for v in disc.inputs]
         if gan["real"] not in names:
             raise SpecError(f"gan: real '{gan['real']}' is not an input of {gan['discriminator']}", gan["loc"],
@@ -171,9 +156,6 @@ class GanTrainer:
         return {**g, **d}
 
     def _write(self, out_dir: str) -> None:
-        from graphc.export.onnx_export import model_bytes
-        from graphc.util.atomic import atomic_path, write_bytes
-
         weights = self.weights()
         with atomic_path(os.path.join(out_dir, "weights.npz"), suffix=".npz") as tmp:
             np.savez(tmp, **weights)

@@ -17,6 +17,8 @@ import numpy as np
 
 from graphc.ir.graph import Graph
 from graphc.training.plots import image_grid
+from graphc.training.runner import _session
+from graphc.training.step import forward_with_params
 
 SHOWN = 8  # samples per row
 
@@ -27,15 +29,12 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
 
 def _params_session(graph: Graph, output: str, provider: str = "auto"):
     """An onnxruntime session of `graph` computing `output`, with parameters as `param.<p>` inputs."""
-    from graphc.training.gan import _forward
-    from graphc.training.runner import _session
-
     g = graph.clone()
     g.outputs = [next(v for v in g.values() if v.name == output)]
     g.prune()
     read = {id(v) for n in g.nodes for v in n.inputs}
     g.inputs = [v for v in g.inputs if id(v) in read]
-    return _session(_forward(g), provider)
+    return _session(forward_with_params(g), provider)
 
 
 def _run(session, feeds: dict[str, np.ndarray]) -> np.ndarray:

@@ -11,6 +11,8 @@ from typing import Callable
 
 import numpy as np
 
+from graphc.errors import SpecError
+from graphc.runtime.weights import save_weights
 from graphc.training import checkpoint
 from graphc.training.config import CLASS_METRICS, TrainConfig
 from graphc.training.data import Splits, epoch_batches, make_splits
@@ -19,7 +21,7 @@ from graphc.training.pictures import write_pictures
 from graphc.training.progress import EpochBar
 from graphc.training.runner import EvalRunner, StepRunner
 from graphc.training.step import build_eval_step, build_train_step
-from graphc.util.atomic import write_text
+from graphc.util.atomic import write_bytes, write_text
 
 
 def dropout_seed(seed: int, step: int) -> int:
@@ -86,10 +88,7 @@ class Trainer:
     """Trains one model of a spec as its training section says; see `fit`."""
 
     def __init__(self, model, cfg: TrainConfig, provider: str = "auto", threads: int | None = None):
-        if cfg.model and cfg.model != model.model_name:
-            from graphc.api import Model
-
-            model = Model(model.spec, cfg.model)
+        model = model.sibling(cfg.model)  # the model the training section names
         self.model, self.cfg = model, cfg
         graph = self.graph = model.graph
         self.step = build_train_step(graph, cfg)
@@ -143,8 +142,6 @@ class Trainer:
         best, best_params, wait, start = None, None, 0, 0
         if resume:
             if ckpt_dir is None:
-                from graphc.errors import SpecError
-
                 raise SpecError("resume needs a run folder (--out)")
             arrays, meta = checkpoint.load(ckpt_dir)
             self.runner.load({k: v for k, v in arrays.items() if not k.startswith("best.")})
@@ -205,9 +202,6 @@ class Trainer:
         return TrainResult(history, final, split, out_dir, stopped, weights, self.model)
 
     def _write_run(self, out_dir: str, history: list[dict]) -> None:
-        from graphc.runtime.weights import save_weights
-        from graphc.util.atomic import write_bytes
-
         save_weights(self.graph, os.path.join(out_dir, "weights.npz"))
         write_bytes(os.path.join(out_dir, "model.onnx"), self.model.onnx_bytes())
         write_text(os.path.join(out_dir, "history.json"), json.dumps(history, indent=1) + "\n")

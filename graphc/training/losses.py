@@ -9,9 +9,9 @@ from __future__ import annotations
 from typing import Callable
 
 from graphc.errors import ShapeError
-from graphc.ir.builder import Builder
 from graphc.ir.graph import Value
 from graphc.ir.types import format_shape, is_float
+from graphc.ops import Builder
 
 KERAS_EPSILON = 1e-7  # Keras' backend epsilon, used to clip probabilities
 LOG_FLOOR = -100.0  # torch's binary_cross_entropy clamps log terms at -100

@@ -8,10 +8,11 @@ step exactly (with dampening 0, torch's first momentum buffer equals the gradien
 
 from __future__ import annotations
 
+import math
 from typing import Any, Callable
 
-from graphc.ir.builder import Builder
 from graphc.ir.graph import Value
+from graphc.ops import Builder
 
 SLOTS: dict[str, tuple[str, ...]] = {
     "sgd": ("momentum_buffer",),
@@ -132,8 +133,6 @@ def learning_rate(b: Builder, base_lr: float, t0: Value, schedule: dict[str, dic
     cosine: min_lr + (lr - min_lr) * (1 + cos(pi * min(t0, steps) / steps)) / 2   (CosineAnnealingLR)
     warmup: multiplied by min(1, (t0 + 1) / steps)
     """
-    import math
-
     lr = b.const(float(base_lr))
     if "step" in schedule:
         s = schedule["step"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import weakref
 
+from graphc.training.generative import GanPictures, vae_pictures
 from graphc.training.plots import write_curves
 
 _VAE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -13,8 +14,6 @@ _GAN: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 def write_pictures(trainer, out_dir: str, history: list[dict]) -> None:
     """curves.png, and samples.png when the trained model is a VAE (a Trainer)."""
-    from graphc.training.generative import vae_pictures
-
     write_curves(out_dir, history, trainer.graph.name)
     if trainer not in _VAE:
         _VAE[trainer] = vae_pictures(trainer) or False
@@ -24,8 +23,6 @@ def write_pictures(trainer, out_dir: str, history: list[dict]) -> None:
 
 def gan_epoch(trainer, record: dict, out_dir: str | None, history: list[dict]) -> None:
     """Add the discriminator's accuracies to `record`; write curves.png and samples.png (a GanTrainer)."""
-    from graphc.training.generative import GanPictures
-
     if trainer not in _GAN:
         _GAN[trainer] = GanPictures(trainer)
     pictures = _GAN[trainer]

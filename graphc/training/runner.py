@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from graphc.export.onnx_export import model_bytes
 from graphc.ir.types import np_dtype
+from graphc.runtime.session import make_session
 from graphc.training.step import EvalStep, TrainStep
 
 
 def _session(graph, provider: str, threads: int | None = None):
-    from graphc.export.onnx_export import model_bytes
-    from graphc.runtime.session import make_session
-
     return make_session(model_bytes(graph), provider, quiet=True, threads=threads)
 
 

@@ -24,13 +24,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from graphc.errors import SpecError, did_you_mean
-from graphc.ir.builder import Builder
+from graphc.autodiff import gradients
+from graphc.errors import ShapeError, SpecError, did_you_mean
 from graphc.ir.graph import Graph, Value
 from graphc.ir.types import TensorType, is_float
+from graphc.ops import Builder
+from graphc.passes import rewrite
+from graphc.passes.training_mode import RunningUpdate, needs_seed
 from graphc.training.config import TrainConfig
 from graphc.training.losses import LOSS_FUNCTIONS
-from graphc.training.modes import needs_seed, to_training_mode
 from graphc.training.optimizers import UPDATES, initial_value, learning_rate, slots
 
 
@@ -74,16 +76,22 @@ def _lookup(graph: Graph, name: str, loc) -> Value:
                     did_you_mean(name, choices))
 
 
-def _output(graph: Graph, b: Builder, value: Value, name: str, taken: set[int]) -> Value:
+def _output(b: Builder, value: Value, name: str, taken: set[int]) -> Value:
     """Make `value` a graph output called `name` (an Identity when it cannot just be renamed)."""
-    if value.kind != "node" or id(value) in taken:
-        value = b.identity(value)
-    graph.rename(value, name)
+    value = b.output(value, name, taken)
     if value.name != name:
         raise SpecError(f"internal: output name {name} is taken")
-    taken.add(id(value))
-    graph.outputs.append(value)
     return value
+
+
+def params_as_inputs(graph: Graph) -> list[Value]:
+    """Turn every parameter into an input named param.<p> (not yet in graph.inputs); returns them."""
+    params = list(graph.params.values())
+    for p in params:
+        graph.rename(p, f"param.{p.name}")
+        p.kind, p.data = "input", None
+    graph.params = {}
+    return params
 
 
 def build_loss(b: Builder, graph: Graph, cfg: TrainConfig) -> tuple[Value, Value | None, Value | None]:
@@ -98,8 +106,6 @@ def build_loss(b: Builder, graph: Graph, cfg: TrainConfig) -> tuple[Value, Value
                 raise SpecError(f"loss '{term.args[0]}' must be a float scalar, it is {value.type}", term.loc,
                                 "reduce it with a mean layer, or use a named loss like mse")
         else:
-            from graphc.errors import ShapeError
-
             try:
                 value = LOSS_FUNCTIONS[term.kind](b, *args)
             except ShapeError as e:
@@ -147,78 +153,61 @@ def _clip(b: Builder, grads: list[Value], max_norm: float) -> list[Value]:
     return [b.mul(g, coef) for g in grads]
 
 
-def pool_before_relu(graph: Graph) -> int:
-    """Rewrite maxpool(relu(x)) as relu(maxpool(x)) in place where the relu feeds only the pool;
-    returns how many. The values are identical (relu is monotone, so it commutes with max), the
-    relu and its gradient mask then touch the pooled tensor (4x smaller for 2x2 windows), and
-    the gradient differs from the original order only where a window's maximum is tied at or
-    below zero, where both are valid subgradients (every such entry is 0 in both orders)."""
-    users = graph.users()
-    outputs = {id(v) for v in graph.outputs}
-    count = 0
-    for relu in list(graph.nodes):
-        r = relu.outputs[0]
-        readers = users.get(id(r), [])
-        if relu.op != "relu" or id(r) in outputs or len(readers) != 1 or readers[0].op != "maxpool":
-            continue
-        pool = readers[0]
-        j = graph.nodes.index(pool)
-        m = pool.outputs[0]
-        pooled = Value(graph.fresh_name(f"{pool.name}_pre_relu"), m.type, producer=pool)
-        pool.inputs[0], pool.outputs[0] = relu.inputs[0], pooled
-        relu.inputs[0], relu.outputs[0] = pooled, m
-        m.producer = relu
-        graph.nodes[graph.nodes.index(relu)], graph.nodes[j] = pool, relu
-        count += 1
-    return count
+def _training_graph(model_graph: Graph) -> tuple[Graph, list[Value], Value | None, list[RunningUpdate]]:
+    """A copy of the model in training mode: (graph, batch inputs, seed input or None, running updates)."""
+    g = model_graph.clone()
+    g.name = f"{model_graph.name}_train_step"
+    g.outputs = []
+    batch_inputs = list(g.inputs)
+    rewrite(g, "unroll_recurrent")
+    seed = g.add_input("seed", TensorType("int64", ())) if needs_seed(g) else None
+    running = rewrite(g, "training_mode", seed=seed)
+    return g, batch_inputs, seed, running
 
 
-def unroll_recurrent(graph: Graph) -> int:
-    """Replace each rnn / gru node with a fixed length by its step-by-step decomposition in
-    graphc primitives, in place; returns how many. Their gradient rule differentiates that same
-    decomposition, so the backward pass then reuses the forward's gates and states instead of
-    computing the sequence a second time (onnxruntime's GRU op, then the unrolled copy). lstm stays
-    one node: its hand-written gradient (graphc/ops/recurrent.py) recomputes every step's gates in
-    a few batched nodes from the op's `y`, which beats the unrolled forward (bench/train.py)."""
-    from graphc.ops.recurrent import unrolled
+def _gradients(b: Builder, g: Graph, loss: Value, wanted: list[Value], cfg: TrainConfig) -> list[Value]:
+    """d loss / d wanted (zeros where a parameter does not reach the loss), clipped as cfg says."""
+    rewrite(g, "pool_before_relu")  # after the loss: a relu output the loss reads has two users and stays
+    grads = gradients(g, [loss], [None], wanted)
+    grads = [gr if gr is not None else b.zeros_like(p) for gr, p in zip(grads, wanted)]
+    return _clip(b, grads, cfg.clip_grad_norm) if cfg.clip_grad_norm else grads
 
-    count = 0
-    for node in list(graph.nodes):
-        if node.op not in ("rnn", "gru") or not isinstance(node.inputs[0].shape[1], int):
-            continue
-        start = len(graph.nodes)
-        results = unrolled(Builder(graph, node.layer, node.loc), node.op, list(node.inputs), node.attrs)
-        new = graph.nodes[start:]
-        del graph.nodes[start:]
-        swap = {}
-        for old, value in zip(node.outputs, results):  # the old Values keep their names and users
-            producer = value.producer
-            producer.outputs[producer.outputs.index(value)] = old
-            old.producer = producer
-            swap[id(value)] = old
-        for n in new:
-            n.inputs = [swap.get(id(v), v) for v in n.inputs]
-        k = graph.nodes.index(node)
-        graph.nodes[k:k + 1] = new
-        count += 1
-    return count
+
+@dataclass
+class _Updates:
+    """The optimizer's part of a step: new parameter values and optimizer state, in and out."""
+
+    new_params: dict[str, Value] = field(default_factory=dict)
+    state_slots: list[tuple[str, str]] = field(default_factory=list)
+    state_inputs: list[Value] = field(default_factory=list)
+    new_state: dict[tuple[str, str], Value] = field(default_factory=dict)
+    initial: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+def _updates(b: Builder, g: Graph, cfg: TrainConfig, wanted: list[Value], grads: list[Value], lr: Value,
+             t: Value) -> _Updates:
+    """One optimizer update per trained parameter, with state inputs state.<p>.<slot>."""
+    update = UPDATES[cfg.optimizer]
+    slot_names = slots(cfg.optimizer, cfg.opt_args)
+    out = _Updates()
+    for p, grad in zip(wanted, grads):
+        state = {}
+        for s in slot_names:
+            v = state[s] = g.add_input(f"state.{p.name}.{s}", p.type)
+            out.state_inputs.append(v)
+            out.state_slots.append((p.name, s))
+            out.initial[v.name] = np.full(p.shape, initial_value(cfg.optimizer, s, cfg.opt_args), dtype=p.data.dtype)
+        new_p, new_state = update(b, p, grad, state, lr, t, cfg.opt_args)
+        out.new_params[p.name] = new_p
+        for s in slot_names:
+            out.new_state[p.name, s] = new_state.get(s, state[s])
+    return out
 
 
 def build_train_step(model_graph: Graph, cfg: TrainConfig, train_only=None) -> TrainStep:
     """The train-step graph of `model_graph` as `cfg` says. `train_only(name)` picks the parameters
     to update (default: every trainable one); the others are inputs passed through unchanged."""
-    from graphc.autodiff import gradients
-
-    g = model_graph.clone()
-    g.name = f"{model_graph.name}_train_step"
-    g.outputs = []
-    batch_inputs = list(g.inputs)
-    unroll_recurrent(g)
-    seed = None
-    if needs_seed(g):
-        seed = Value("seed", TensorType("int64", ()), kind="input")
-        g._names.add("seed")
-    running = to_training_mode(g, seed)
+    g, batch_inputs, seed, running = _training_graph(model_graph)
     b = Builder(g)
     loss, scores, target = build_loss(b, g, cfg)
     params = list(g.params.values())
@@ -227,71 +216,38 @@ def build_train_step(model_graph: Graph, cfg: TrainConfig, train_only=None) -> T
     reg = _regularization(b, wanted, cfg)
     if reg is not None:
         loss = b.add(loss, reg)
-    pool_before_relu(g)  # after the loss: a relu output the loss reads has two users and stays
-    grads = gradients(g, [loss], [None], wanted)
-    grads = [gr if gr is not None else b.zeros_like(p) for gr, p in zip(grads, wanted)]
-    if cfg.clip_grad_norm:
-        grads = _clip(b, grads, cfg.clip_grad_norm)
+    grads = _gradients(b, g, loss, wanted, cfg)
 
-    step = Value("step", TensorType("int64", ()), kind="input")
-    g._names.add("step")
+    step = g.add_input("step", TensorType("int64", ()))
     t0 = b.cast(step, to="float32")
     t = b.add(t0, 1.0)
     lr = learning_rate(b, float(cfg.opt_args["lr"]), t0, cfg.schedule)
     taken: set[int] = set()
-    _output(g, b, loss, "loss", taken)
+    _output(b, loss, "loss", taken)
     metrics = []
     if scores is not None:
-        _output(g, b, _accuracy(b, scores, target), "metric.accuracy", taken)
+        _output(b, _accuracy(b, scores, target), "metric.accuracy", taken)
         metrics.append("accuracy")
-
-    update = UPDATES[cfg.optimizer]
-    slot_names = slots(cfg.optimizer, cfg.opt_args)
-    new_params: dict[str, Value] = {}
-    state_slots: list[tuple[str, str]] = []
-    state_inputs: list[Value] = []
-    initial: dict[str, np.ndarray] = {}
-    for p, grad in zip(wanted, grads):
-        state = {}
-        for s in slot_names:
-            v = Value(f"state.{p.name}.{s}", p.type, kind="input")
-            g._names.add(v.name)
-            state[s] = v
-            state_inputs.append(v)
-            state_slots.append((p.name, s))
-            initial[v.name] = np.full(p.shape, initial_value(cfg.optimizer, s, cfg.opt_args), dtype=p.data.dtype)
-        new_p, new_state = update(b, p, grad, state, lr, t, cfg.opt_args)
-        new_params[p.name] = new_p
-        for s in slot_names:
-            new_state.setdefault(s, state[s])
-        state.update(new_state)
-        p._new_state = new_state  # type: ignore[attr-defined]
+    up = _updates(b, g, cfg, wanted, grads, lr, t)
     for r in running:
-        new_params[r.param.name] = r.new
+        up.new_params[r.param.name] = r.new
 
-    # parameters become inputs named param.<p>
+    initial = dict(up.initial)
     for p in params:
         initial[f"param.{p.name}"] = np.array(p.data, copy=True)
+    params_as_inputs(g)
     for name, p in zip(param_names, params):
-        g.rename(p, f"param.{name}")
-        p.kind, p.data = "input", None
-    g.params = {}
-    for name, p in zip(param_names, params):
-        _output(g, b, new_params.get(name, p), f"new.param.{name}", taken)
-    for (pname, s), v in zip(state_slots, state_inputs):
-        p = next(q for q in wanted if q.name == f"param.{pname}")
-        _output(g, b, p._new_state[s], f"new.{v.name}", taken)  # type: ignore[attr-defined]
-    for p in wanted:
-        del p._new_state  # type: ignore[attr-defined]
-    _output(g, b, b.add(step, np.asarray(1, np.int64)), "new.step", taken)
+        _output(b, up.new_params.get(name, p), f"new.param.{name}", taken)
+    for key, v in zip(up.state_slots, up.state_inputs):
+        _output(b, up.new_state[key], f"new.{v.name}", taken)
+    _output(b, b.add(step, np.asarray(1, np.int64)), "new.step", taken)
     initial["step"] = np.asarray(0, np.int64)
 
     g.prune()
-    used = {id(v) for n in g.nodes for v in n.inputs} | {id(v) for v in g.outputs}
-    batch = [v for v in batch_inputs if id(v) in used and v.kind == "input"]
-    g.inputs = batch + params + state_inputs + [step] + ([seed] if seed is not None else [])
+    batch = [v for v in g.used(batch_inputs) if v.kind == "input"]
+    g.inputs = batch + params + up.state_inputs + [step] + ([seed] if seed is not None else [])
     return TrainStep(g, [v.name for v in batch], param_names, [p.name.removeprefix("param.") for p in wanted],
-                     state_slots, initial, metrics, seed is not None)
+                     up.state_slots, initial, metrics, seed is not None)
 
 
 @dataclass
@@ -311,22 +267,27 @@ def build_eval_step(model_graph: Graph, cfg: TrainConfig) -> EvalStep:
     b = Builder(g)
     loss, scores, _ = build_loss(b, g, cfg)
     taken: set[int] = set()
-    _output(g, b, loss, "loss", taken)
+    _output(b, loss, "loss", taken)
     pred = scores
     if pred is None:
         first = next((t for t in cfg.losses if t.kind != "output" and t.kind != "kl_normal"), None)
         pred = _lookup(g, first.args[0], first.loc) if first else None
     if pred is not None:
-        _output(g, b, pred, "pred", taken)
-    params = list(g.params.values())
-    names = [p.name for p in params]
-    for name, p in zip(names, params):
-        g.rename(p, f"param.{name}")
-        p.kind, p.data = "input", None
-    g.params = {}
+        _output(b, pred, "pred", taken)
+    params = params_as_inputs(g)
     batch = list(g.inputs)
     g.prune()
-    used = {id(v) for n in g.nodes for v in n.inputs} | {id(v) for v in g.outputs}
-    g.inputs = [v for v in batch if id(v) in used] + [p for p in params if id(p) in used]
-    return EvalStep(g, [v.name for v in batch if id(v) in used], [p.name.removeprefix("param.") for p in params
-                                                                   if id(p) in used], "pred" if pred is not None else None)
+    batch, params = g.used(batch), g.used(params)
+    g.inputs = batch + params
+    return EvalStep(g, [v.name for v in batch], [p.name.removeprefix("param.") for p in params],
+                    "pred" if pred is not None else None)
+
+
+def forward_with_params(graph: Graph) -> Graph:
+    """The model with its parameters as inputs param.<p> (to sample from the current generator)."""
+    g = graph.clone()
+    out = g.outputs[0]
+    g.outputs = []
+    Builder(g).output(out, "out", taken={id(out)})  # always a new identity node
+    g.inputs += params_as_inputs(g)
+    return g

@@ -1,24 +1,21 @@
-"""A tiny, deterministic DOT writer: ids and attributes come out exactly in the order given."""
+"""DOT built with the `graphviz` package: ids and attributes come out exactly in the order given."""
 
 from __future__ import annotations
 
-
-def quote(text: str) -> str:
-    """A DOT double-quoted string; newlines become centered line breaks."""
-    text = str(text).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-    return f'"{text}"'
+import graphviz
 
 
-def _attrs(attrs: dict) -> str:
-    parts = []
-    for key, value in attrs.items():
-        if value is None:
-            continue
-        if isinstance(value, str) and value.startswith("<") and value.endswith(">"):
-            parts.append(f"{key}={value}")  # an HTML-like label
-        else:
-            parts.append(f"{key}={quote(value)}")
-    return ", ".join(parts)
+def label_text(text) -> str:
+    """Text for a DOT string: backslashes and quotes escaped, newlines as centered line breaks
+    (graphviz quotes the result where DOT needs it; `<...>` stays an HTML-like label)."""
+    text = str(text)
+    if text.startswith("<") and text.endswith(">"):
+        return text  # an HTML-like label, passed through as written
+    return text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def _attrs(attrs: dict) -> dict[str, str]:
+    return {key: label_text(value) for key, value in attrs.items() if value is not None}
 
 
 class Dot:
@@ -27,35 +24,27 @@ class Dot:
     def __init__(self, name: str, graph_attrs: dict, node_attrs: dict, edge_attrs: dict):
         self.name = name
         self.graph_attrs = dict(graph_attrs)  # may still change until text()
-        self.lines = [f"  node [{_attrs(node_attrs)}];", f"  edge [{_attrs(edge_attrs)}];"]
-        self.depth = 1
+        self._stack = [graphviz.Digraph(label_text(name), node_attr=_attrs(node_attrs), edge_attr=_attrs(edge_attrs))]
         self.n_nodes = 0
         self.n_edges = 0
 
-    def _put(self, text: str) -> None:
-        self.lines.append("  " * self.depth + text)
-
     def node(self, id_: str, **attrs) -> str:
-        self._put(f"{id_} [{_attrs(attrs)}];")
+        self._stack[-1].node(id_, **_attrs(attrs))
         self.n_nodes += 1
         return id_
 
     def edge(self, src: str, dst: str, **attrs) -> None:
-        self._put(f"{src} -> {dst}" + (f" [{_attrs(attrs)}]" if attrs else "") + ";")
+        self._stack[-1].edge(src, dst, **_attrs(attrs))
         self.n_edges += 1
 
     def cluster(self, id_: str, **attrs) -> None:
-        self._put(f"subgraph cluster_{id_} {{")
-        self.depth += 1
-        for key, value in attrs.items():
-            if value is not None:
-                self._put(f"{key}={value if str(value).startswith('<') else quote(value)};")
+        self._stack.append(graphviz.Digraph(f"cluster_{id_}", graph_attr=_attrs(attrs)))
 
     def end(self) -> None:
-        self.depth -= 1
-        self._put("}")
+        inner = self._stack.pop()
+        self._stack[-1].subgraph(inner)
 
     def text(self) -> str:
-        head = [f"digraph {quote(self.name)} {{"]
-        head += [f"  {k}={quote(v)};" for k, v in self.graph_attrs.items() if v is not None]
-        return "\n".join(head + self.lines + ["}"]) + "\n"
+        top = self._stack[0]
+        top.graph_attr.update(_attrs(self.graph_attrs))
+        return top.source

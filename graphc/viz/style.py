@@ -7,6 +7,8 @@ from functools import lru_cache
 from html import escape
 
 from graphc.ir.types import TensorType
+from graphc.layers import LAYERS
+from graphc.ops import OPS
 
 FAMILY_COLORS = {
     "nn": "#cfe2ff",
@@ -29,6 +31,21 @@ PARAM_STYLE = {"shape": "cylinder", "style": "filled", "fillcolor": "#f2f2f2", "
 COLLAPSED_STYLE = {"shape": "box3d", "style": "filled", "fillcolor": "#fafafa"}
 BACKWARD_COLOR = "#c0392b"
 
+# colors of ONNX op types (the leaf layers of an imported model that kept them)
+ONNX_FAMILIES = {
+    **dict.fromkeys(["Conv", "ConvTranspose", "Gemm", "MatMul", "Einsum", "LSTM", "GRU", "RNN"], "nn"),
+    **dict.fromkeys(["Relu", "LeakyRelu", "Sigmoid", "Tanh", "Softmax", "LogSoftmax", "Gelu", "Elu", "Selu",
+                     "Softplus", "HardSigmoid", "PRelu", "Clip"], "activation"),
+    **dict.fromkeys(["MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool", "Resize", "Upsample"], "pool"),
+    **dict.fromkeys(["BatchNormalization", "LayerNormalization", "InstanceNormalization",
+                     "GroupNormalization"], "norm"),
+    **dict.fromkeys(["Dropout"], "regularization"),
+    **dict.fromkeys(["Reshape", "Flatten", "Transpose", "Squeeze", "Unsqueeze", "Concat", "Split", "Slice",
+                     "Gather", "Cast", "Identity", "Shape", "Expand", "Constant", "Pad", "Tile"], "shape"),
+    **dict.fromkeys(["ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin", "ArgMax", "ArgMin"], "reduce"),
+}
+
+
 
 def family_color(family: str) -> str:
     """A fixed color per op family (an unknown family gets a stable one from its name)."""
@@ -39,14 +56,10 @@ def family_color(family: str) -> str:
 
 def family_of(op: str) -> str:
     """The family of a spec layer or primitive op (`nn`, `activation`, ...); `block` otherwise."""
-    from graphc.layers import LAYERS
-    from graphc.ops import OPS
-
     if op in LAYERS:
         return LAYERS[op].family
     if op in OPS:
         return OPS[op].family
-    from graphc.export.onnx_import import ONNX_FAMILIES
 
     return ONNX_FAMILIES.get(op, "block")
 

@@ -10,7 +10,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from graphc.autodiff import grad_graph
+from graphc.errors import GraphcError
 from graphc.ir.graph import Graph, Node, Value
+from graphc.ops import OPS
+from graphc.passes import optimize
 from graphc.viz.dot import Dot
 from graphc.viz.structure import Item, Run, fold_runs, layer_feeds, layer_tree
 from graphc.viz.style import (BACKWARD_COLOR, COLLAPSED_STYLE, INPUT_STYLE, OUTPUT_STYLE, PARAM_STYLE,
@@ -55,21 +59,9 @@ def layer_attrs_text(attrs: dict) -> str:
 
 def op_attrs_text(node: Node) -> str:
     """The attributes of a primitive node that differ from the op's defaults."""
-    from graphc.ops import OPS
-
     defaults = OPS[node.op].attrs if node.op in OPS else {}
     return " ".join(f"{k}={fmt_value(v)}" for k, v in node.attrs.items()
                     if k not in defaults or defaults[k] != v)
-
-
-def _grad_graph(graph: Graph) -> Graph:
-    try:
-        from graphc.autodiff import grad_graph
-    except ImportError:
-        from graphc.errors import GraphcError
-
-        raise GraphcError("--level grad needs graphc.autodiff, which this installation lacks") from None
-    return grad_graph(graph, wrt="params")
 
 
 class _Drawer:
@@ -382,11 +374,9 @@ def build_view(graph: Graph, opts: ViewOptions | None = None, **kwargs) -> View:
     """DOT source of one view of `graph`, and notes on what was folded."""
     opts = opts or ViewOptions(**kwargs)
     if opts.level not in LEVELS:
-        from graphc.errors import GraphcError
-
         raise GraphcError(f"unknown view level '{opts.level}' (one of {', '.join(LEVELS)})")
     if opts.level == "grad":
-        graph = _grad_graph(graph)
+        graph = grad_graph(graph, wrt="params")
     dot = _new_dot(graph.name, opts)
     drawer = _Drawer(graph, opts, dot)
     drawer.draw()
@@ -398,12 +388,6 @@ def build_view(graph: Graph, opts: ViewOptions | None = None, **kwargs) -> View:
 
 def build_passes_view(graph: Graph, opts: ViewOptions | None = None, level: int = 2) -> View:
     """Before and after `graphc.passes.optimize`, side by side (op view unless told otherwise)."""
-    try:
-        from graphc.passes import optimize
-    except ImportError:
-        from graphc.errors import GraphcError
-
-        raise GraphcError("--passes needs graphc.passes, which this installation lacks") from None
     opts = opts or ViewOptions(level="op")
     before = graph.clone()
     before.prune()

@@ -16,6 +16,8 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from graphc.errors import GraphcError, ShapeError, SpecError
+from graphc.viewer.html import error_page, model_page
+import signal
 
 
 def fingerprint(paths: list[str]) -> str:
@@ -59,8 +61,6 @@ class PageSource:
         return fingerprint([self.spec] + ([self.run_dir] if self.run_dir else []))
 
     def page(self) -> tuple[str, bytes]:
-        from graphc.viz.html import error_page, model_page
-
         with self.lock:
             version = self.version()
             if self.cached and self.cached[0] == version:
@@ -115,7 +115,6 @@ def make_handler(source: PageSource):
 
 def serve(source: PageSource, host: str = "127.0.0.1", port: int = 8000, ready: Callable[[str], None] | None = None) -> int:
     """Serve until Ctrl-C (or SIGTERM); returns the exit status."""
-    import signal
 
     try:
         httpd = ThreadingHTTPServer((host, port), make_handler(source))

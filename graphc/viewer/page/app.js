@@ -1,6 +1,6 @@
 /* graphc interactive model viewer: draws the expanded part of the model tree with Graphviz
    (the vendored @viz-js/viz, WebAssembly), and handles expand/collapse, selection, search,
-   paths, views, pan and zoom. The data comes from graphc/viz/page_data.py (#graphc-data).
+   paths, views, pan and zoom. The data comes from graphc/viewer/page_data.py (#graphc-data).
    Hooks for tests and tools are documented in docs/viz.md. */
 (function () {
   'use strict';

@@ -1,12 +1,16 @@
 """Reverse mode over the IR: the gradient of a graph is more nodes of the same graph.
 
-`gradients(graph, ys, cotangents, wrt)` walks the nodes between `wrt` and `ys` backwards (no
-recursion: graphs have thousands of nodes), calls each op's `vjp(builder, node, output
-cotangents)`, sums the contributions of values used several times, and appends the backward
-nodes to `graph` (role "backward", in the forward node's layer and spec location).
+`gradients(graph, ys, cotangents, wrt, ops)` walks the nodes between `wrt` and `ys` backwards
+(no recursion: graphs have thousands of nodes), calls each op's `vjp(builder, node, output
+cotangents)` from the op table `ops`, sums the contributions of values used several times, and
+appends the backward nodes to `graph` (role "backward", in the forward node's layer and spec
+location). It sits in the IR, below the ops, so that a gradient rule can differentiate its op's
+own decomposition (rnn, gru); `graphc.autodiff.gradients` is this loop over graphc's registry.
 """
 
 from __future__ import annotations
+
+from typing import Any, Mapping
 
 from graphc.errors import ShapeError, SpecError
 from graphc.ir.builder import Builder
@@ -47,7 +51,8 @@ def _check_cotangent(node: Node, k: int, x: Value, g: Value) -> None:
                          f"({_where(node)})")
 
 
-def gradients(graph: Graph, ys: list[Value], cotangents: list[Value | None], wrt: list[Value]) -> list[Value | None]:
+def gradients(graph: Graph, ys: list[Value], cotangents: list[Value | None], wrt: list[Value],
+              ops: Mapping[str, Any]) -> list[Value | None]:
     """d(sum_i <ys_i, cotangents_i>)/d(wrt_j) for each j, as new nodes of `graph`.
 
     A cotangent of None for a scalar y means 1. The result holds None where no path leads from
@@ -63,7 +68,7 @@ def gradients(graph: Graph, ys: list[Value], cotangents: list[Value | None], wrt
     active = {id(v) for v in graph.values() if id(v) in reach and id(v) in need}
     active.update(id(v) for v in wrt if id(v) in reach and id(v) in need)
 
-    b = Builder(graph)
+    b = Builder(graph, ops=ops)
     pending: dict[int, list[Value]] = {}
     for y, cot in zip(ys, cotangents):
         if id(y) not in active:
@@ -88,13 +93,11 @@ def gradients(graph: Graph, ys: list[Value], cotangents: list[Value | None], wrt
     for node in reversed(forward):
         if not any(id(o) in active for o in node.outputs):
             continue
-        nb = Builder(graph, node.layer, node.loc)
+        nb = Builder(graph, node.layer, node.loc, ops=ops)
         gs = [total(o, nb) for o in node.outputs]
         if all(g is None for g in gs):
             continue
-        from graphc.ops import OPS
-
-        opdef = OPS[node.op]
+        opdef = ops[node.op]
         if opdef.vjp is None:
             raise _no_grad_error(node, opdef.no_grad or "the op has no gradient rule")
         first = len(graph.nodes)

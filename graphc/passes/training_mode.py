@@ -1,16 +1,22 @@
-"""Training mode of a forward graph: every node whose op has a training form (`OpDef.train`) is
+"""Training mode (train steps only): every node whose op has a training form (`OpDef.train`) is
 rewritten by it, in graph order. The forms live on the ops: dropout draws masks from the step's
 seed, VAE sampling draws its noise from the same seed (reproducible, unlike RandomNormalLike),
-batch norm uses batch statistics and updates its running statistics (as torch's `model.train()`)."""
+batch norm uses batch statistics and updates its running statistics (as torch's `model.train()`).
+
+    y = dropout(x, rate=0.5)   ->   y = mul(x, dropout_mask(x, seed, rate=0.5, salt=1))
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Callable
 
-from graphc.ir.builder import Builder
 from graphc.ir.graph import Graph, Node, Value
-from graphc.ops import OPS
+from graphc.ops import OPS, Builder
+from graphc.passes.log import PassLog
+
+NAME = "training_mode"
+LEVEL = None  # not an optimization: training/step.py runs it on a train-step graph
 
 
 @dataclass
@@ -39,8 +45,7 @@ class TrainCtx:
         """Build nodes that go after the replacement of `node` (not part of its value)."""
         start = len(self.graph.nodes)
         result = build(Builder(self.graph, node.layer, node.loc))
-        self._after += self.graph.nodes[start:]
-        del self.graph.nodes[start:]
+        self._after += self.graph.detach_since(start)
         return result
 
     def update(self, param: Value, new: Value) -> None:
@@ -59,12 +64,8 @@ def _replace(graph: Graph, node: Node, build) -> list[Node] | None:
     if result is None:
         assert len(graph.nodes) == start, f"{node.op}: a training form returning None must build nothing"
         return None
-    new = graph.nodes[start:]
-    del graph.nodes[start:]
-    last = result.producer
-    out = node.outputs[0]
-    last.outputs[last.outputs.index(result)] = out
-    out.producer = last
+    new = graph.detach_since(start)
+    graph.take_over(node.outputs[:1], [result])
     return new
 
 
@@ -90,4 +91,15 @@ def to_training_mode(graph: Graph, seed: Value | None) -> list[RunningUpdate]:
     return ctx.updates
 
 
-__all__ = ["RunningUpdate", "TrainCtx", "needs_seed", "to_training_mode"]
+def run(graph: Graph, log: PassLog, seed: Value | None = None) -> list[RunningUpdate]:
+    """The pass: `to_training_mode`, logged; returns the running-statistics updates."""
+    before = list(graph.nodes)
+    updates = to_training_mode(graph, seed)
+    kept = {id(n) for n in graph.nodes}
+    for node in before:
+        if id(node) not in kept:
+            log(f"{node.op} {node.name} in training form", node)
+    return updates
+
+
+__all__ = ["RunningUpdate", "TrainCtx", "needs_seed", "run", "to_training_mode"]

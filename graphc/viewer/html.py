@@ -1,8 +1,8 @@
 """One self-contained HTML page per model (`graphc viz spec.yaml -o model.html`).
 
-The page inlines its styles, its script (graphc/viz/page/app.js), the vendored Graphviz
-WebAssembly build (@viz-js/viz, graphc/viz/page/viz-global.js) and the model's data
-(graphc/viz/page_data.py), so it opens offline from file:// and nothing is fetched.
+The page inlines its styles, its script (graphc/viewer/page/app.js), the vendored Graphviz
+WebAssembly build (@viz-js/viz, graphc/viewer/page/viz-global.js) and the model's data
+(graphc/viewer/page_data.py), so it opens offline from file:// and nothing is fetched.
 A run folder's training pictures (curves.png, samples.png) are inlined as data: URLs.
 """
 
@@ -18,14 +18,14 @@ from importlib import resources
 from graphc.errors import GraphcError
 from graphc.ir.graph import Graph
 from graphc.util.atomic import write_text
-from graphc.viz.page_data import page_data
+from graphc.viewer.page_data import page_data
 
 RUN_IMAGES = ("curves.png", "samples.png")
 
 
 @cache
 def _asset(name: str) -> str:
-    return (resources.files("graphc.viz") / "page" / name).read_text(encoding="utf-8")
+    return (resources.files("graphc.viewer") / "page" / name).read_text(encoding="utf-8")
 
 
 def _fill(template: str, **parts: str) -> str:

@@ -2,7 +2,7 @@
 (inputs, blocks, repeated copies, folded runs, chunks, layers, ops, outputs), the edges between
 the leaves, and the details the side panel shows for each layer and op.
 
-The page (graphc/viz/page/app.js) draws the items whose ancestors are expanded, lays them out
+The page (graphc/viewer/page/app.js) draws the items whose ancestors are expanded, lays them out
 with Graphviz (compiled to WebAssembly) and maps every edge onto the nearest drawn item.
 Long lists are split into nested chunks of at most `CHUNK` items, so no expansion ever draws
 more than a few dozen boxes, whatever the size of the model.
@@ -17,6 +17,10 @@ from dataclasses import dataclass, field
 from graphc.ir.graph import Graph, Node, Value
 from graphc.viz.structure import Item, Run, fold_runs, layer_feeds, layer_tree
 from graphc.viz.style import family_color, family_of, shape_label
+from graphc.summary import node_cost
+import onnx
+from graphc.passes import optimize
+from graphc.autodiff import grad_graph
 
 CHUNK = 40  # most items one expanded group (or the top level) shows
 VIEW_NODE_LIMIT = 5000  # graphs with more nodes get only the layer view (gradient / passes views are 5x bigger)
@@ -77,8 +81,6 @@ def _fmt(value) -> str:
 
 class _Builder:
     def __init__(self, graph: Graph, onnx_info: dict | None):
-        from graphc.summary import node_cost
-
         self.g = graph
         self.t = _Tree()
         self.onnx = onnx_info
@@ -359,7 +361,6 @@ def view_data(graph: Graph, onnx_info: dict | None = None, removed: set[str] | N
 
 def onnx_details(path: str, graph: Graph) -> dict:
     """layer name -> {name, domain, opset} for a graph imported from the ONNX file at `path`."""
-    import onnx
 
     model = onnx.load(path, load_external_data=False)
     opsets = {o.domain or "ai.onnx": o.version for o in model.opset_import}
@@ -385,12 +386,8 @@ def page_data(graph: Graph, source: str, views: tuple[str, ...] = ("grad", "pass
                              "(graphc viz --level grad / --passes draws them as pictures)")
         return data
     if "grad" in views:
-        from graphc.autodiff import grad_graph
-
         data["views"]["grad"] = view_data(grad_graph(graph, wrt="params"))
     if "passes" in views:
-        from graphc.passes import optimize
-
         before = graph.clone()
         before.prune()
         explain: list[str] = []
