@@ -10,6 +10,10 @@ import numpy as np
 
 from graphc.autodiff import grad_graph
 from graphc.errors import SpecError
+from graphc.functional.layers import apply_model
+from graphc.functional.model import functional_spec, training_section
+from graphc.functional.pyfile import load_python
+from graphc.functional.trace import caller_loc
 from graphc.export.onnx_export import model_bytes, to_onnx, write_onnx
 from graphc.export.onnx_write import PROTOBUF_LIMIT
 from graphc.ir.graph import Graph
@@ -17,6 +21,7 @@ from graphc.ops import interpret
 from graphc.passes import optimize
 from graphc.runtime.session import make_session, run
 from graphc.runtime.weights import load_weights, save_weights
+from graphc.spec.writer import spec_to_yaml
 from graphc.spec.build import Spec, load_spec, parse_spec
 from graphc.summary import summarize
 from graphc.training.compile import train_config
@@ -36,9 +41,7 @@ class Model:
     def __init__(self, spec: Spec | str, model: str | None = None, *, inputs: Any = None, outputs: Any = None,
                  doc: str | None = None, spec_name: str | None = None):
         if isinstance(spec, str):
-            from graphc.functional.model import functional_spec
-
-            spec, model = functional_spec(spec, inputs, outputs, doc, spec_name)
+                spec, model = functional_spec(spec, inputs, outputs, doc, spec_name)
         self.spec = spec
         self.model_name = model or spec.default_model()
         self.graph: Graph = spec.build(self.model_name)
@@ -67,23 +70,16 @@ class Model:
 
     def __call__(self, *inputs: Any, name: str | None = None):
         """Use this model as a layer on traced tensors (sharing its weights), as `- generator:` in YAML."""
-        from graphc.functional.layers import apply_model
-
         return apply_model(self, inputs, name)
 
     def training(self, **section: Any) -> "Model":
         """Set the spec's `training:` section (keys as in YAML: data, loss, optimizer, ...); returns self.
         Shorthands: `data="digits"` is `{dataset: digits}`, `validation=0.2` is `{split: 0.2}`."""
-        from graphc.functional.model import training_section
-        from graphc.functional.trace import caller_loc
-
         self.spec.training = training_section(section, caller_loc())
         return self
 
     def to_yaml(self) -> str:
         """The spec as YAML text (this model first); it loads back to byte-identical ONNX."""
-        from graphc.spec.writer import spec_to_yaml
-
         return spec_to_yaml(self.spec, self.model_name)
 
     # -- inspection ---------------------------------------------------------------------
@@ -196,8 +192,6 @@ def load(path: str, params: dict[str, Any] | None = None, seed: int = 0, model: 
     if training:
         raise SpecError("--training is for .onnx models; a spec has its own training: section")
     if str(path).lower().endswith(".py"):  # Python front end (graphc.functional.pyfile)
-        from graphc.functional.pyfile import load_python
-
         m = load_python(path, params, seed, model)
     else:
         m = Model(load_spec(path, params, seed), model)

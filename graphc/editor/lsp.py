@@ -28,7 +28,7 @@ def make_server() -> Any:
     from lsprotocol import types as T
     from pygls.lsp.server import LanguageServer
 
-    from graphc import __version__
+    from graphc.version import __version__
 
     server = LanguageServer("graphc", __version__)
     analyses: dict[str, A.Analysis] = {}

@@ -101,3 +101,19 @@ def apply_model(model, inputs: tuple, name: str | None):
     loc = caller_loc()
     tensors = list(inputs[0]) if len(inputs) == 1 and isinstance(inputs[0], (list, tuple)) else list(inputs)
     return apply(model.model_name, tensors, {}, name, loc, model=model)
+
+
+def install(module) -> None:
+    """Make `module.<op>` (graphc.layers) the functional form of every layer and public op."""
+    def __getattr__(name: str):
+        if name.startswith("_"):
+            raise AttributeError(name)
+        fn = layer_function(name)
+        setattr(module, name, fn)
+        return fn
+
+    def __dir__() -> list[str]:
+        return sorted(set(vars(module)) | set(public_names()))
+
+    module.__getattr__ = __getattr__
+    module.__dir__ = __dir__

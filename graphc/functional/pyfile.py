@@ -35,13 +35,12 @@ def _run(path: str) -> dict[str, Any]:
 
 def load_python(path: str, params: dict[str, Any] | None = None, seed: int = 0, model: str | None = None):
     """The graphc.Model a Python spec file defines."""
-    from graphc.api import Model
-
     if params:
         raise SpecError(f"--set {next(iter(params))}: a Python spec has no spec parameters", Location(path, 1, 1),
                         "change the value in the file, or read it from the environment there")
     namespace = _run(path)
-    models = {k: v for k, v in namespace.items() if isinstance(v, Model)}
+    models = {k: v for k, v in namespace.items()  # graphc.Model instances (not imported: api imports this)
+              if hasattr(v, "spec") and hasattr(v, "model_name") and hasattr(v, "onnx_bytes")}
     default = models.get("model")
     if model is None:
         if default is None:
@@ -59,4 +58,4 @@ def load_python(path: str, params: dict[str, Any] | None = None, seed: int = 0, 
                         did_you_mean(model, known) or (f"models: {', '.join(known)}" if known else None))
     if chosen.model_name == name and chosen.spec.seed == seed:
         return chosen
-    return Model(dataclasses.replace(chosen.spec, seed=seed), name)
+    return type(chosen)(dataclasses.replace(chosen.spec, seed=seed), name)

@@ -338,8 +338,6 @@ def _arg_names(fn: Callable, n: int) -> list[str]:
 
 def trace_block(fn: Callable, inputs: list[Tensor], block_name: str, loc: Location) -> BlockDef:
     """Run `fn` once on placeholders of the inputs' types and record its layers as a YAML block."""
-    from graphc.functional.model import body_of
-
     comp = Component()
     names = _arg_names(fn, len(inputs))
     placeholders = []
@@ -420,3 +418,57 @@ def repeat(fn: Callable, n: int, *inputs, name: str | None = None, block: str | 
         return apply(bname, tensors, {}, name, call_loc, repeat=n, block=definition)
 
     return run(*inputs) if inputs else run
+
+
+def _layers_between(inputs: list[Tensor], outputs: list[Tensor], loc: Location) -> list[LayerRecord]:
+    """The layers the outputs depend on, back to the inputs, in creation order."""
+    allowed = {id(t) for t in inputs}
+    seen: dict[int, LayerRecord] = {}
+    stack = list(outputs)
+    while stack:
+        t = stack.pop()
+        if not isinstance(t, Tensor) or id(t) in allowed:
+            continue
+        if t.producer is None:
+            names = ", ".join(i.name for i in inputs) or "none"
+            raise SpecError(f"the outputs depend on input '{t.name}', which is not in inputs=[{names}]", loc,
+                            f"add it: inputs=[..., {t.name}]")
+        record = t.producer
+        if id(record) not in seen:
+            seen[id(record)] = record
+            stack.extend(record.inputs)
+    return sorted(seen.values(), key=lambda r: r.index)
+
+
+def body_of(inputs: list[Tensor], outputs: list[Tensor], doc: str | None, block: bool = False,
+            loc: Location | None = None) -> dict:
+    """The YAML body of a model (or block): inputs, layers, outputs; `_locs` holds each layer's place."""
+    loc = loc or Location("<python>", 1, 1)
+    layers = _layers_between(inputs, outputs, loc)
+    body: dict[str, Any] = {}
+    if doc:
+        body["doc"] = doc
+    if block:
+        body["inputs"] = [t.name for t in inputs]
+    else:
+        body["inputs"] = {t.name: dict(t.input_decl) for t in inputs}
+    items, locs, counts = [], [], {}
+    previous: str | None = inputs[0].name if len(inputs) == 1 else None
+    for record in layers:
+        counts[record.op] = counts.get(record.op, 0) + 1
+        attrs = dict(record.attrs)
+        refs = [t.name if isinstance(t, Tensor) else t for t in record.inputs]
+        if not (len(refs) == 1 and refs[0] == previous) and refs:
+            attrs["in"] = refs[0] if len(refs) == 1 else refs
+        if record.name != f"{record.op}_{counts[record.op]}":
+            attrs["name"] = record.name
+        items.append({record.op: attrs or None})
+        locs.append(record.loc)
+        previous = record.name
+    body["layers"] = items
+    out_refs = [t.name for t in outputs]
+    if not (len(out_refs) == 1 and layers and out_refs[0] == layers[-1].name):
+        body["outputs"] = out_refs
+    body["_locs"] = locs
+    body["_records"] = layers
+    return body
