@@ -3,6 +3,11 @@
 from graphc.version import __version__
 from graphc.errors import GraphcError, SpecError  # noqa: E402
 from graphc.api import Model, load, loads  # noqa: E402
-from graphc import dsl  # noqa: E402
+from graphc.functional import Input, Tensor, repeat, scope  # noqa: E402
+from graphc import layers  # noqa: E402  (gc.layers.dense(x, 64), ...)
+from graphc.functional.layers import install as _install  # noqa: E402
 
-__all__ = ["GraphcError", "Model", "SpecError", "__version__", "dsl", "load", "loads"]
+_install(layers)
+
+__all__ = ["GraphcError", "Input", "Model", "SpecError", "Tensor", "__version__", "layers", "load", "loads",
+           "repeat", "scope"]

@@ -10,6 +10,10 @@ import numpy as np
 
 from graphc.autodiff import grad_graph
 from graphc.errors import SpecError
+from graphc.functional.layers import apply_model
+from graphc.functional.model import functional_spec, training_section
+from graphc.functional.pyfile import load_python
+from graphc.functional.trace import caller_loc
 from graphc.export.onnx_export import model_bytes, to_onnx, write_onnx
 from graphc.export.onnx_write import PROTOBUF_LIMIT
 from graphc.ir.graph import Graph
@@ -17,6 +21,7 @@ from graphc.ops import interpret
 from graphc.passes import optimize
 from graphc.runtime.session import make_session, run
 from graphc.runtime.weights import load_weights, save_weights
+from graphc.spec.writer import spec_to_yaml
 from graphc.spec.build import Spec, load_spec, parse_spec
 from graphc.summary import summarize
 from graphc.training.compile import train_config
@@ -32,9 +37,15 @@ from graphc.runtime.session import check_feeds
 
 
 class Model:
-    """One model of a spec, built into a checked graph, with its parameters."""
+    """One model of a spec, built into a checked graph, with its parameters.
 
-    def __init__(self, spec: Spec, model: str | None = None):
+    `Model(spec, model)` is what `graphc.load()` returns; `Model("mlp", inputs=[x], outputs=[y])`
+    is the functional form (graphc.functional): the same Model, from tensors traced in Python."""
+
+    def __init__(self, spec: Spec | str, model: str | None = None, *, inputs: Any = None, outputs: Any = None,
+                 doc: str | None = None, spec_name: str | None = None):
+        if isinstance(spec, str):
+                spec, model = functional_spec(spec, inputs, outputs, doc, spec_name)
         self.spec = spec
         self.model_name = model or spec.default_model()
         self.graph: Graph = spec.build(self.model_name)
@@ -60,6 +71,20 @@ class Model:
 
     def save_weights(self, path: str) -> None:
         save_weights(self.graph, path)
+
+    def __call__(self, *inputs: Any, name: str | None = None):
+        """Use this model as a layer on traced tensors (sharing its weights), as `- generator:` in YAML."""
+        return apply_model(self, inputs, name)
+
+    def training(self, **section: Any) -> "Model":
+        """Set the spec's `training:` section (keys as in YAML: data, loss, optimizer, ...); returns self.
+        Shorthands: `data="digits"` is `{dataset: digits}`, `validation=0.2` is `{split: 0.2}`."""
+        self.spec.training = training_section(section, caller_loc())
+        return self
+
+    def to_yaml(self) -> str:
+        """The spec as YAML text (this model first); it loads back to byte-identical ONNX."""
+        return spec_to_yaml(self.spec, self.model_name)
 
     # -- inspection ---------------------------------------------------------------------
     def check(self) -> list[tuple[str, str, str]]:
@@ -183,7 +208,8 @@ class Model:
 def load(path: str, params: dict[str, Any] | None = None, seed: int = 0, model: str | None = None,
          weights: str | None = None, training: str | None = None) -> Model:
     """Read a spec file or an .onnx model; `params` overrides its params (as --set), `weights`
-    loads an .npz, `training` (for .onnx) is a file holding a `training:` section."""
+    loads an .npz, `training` (for .onnx) is a file holding a `training:` section.
+    `.py` is a Python spec (it defines `model`, or the one `model` names)."""
     if str(path).lower().endswith(".onnx"):
         if params:
             raise SpecError(f"--set applies to spec parameters; {path} is an ONNX model")
@@ -191,7 +217,10 @@ def load(path: str, params: dict[str, Any] | None = None, seed: int = 0, model: 
         return m.load_weights(weights) if weights else m
     if training:
         raise SpecError("--training is for .onnx models; a spec has its own training: section")
-    m = Model(load_spec(path, params, seed), model)
+    if str(path).lower().endswith(".py"):  # Python front end (graphc.functional.pyfile)
+        m = load_python(path, params, seed, model)
+    else:
+        m = Model(load_spec(path, params, seed), model)
     return m.load_weights(weights) if weights else m
 
 

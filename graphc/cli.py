@@ -15,7 +15,9 @@ from typing import Callable
 from graphc.commands.check import check_command
 from graphc.commands.compile import compile_command
 from graphc.commands.grad import grad_command
+from graphc.commands.lsp import lsp_command
 from graphc.commands.run import run_command
+from graphc.commands.schema import schema_command
 from graphc.commands.serve import serve_command
 from graphc.commands.summary import summary_command
 from graphc.commands.train import train_command
@@ -37,12 +39,13 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _spec_args(p: argparse.ArgumentParser, model: bool = True, onnx: bool = False) -> None:
-    p.add_argument("spec", help="the spec file (.yaml), or an .onnx model")
+    p.add_argument("spec", help="the spec file (.yaml, or .py defining `model`), or an .onnx model")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a spec parameter (repeatable): --set dropout=0.3")
     p.add_argument("--seed", type=int, default=0, help="seed of the weight initialization (default 0)")
     if model:
-        p.add_argument("--model", help="which model of a spec with several models (default: the first)")
+        p.add_argument("--model", help="which model of a spec with several models (default: the first; "
+                                       "for a .py spec: a model of its spec, or a variable)")
     p.add_argument("--weights", metavar="FILE", help="load parameters by name from a .npz, .safetensors or "
                    "PyTorch .pt/.pth state-dict file")
 
@@ -184,6 +187,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a spec parameter (repeatable), as for compile")
     p.set_defaults(func=weights_command)
+
+    p = sub.add_parser("schema", help="write the JSON Schema of the spec language (for editors)",
+                       description="Generate the spec language's JSON Schema from the registry (docs/editors.md).")
+    p.add_argument("-o", "--output", metavar="FILE.json", help="write here (default: print it)")
+    p.set_defaults(func=schema_command)
+
+    p = sub.add_parser("lsp", help="language server over stdio (needs graphc[lsp])",
+                       description="Run the graphc language server on stdin/stdout (docs/editors.md).")
+    p.set_defaults(func=lsp_command)
     return parser
 
 

@@ -5,3 +5,4 @@ from graphc.layers import core  # noqa: F401  (registration)
 from graphc.layers import sequence  # noqa: F401  (registration)
 
 __all__ = ["LAYERS", "LayerCtx", "LayerDef", "activation", "layer"]
+

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from graphc.errors import Location, ShapeError, SpecError, did_you_mean
+from graphc.ir.digest import graph_digest
 from graphc.ir.graph import Graph, LayerInfo, Value
 from graphc.ir.types import DTYPES, TensorType, is_float
 from graphc.layers import LAYERS, LayerCtx
@@ -25,6 +26,7 @@ from graphc.version import __version__
 
 SPEC_VERSION = 1
 IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+DOTTED = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z0-9_]+)*$")  # layer names: `enc.0.ln1` (Python scopes)
 TOP_KEYS = ("graphc", "name", "doc", "params", "inputs", "layers", "outputs", "blocks", "models", "training")
 MODEL_KEYS = ("inputs", "layers", "outputs", "doc")
 BLOCK_KEYS = ("params", "inputs", "layers", "outputs", "doc")
@@ -84,9 +86,10 @@ def _need_map(value: Any, loc: Location, what: str, example: str) -> LocMap:
     return value
 
 
-def _need_ident(value: Any, loc: Location, what: str) -> str:
-    if not isinstance(value, str) or not IDENT.match(value):
-        raise SpecError(f"{what} must be an identifier (letters, digits, _), got {value!r}", loc)
+def _need_ident(value: Any, loc: Location, what: str, dotted: bool = False) -> str:
+    if not isinstance(value, str) or not (DOTTED if dotted else IDENT).match(value):
+        extra = " and dots, like enc.0.ln1" if dotted else ""
+        raise SpecError(f"{what} must be an identifier (letters, digits, _{extra}), got {value!r}", loc)
     return value
 
 
@@ -262,7 +265,8 @@ class ModelBuilder:
             scope.input_names.append(name)
         self._build_layers(body, scope)
         g.outputs = self._outputs(body, scope)
-        g.metadata = {"graphc_version": __version__, "spec_sha256": self.spec.spec_hash, "spec_name": self.spec.name}
+        g.metadata = {"graphc_version": __version__, "spec_sha256": graph_digest(g, self.spec.seed),
+                      "spec_name": self.spec.name}
         return g
 
     # -- inputs -------------------------------------------------------------------------
@@ -315,7 +319,7 @@ class ModelBuilder:
             counts[op] = counts.get(op, 0) + 1
             explicit = attrs.get("name") if attrs is not None else None
             if explicit is not None:
-                _need_ident(explicit, attrs.value_loc("name"), "a layer name")
+                _need_ident(explicit, attrs.value_loc("name"), "a layer name", dotted=True)
             names.append(explicit if explicit is not None else f"{op}_{counts[op]}")
         for name, (op, attrs, loc, _) in zip(names, items):
             if name in scope.entries or name in scope.pending:
@@ -491,7 +495,7 @@ class ModelBuilder:
     def _lookup(self, ref: Any, loc: Location, scope: _Scope, current: str, what: str = "in:") -> Value:
         if not isinstance(ref, str):
             raise SpecError(f"{what} expects layer or input names, got {ref!r}", loc)
-        base, _, suffix = ref.partition(".")
+        base, suffix = _split_ref(ref, scope)
         if base == current:
             raise SpecError(f"cycle: layer '{current}' reads its own output", loc,
                             "a layer can only read inputs and earlier layers")
@@ -604,6 +608,16 @@ class ModelBuilder:
                 raise SpecError(f"output '{ref}' is listed twice", loc)
             values.append(value)
         return values
+
+
+def _split_ref(ref: str, scope: _Scope) -> tuple[str, str]:
+    """`layer.output` -> (layer, output); a dotted layer name (`enc.0.ln1`) is matched whole first."""
+    parts = ref.split(".")
+    for k in range(len(parts), 1, -1):
+        base = ".".join(parts[:k])
+        if base in scope.entries or base in scope.pending:
+            return base, ".".join(parts[k:])
+    return parts[0], ".".join(parts[1:])
 
 
 def load_spec(path: str, overrides: dict[str, Any] | None = None, seed: int = 0) -> Spec:

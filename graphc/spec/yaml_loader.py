@@ -46,12 +46,12 @@ class _Constructor(yaml.constructor.SafeConstructor):
 
 # YAML 1.1 (PyYAML) reads `1e-5` as a string: it wants `1.0e-5`. Specs read it as a number, as
 # YAML 1.2 and every other tool do.
-_EXP_FLOAT = re.compile(r"^[-+]?[0-9][0-9_]*(\.[0-9_]*)?[eE][-+]?[0-9]+$")
+_EXP_FLOAT = re.compile(r"^[-+]?([0-9][0-9_]*(\.[0-9_]*)?|\.[0-9]+)[eE][-+]?[0-9]+$")
 
 
 def _with_exp_floats(loader: type) -> type:
     cls = type(f"Graphc{loader.__name__}", (loader,), {})
-    cls.add_implicit_resolver("tag:yaml.org,2002:float", _EXP_FLOAT, list("-+0123456789"))
+    cls.add_implicit_resolver("tag:yaml.org,2002:float", _EXP_FLOAT, list("-+0123456789."))
     return cls
 
 
