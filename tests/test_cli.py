@@ -70,6 +70,7 @@ def test_compile_mnist(tmp_path):
     assert sorted(weights.files) == sorted(f"{l}.{p}" for l in ("conv2d_1", "conv2d_2", "dense_1", "logits")
                                            for p in ("weight", "bias"))
     r2 = graphc_cli("compile", MNIST, "-o", str(tmp_path / "m2.onnx"))
+    assert r2.returncode == 0, r2.stderr
     assert out.read_bytes() == (tmp_path / "m2.onnx").read_bytes()  # byte-identical
 
 

@@ -25,7 +25,7 @@ from graphc.export.onnx_export import model_bytes, to_onnx_parts, write_onnx
 from graphc.ir.types import np_dtype
 from graphc.layers.base import draw
 
-from conftest import ROOT, SPECS
+from conftest import SPECS
 
 SPEC_FILES = sorted(glob.glob(os.path.join(SPECS, "*.yaml")))
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 from graphc.commands.load import load_graph, out_path
+from graphc.errors import GraphcError
 from graphc.viz.render import output_format, render
 from graphc.viz.views import ViewOptions, build_passes_view, build_view
 from graphc.viewer.html import write_html

@@ -34,7 +34,6 @@ from graphc.ops import cost
 from graphc.ops.common import int64, need_float
 from graphc.ops.registry import OpDef, as_list, register
 from onnx import helper
-from graphc.ir.types import onnx_dtype
 
 GATES = {"rnn": 1, "lstm": 4, "gru": 3}
 ONNX_OP = {"rnn": "RNN", "lstm": "LSTM", "gru": "GRU"}

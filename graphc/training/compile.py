@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from graphc.errors import SpecError
-from graphc.export.onnx_export import model_bytes
+from graphc.export.onnx_export import OPSET, check_opset, model_bytes
 from graphc.passes import optimize
 from graphc.training.config import TrainConfig, parse_training
 from graphc.training.step import TrainStep, build_train_step

@@ -26,14 +26,13 @@ from graphc.errors import SpecError, did_you_mean
 from graphc.export.onnx_export import model_bytes
 from graphc.ir.graph import Graph
 from graphc.ir.types import TensorType
-from graphc.ops import Builder
 from graphc.training import checkpoint
 from graphc.training.config import LossTerm, TrainConfig
 from graphc.training.data import epoch_batches, make_splits
 from graphc.training.pictures import gan_epoch
 from graphc.training.progress import EpochBar
 from graphc.training.runner import StepRunner, _session
-from graphc.training.step import build_train_step, forward_with_params, params_as_inputs
+from graphc.training.step import build_train_step, forward_with_params
 from graphc.util.atomic import atomic_path, write_bytes, write_text
 
 
