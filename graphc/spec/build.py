@@ -19,7 +19,7 @@ from graphc.layers import LAYERS, LayerCtx
 from graphc.ops import OPS
 from graphc.spec.params import substitute
 from graphc.spec.validate import check_attr_types
-from graphc.spec.yaml_loader import LocList, LocMap, load_yaml
+from graphc.spec.yaml_loader import LocList, LocMap, load_yaml, read_spec_file
 
 SPEC_VERSION = 1
 IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -594,11 +594,4 @@ def _version() -> str:
 
 
 def load_spec(path: str, overrides: dict[str, Any] | None = None, seed: int = 0) -> Spec:
-    try:
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
-    except FileNotFoundError:
-        raise SpecError(f"no such file: {path}") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise SpecError(f"cannot read {path}: {e}") from None
-    return parse_spec(text, path, overrides, seed)
+    return parse_spec(read_spec_file(path), path, overrides, seed)
