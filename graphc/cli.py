@@ -30,6 +30,8 @@ def _spec_args(p: argparse.ArgumentParser, model: bool = True, onnx: bool = Fals
     if model:
         p.add_argument("--model", help="which model of a spec with several models (default: the first)")
     p.add_argument("--weights", metavar="FILE.npz", help="load parameters by name from an .npz file")
+    p.add_argument("--max-memory", metavar="SIZE", help="memory the model may take, like 64GB (default: what is "
+                   "available; a bigger model is refused before its weights are made)")
 
 
 def _load(args):
@@ -229,7 +231,15 @@ def main(argv: list[str] | None = None, handler: Callable | None = None) -> int:
         parser.print_help()
         return EXIT_USER
     try:
+        if getattr(args, "max_memory", None):
+            from graphc.limits import set_max_memory
+
+            set_max_memory(args.max_memory)
         return (handler or args.func)(args)
+    except MemoryError:
+        print("error: out of memory (the model or its data is too big for this machine; see --max-memory)",
+              file=sys.stderr)
+        return EXIT_USER
     except SpecError as e:
         print(str(e), file=sys.stderr)
         return EXIT_USER

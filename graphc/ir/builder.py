@@ -41,6 +41,7 @@ class Builder:
         return [v if isinstance(v, Value) else self.const(v, dtype) for v in inputs]
 
     def emit_node(self, op: str, *inputs, out_names: list[str] | None = None, **attrs):
+        from graphc.limits import check_shape
         from graphc.ops import OPS
 
         opdef = OPS[op]
@@ -48,6 +49,8 @@ class Builder:
         opdef.check_arity(len(values))
         full = opdef.full_attrs(attrs)
         out_types = opdef.infer([v.type for v in values], full)
+        for t in out_types:
+            check_shape(t.shape, f"the {op} output")
         base = f"{self.layer}/{op}" if self.layer else op
         return self.graph.add_node(op, values, full, out_types, base, self.layer, self.loc, out_names)
 

@@ -12,6 +12,7 @@ from graphc.errors import ShapeError
 from graphc.ir.builder import Builder
 from graphc.ir.graph import Value
 from graphc.ir.types import format_shape, is_float, np_dtype
+from graphc.limits import check_shape, placeholder, reserve_param
 from graphc.ops.registry import REQUIRED
 
 
@@ -28,7 +29,6 @@ class LayerDef:
 
 
 LAYERS: dict[str, LayerDef] = {}
-MAX_PARAM_ELEMENTS = 2 ** 30  # one parameter tensor; bigger is almost surely a typo in a size
 
 
 def layer(name: str, attrs: dict, outputs=("y",), inputs=("x",), family="nn", doc="", param_doc=""):
@@ -67,9 +67,7 @@ class LayerCtx:
         full = f"{self.param_name}.{pname}"
         dtype = np_dtype(self.dtype)
         shape = tuple(int(s) for s in shape)
-        if float(np.prod(shape, dtype=np.float64)) > MAX_PARAM_ELEMENTS:
-            raise ShapeError(f"parameter {full} {list(shape)} would have more than {MAX_PARAM_ELEMENTS:,} elements",
-                             hint="check the sizes")
+        check_shape(shape, f"parameter {full}")
         existing = self.b.graph.params.get(full)
         if self.share and existing is not None:
             if existing.shape != shape:
@@ -79,7 +77,9 @@ class LayerCtx:
             return existing
         # A model used as a layer (share) draws the same initial values as the model on its own.
         key = full.split(".", 1)[1] if self.share else full
-        if init == "uniform":
+        if not reserve_param(self.b.graph, full, shape, dtype, self.name, self.b.loc):
+            data = placeholder(shape, dtype)  # over the memory limit: the build fails at its end
+        elif init == "uniform":
             data = param_rng(self.seed, key).uniform(-bound, bound, size=shape)
         elif init == "normal":
             data = param_rng(self.seed, key).standard_normal(size=shape)

@@ -16,6 +16,7 @@ from graphc.ir.builder import Builder
 from graphc.ir.graph import Graph, LayerInfo, Value
 from graphc.ir.types import DTYPES, TensorType, is_float
 from graphc.layers import LAYERS, LayerCtx
+from graphc.limits import check_params, check_shape
 from graphc.ops import OPS
 from graphc.spec.params import substitute
 from graphc.spec.validate import check_attr_types
@@ -237,6 +238,7 @@ class ModelBuilder:
             scope.entries[name] = _Entry([g.add_input(name, value[0])], loc=value[1])
             scope.input_names.append(name)
         self._build_layers(body, scope)
+        check_params(g)
         g.outputs = self._outputs(body, scope)
         g.metadata = {"graphc_version": _version(), "spec_sha256": self.spec.spec_hash, "spec_name": self.spec.name}
         return g
@@ -270,6 +272,10 @@ class ModelBuilder:
                                     dloc)
                 if isinstance(d, int) and d < 1:
                     raise SpecError(f"input {name}: dim {d} must be positive", dloc)
+            try:
+                check_shape(shape, f"input {name}")
+            except ShapeError as e:
+                raise SpecError(e.message, vloc, e.hint) from None
             result[name] = (TensorType(dtype, tuple(shape)), raw.key_loc(name))
         return result
 
