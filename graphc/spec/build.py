@@ -19,6 +19,7 @@ from graphc.layers import LAYERS, LayerCtx
 from graphc.limits import check_params, check_shape
 from graphc.ops import OPS
 from graphc.spec.params import substitute
+from graphc.spec.refs import cycle_path, reads_of
 from graphc.spec.validate import check_attr_types
 from graphc.spec.yaml_loader import LocList, LocMap, load_yaml, read_spec_file
 
@@ -199,6 +200,7 @@ class _Scope:
         self.param_prefix = prefix if param_prefix is None else param_prefix  # prefix of parameter names
         self.share = share  # a model used as a layer: reuse its parameters when they exist
         self.params = params
+        self.reads: dict[str, list[str]] = {}  # layer -> the layer names its in: reads (for cycle paths)
         self.entries: dict[str, _Entry] = {}
         self.pending: dict[str, Location] = {}  # layers declared later in the same list
         self.counts: dict[str, int] = {}
@@ -307,6 +309,7 @@ class ModelBuilder:
                 raise SpecError(f"duplicate name '{name}'{default}: first used at line "
                                 f"{first.line if first else '?'}", where, "give each layer a unique name with name:")
             scope.pending[name] = loc
+        scope.reads = reads_of(names, [attrs.get("in") if attrs is not None else None for _, attrs, _, _ in items])
         for name, (op, attrs, loc, item) in zip(names, items):
             self._build_layer(op, attrs, loc, name, scope)
             del scope.pending[name]
@@ -485,6 +488,11 @@ class ModelBuilder:
         if base not in scope.entries:
             if base in scope.pending:
                 later = scope.pending[base]
+                path = cycle_path(scope.reads, current, base)
+                if path:
+                    raise SpecError(f"cycle through in: {' -> '.join(path)}", loc,
+                                    f"'{base}' is defined later (line {later.line}); a layer can only read inputs "
+                                    "and earlier layers")
                 raise SpecError(f"'{base}' is defined later (line {later.line}); a layer can only read inputs and "
                                 f"earlier layers (this would be a cycle)", loc)
             raise SpecError(f"unknown name '{ref}' in {what}", loc,
