@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 
+from graphc.errors import SpecError
 from graphc.training.compile import train_config
 
 
@@ -15,17 +16,35 @@ def run_dir(spec_path: str, spec_name: str, out: str | None) -> str:
 def train_command(args) -> int:
     from graphc.api import load
     from graphc.spec.params import parse_overrides
-    from graphc.training.loop import Trainer, format_report
+    from graphc.training import faults
 
     model = load(args.spec, parse_overrides(args.set), args.seed, args.model, args.weights)
     cfg = train_config(model)
     out = run_dir(args.spec, model.spec.name, args.out)
-    os.makedirs(out, exist_ok=True)
+    try:
+        os.makedirs(out, exist_ok=True)
+    except OSError as e:
+        raise SpecError(f"cannot create the run folder {out}: {e.strerror or e}") from None
+    try:
+        with faults.stop_on_signals():
+            return _train(model, cfg, out, args)
+    except faults.Stopped as e:
+        print(faults.stopped_message(e, out), file=sys.stderr)
+        return 128 + e.signum
+    except faults.NonFiniteLoss as e:
+        training = model.spec.training
+        loc = training.value_loc("optimizer") if training is not None and "optimizer" in training else cfg.loc
+        raise faults.non_finite_error(e, out, loc) from None
+
+
+def _train(model, cfg, out: str, args) -> int:
+    from graphc.training.loop import Trainer, format_report
+
     tty = sys.stderr.isatty() and not args.quiet
     if cfg.gan is not None:
         from graphc.training.gan import GanTrainer
 
-        result = GanTrainer(model.spec, cfg, args.provider).fit(out, args.epochs, args.resume, log=print)
+        GanTrainer(model.spec, cfg, args.provider).fit(out, args.epochs, args.resume, log=print)
         print(f"wrote {out}/ (generator.onnx, weights.npz, history.json, checkpoint/)")
         return 0
     trainer = Trainer(model, cfg, args.provider)

@@ -29,6 +29,7 @@ from graphc.ir.types import TensorType
 from graphc.training import checkpoint
 from graphc.training.config import LossTerm, TrainConfig
 from graphc.training.data import epoch_batches, make_splits
+from graphc.training.faults import check_loss
 from graphc.training.runner import StepRunner, _session
 from graphc.training.step import build_train_step
 from graphc.util.atomic import write_text
@@ -126,7 +127,7 @@ class GanTrainer:
             t0 = time.perf_counter()
             d_sum = g_sum = 0.0
             batches = epoch_batches(len(self.data), self.cfg.batch_size, self.cfg.seed, epoch, self.cfg.shuffle)
-            for idx in batches:
+            for batch, idx in enumerate(batches, 1):
                 step = self.d.global_step
                 n = len(idx)
                 fake = self._generate(self._noise(n, step, 0))
@@ -136,6 +137,8 @@ class GanTrainer:
                 self._sync_discriminator()
                 g_out = self.g.run({self.combined_input: self._noise(n, step, 1),
                                     "gan_target": np.ones((n, 1), np.float32)}, step)
+                check_loss(d_out["loss"], epoch + 1, step + 1, batch, "discriminator loss")
+                check_loss(g_out["loss"], epoch + 1, step + 1, batch, "generator loss")
                 d_sum += d_out["loss"] * n
                 g_sum += g_out["loss"] * n
             record = {"epoch": epoch + 1, "d_loss": d_sum / len(self.data), "g_loss": g_sum / len(self.data),

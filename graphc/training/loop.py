@@ -15,6 +15,7 @@ import numpy as np
 from graphc.training import checkpoint
 from graphc.training.config import CLASS_METRICS, TrainConfig
 from graphc.training.data import Splits, epoch_batches, make_splits
+from graphc.training.faults import check_loss
 from graphc.training.metrics import compute
 from graphc.training.runner import EvalRunner, StepRunner
 from graphc.training.step import build_eval_step, build_train_step
@@ -108,6 +109,7 @@ class Trainer:
         for k, idx in enumerate(batches):
             feed = {name: train[name][idx] for name in self.step.batch_inputs}
             out = self.runner.run(feed, dropout_seed(self.cfg.seed, self.runner.global_step))
+            check_loss(out["loss"], epoch + 1, self.runner.global_step, k + 1)
             for key, value in out.items():
                 sums[key] = sums.get(key, 0.0) + value * len(idx)
             if progress:
