@@ -109,7 +109,7 @@ class _Budget:
     over: tuple | None = None  # (layer name, location, parameter) where the limit was first passed
 
 
-_budgets: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+_budgets: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def reserve_param(graph, name: str, shape: tuple, dtype, layer: str, loc: Location | None) -> bool:

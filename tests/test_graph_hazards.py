@@ -7,7 +7,6 @@ import ast
 import os
 
 import pytest
-
 from cli_harness import ROOT, assert_user_error, run_cli
 
 HEAD = "graphc: 1\nname: m\ninputs: {x: [N, 4]}\nlayers:\n"

@@ -6,7 +6,6 @@ from __future__ import annotations
 import re
 
 import pytest
-
 from cli_harness import assert_user_error, run_cli
 
 HEAD = "graphc: 1\nname: m\n"

@@ -14,7 +14,6 @@ import time
 
 import numpy as np
 import pytest
-
 from cli_harness import assert_user_error, env, run_cli
 
 SMALL = """graphc: 1
@@ -95,7 +94,7 @@ def test_signal_stops_cleanly_and_resume_is_identical(tmp_path, full_run, sig, s
     r = _train(spec, out, "--resume")
     assert r.returncode == 0, r.stderr
     assert _weights(out / "weights.npz") == _weights(full_run / "weights.npz")
-    strip = lambda h: [{k: v for k, v in e.items() if k != "seconds"} for e in h]  # noqa: E731
+    strip = lambda h: [{k: v for k, v in e.items() if k != "seconds"} for e in h]
     assert strip(json.loads((out / "history.json").read_text())) == \
         strip(json.loads((full_run / "history.json").read_text()))
 

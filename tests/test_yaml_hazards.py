@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 
 import pytest
-
 from cli_harness import assert_user_error, run_cli
 
 HEADER = "graphc: 1\nname: m\ninputs: {x: [N, 4]}\nlayers:\n"

@@ -38,6 +38,8 @@ def run_command(args) -> int:
             raise SpecError(f"no such file: {args.spec}")
         try:
             session = make_session(args.spec, args.provider)
+        except SpecError:
+            raise
         except Exception as e:  # noqa: BLE001 - onnxruntime's own load errors are user errors here
             raise SpecError(f"cannot load {args.spec}: {str(e).splitlines()[0]}") from None
     else:

@@ -16,7 +16,8 @@ from __future__ import annotations
 import codecs
 import os
 import re
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import yaml
 import yaml.constructor
@@ -94,7 +95,7 @@ def _check_tag(tag: str | None, file: str, mark) -> None:
 
 
 class _Frame:
-    __slots__ = ("value", "size", "anchor", "key", "key_loc", "merges")
+    __slots__ = ("anchor", "key", "key_loc", "merges", "size", "value")
 
     def __init__(self, value, anchor):
         self.value, self.size, self.anchor = value, 1, anchor

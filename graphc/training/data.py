@@ -12,6 +12,7 @@ from graphc.errors import SpecError
 from graphc.ir.graph import Value
 from graphc.ir.types import is_float, np_dtype
 from graphc.training.config import TrainConfig
+from graphc.util.missing import require
 
 Arrays = dict[str, np.ndarray]
 
@@ -26,8 +27,7 @@ class Splits:
 
 
 def _sklearn(name: str) -> tuple[np.ndarray, np.ndarray]:
-    from sklearn import datasets
-
+    datasets = require("sklearn.datasets", f"the bundled data set '{name}'")
     loader = {"digits": datasets.load_digits, "iris": datasets.load_iris,
               "breast_cancer": datasets.load_breast_cancer, "diabetes": datasets.load_diabetes}[name]
     bunch = loader()
@@ -80,7 +80,7 @@ def _take(arrays: Arrays, idx: np.ndarray) -> Arrays:
 
 
 def _split(arrays: Arrays, frac: float, stratify: np.ndarray | None, seed: int) -> tuple[Arrays, Arrays]:
-    from sklearn.model_selection import train_test_split
+    train_test_split = require("sklearn.model_selection", "splitting the data").train_test_split
 
     n = len(next(iter(arrays.values())))
     idx = np.arange(n)

@@ -13,8 +13,8 @@ from __future__ import annotations
 import math
 import os
 import signal
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 from graphc.errors import GraphcError, Location, SpecError
 
