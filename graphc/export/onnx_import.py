@@ -59,12 +59,9 @@ def _attr(a: onnx.AttributeProto):
 def import_onnx(source: str | onnx.ModelProto) -> Graph:
     """An IR graph of an ONNX model (a path or a ModelProto)."""
     if isinstance(source, str):
-        try:
-            model = onnx.load(source)
-        except FileNotFoundError:
-            raise SpecError(f"no such file: {source}") from None
-        except Exception as e:  # noqa: BLE001 - a corrupt file is the user's error
-            raise SpecError(f"cannot read {source} as ONNX: {e}") from None
+        from graphc.export.onnx_load import load_model_file
+
+        model = load_model_file(source)
         default_name = os.path.splitext(os.path.basename(source))[0]
     else:
         model, default_name = source, "model"

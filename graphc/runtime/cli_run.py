@@ -34,8 +34,9 @@ def run_command(args) -> int:
 
     feeds = read_inputs(args.input)
     if args.spec.endswith(".onnx"):
-        if not os.path.exists(args.spec):
-            raise SpecError(f"no such file: {args.spec}")
+        from graphc.export.onnx_load import load_model_file
+
+        load_model_file(args.spec, load_external=False)  # checked before onnxruntime reads it
         try:
             session = make_session(args.spec, args.provider)
         except SpecError:

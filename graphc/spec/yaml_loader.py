@@ -134,7 +134,11 @@ def _build(events: Iterable[yaml.Event], file: str) -> Any:
             if tag in (None, "!"):
                 tag = _RESOLVER.resolve(yaml.ScalarNode, ev.value, ev.implicit) if tag is None else _CORE + "str"
             node = yaml.ScalarNode(tag, ev.value, ev.start_mark, ev.end_mark, ev.style)
-            value = _MERGE if tag == _MERGE else constructor.yaml_constructors[tag](constructor, node)
+            try:
+                value = _MERGE if tag == _MERGE else constructor.yaml_constructors[tag](constructor, node)
+            except (ValueError, TypeError, OverflowError):
+                raise SpecError(f"YAML: cannot read '{ev.value}' as {'!!' + tag[len(_CORE):]}",
+                                _mark_loc(file, ev.start_mark), "remove the tag, or fix the value") from None
             if ev.anchor is not None:
                 anchors[ev.anchor] = (value, 1)
         elif isinstance(ev, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):

@@ -51,6 +51,9 @@ def load_arrays(cfg: TrainConfig, inputs: list[Value], spec_dir: str = ".") -> t
             path = cfg.npz
         from graphc.runtime.weights import read_npz
 
+        if not os.path.exists(path):
+            raise SpecError(f"training data file {cfg.npz} not found (paths are relative to the spec's folder)", cfg.loc,
+                            "give a path relative to the spec, or an absolute one")
         raw = read_npz(path)
         missing = [v.name for v in inputs if v.name not in raw]
         if missing:
