@@ -2,6 +2,7 @@
 
     python bench/train.py           # full run (a few minutes on 2 cores)
     python bench/train.py --quick   # smoke test: few steps, one seed, 2 epochs
+    python bench/train.py --isolated 3   # also each side in its own process, alternated 3 times
 
 (1) Train-step time at batch 64 (random data): MLP 784-64-64-10 (Adam, cross-entropy on logits),
     the Keras MNIST CNN on 28x28 (Adadelta, categorical cross-entropy on softmax outputs,
@@ -16,6 +17,11 @@
     seeds 0, 1, 2: test accuracy and the median epoch time, MLP 64-64-64-10 and the small CNN
     (conv 16 k3 pad 1, maxpool 2, linear), graphc `Trainer.fit` vs a PyTorch loop on the same
     arrays (same split, scaling and batch order rule; each framework its own initialization).
+Every train-step row also gives the step's GFLOP/s (3 x the forward FLOPs of the batch from
+graphc's summary) next to the machine's measured matmul peak (numpy sgemm 1024 at the same
+thread count, same run). With --isolated, each side also runs in a process of its own (so no
+thread pool steals the other's cores), the processes alternated ROUNDS times: the fastest block,
+the median, and the spread of the per-round ratios (`straddles_1`: not yet a result).
 Results: bench/results/train.json (ratios graphc / PyTorch: < 1 means graphc is faster).
 """
 
@@ -31,6 +37,8 @@ import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from typing import Callable  # noqa: E402
+
 from common import compare, print_table, write_json  # noqa: E402
 
 import graphc  # noqa: E402
@@ -201,9 +209,13 @@ def _session(graph, threads: int):
     return ort.InferenceSession(to_onnx(graph).SerializeToString(), options, providers=["CPUExecutionProvider"])
 
 
-def step_time(name: str, model, net: torch.nn.Module, opt, loss_fn, shape, repeat: int, steps: int) -> dict:
-    """Train-step time of `model` (spec text or a loaded Model) and its PyTorch twin `net`;
-    `loss_fn(net output, inputs, labels)` is the twin's loss."""
+def step_fns(model, net: torch.nn.Module, opt, loss_fn, shape) -> dict:
+    """One train step of `model` (spec text or a loaded Model) and of its PyTorch twin `net`
+    (`loss_fn(net output, inputs, labels)` is the twin's loss), as two functions, plus the step's
+    node count and its FLOPs (3 x the forward FLOPs of the batch: the usual estimate for forward +
+    backward)."""
+    from graphc.summary import summary_data
+
     model = graphc.loads(model) if isinstance(model, str) else model
     step = build_train_step(model.graph, train_config(model))
     runner = StepRunner(step, session=_session(step.graph, THREADS))
@@ -223,10 +235,36 @@ def step_time(name: str, model, net: torch.nn.Module, opt, loss_fn, shape, repea
         loss_fn(net(tx), tx, ty).backward()
         opt.step()
 
-    result = compare({"graphc": graphc_step, "torch": torch_step}, repeat=repeat, number=steps, warmup=3)
+    flops = 3 * summary_data(model.graph)["flops"] * 64
+    return {"graphc": graphc_step, "torch": torch_step, "nodes": len(step.graph.nodes), "flops": flops}
+
+
+def step_time(name: str, model, net: torch.nn.Module, opt, loss_fn, shape, repeat: int, steps: int) -> dict:
+    """Train-step time of graphc and PyTorch in this process, blocks interleaved."""
+    fns = step_fns(model, net, opt, loss_fn, shape)
+    result = compare({"graphc": fns["graphc"], "torch": fns["torch"]}, repeat=repeat, number=steps, warmup=3)
     g, t = result["graphc"]["median_s"], result["torch"]["median_s"]
     return {"model": name, "batch": 64, "graphc_ms": g * 1e3, "torch_ms": t * 1e3, "ratio": g / t,
-            "train_step_nodes": len(step.graph.nodes)}
+            "train_step_nodes": fns["nodes"], "step_gflop": fns["flops"] / 1e9,
+            "graphc_gflops": fns["flops"] / g / 1e9, "torch_gflops": fns["flops"] / t / 1e9}
+
+
+def matmul_peak_gflops(threads: int, n: int = 1024, repeat: int = 7) -> float:
+    """The machine's measured float32 matmul rate: numpy sgemm n x n at `threads` BLAS threads."""
+    from threadpoolctl import threadpool_limits
+
+    a = np.random.default_rng(0).random((n, n), dtype=np.float32)
+    b = a.T.copy()
+    with threadpool_limits(limits=threads, user_api="blas"):
+        a @ b
+        best = min(_timed(lambda: a @ b) for _ in range(repeat))
+    return 2 * n ** 3 / best / 1e9
+
+
+def _timed(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
 
 
 def torch_fit(make, train_x, train_y, test_x, test_y, seed: int, epochs: int) -> tuple[float, float]:
@@ -271,39 +309,107 @@ def digits_runs(name: str, text: str, make, seeds: list[int], epochs: int) -> di
             "epoch_ratio": med("graphc_epoch_s") / med("torch_epoch_s")}
 
 
-def train_step_rows(threads: int, repeat: int, steps: int, only: str | None = None) -> list[dict]:
-    """Train-step time at batch 64 of every model (or those whose name contains `only`), graphc vs its
-    PyTorch twin, `threads` each."""
-    global THREADS
-    THREADS = threads
-    torch.set_num_threads(threads)
+def step_cases(steps: int) -> list[tuple[str, Callable[[], tuple]]]:
+    """(name, factory) of every train-step model: factory() -> (model, net, opt, loss_fn, shape, number)."""
     torch.manual_seed(0)
-    mlp = torch_mlp(784)
-    cnn = torch_keras_cnn()
-    lstm, transformer, vae = TorchLSTM(32, 64), TorchTransformer(128, 64), TorchVAE()
     adam = lambda net: torch.optim.Adam(net.parameters(), lr=1e-3)  # noqa: E731
     ce = on_logits(torch.nn.functional.cross_entropy)
     spec = lambda name, **params: graphc.load(os.path.join(SPECS, name), params=params)  # noqa: E731
-    cases = [
-        ("mlp_784_64_64_10 (adam)", lambda: (MLP784, mlp, adam(mlp), ce, (784,), steps)),
-        ("keras_mnist_cnn (adadelta)", lambda: (
-            KERAS_CNN, cnn, torch.optim.Adadelta(cnn.parameters(), lr=1.0, rho=0.95, eps=1e-7), on_logits(keras_cce),
-            (1, 28, 28), max(2, steps // 4))),
-        ("lstm_32_64_t20 (adam)", lambda: (spec("train_lstm.yaml", steps=20, features=32), lstm, adam(lstm), ce,
-                                           (20, 32), max(2, steps // 2))),
-        ("transformer_block_d128_s64 (adam)", lambda: (
-            spec("train_transformer.yaml", seq=64, features=128), transformer, adam(transformer), ce, (64, 128),
-            max(2, steps // 4))),
-        ("vae_784_400_20 (adam)", lambda: (spec("train_vae.yaml", features=784, hidden=400), vae, adam(vae),
-                                           vae_loss(1 / 64), (784,), steps)),
-    ]
+
+    def mlp():
+        net = torch_mlp(784)
+        return MLP784, net, adam(net), ce, (784,), steps
+
+    def cnn():
+        net = torch_keras_cnn()
+        opt = torch.optim.Adadelta(net.parameters(), lr=1.0, rho=0.95, eps=1e-7)
+        return KERAS_CNN, net, opt, on_logits(keras_cce), (1, 28, 28), max(2, steps // 4)
+
+    def lstm():
+        net = TorchLSTM(32, 64)
+        return spec("train_lstm.yaml", steps=20, features=32), net, adam(net), ce, (20, 32), max(2, steps // 2)
+
+    def transformer():
+        net = TorchTransformer(128, 64)
+        return (spec("train_transformer.yaml", seq=64, features=128), net, adam(net), ce, (64, 128),
+                max(2, steps // 4))
+
+    def vae():
+        net = TorchVAE()
+        return spec("train_vae.yaml", features=784, hidden=400), net, adam(net), vae_loss(1 / 64), (784,), steps
+
+    return [("mlp_784_64_64_10 (adam)", mlp), ("keras_mnist_cnn (adadelta)", cnn), ("lstm_32_64_t20 (adam)", lstm),
+            ("transformer_block_d128_s64 (adam)", transformer), ("vae_784_400_20 (adam)", vae)]
+
+
+def _set_threads(threads: int) -> None:
+    global THREADS
+    THREADS = threads
+    torch.set_num_threads(threads)
+
+
+def train_step_rows(threads: int, repeat: int, steps: int, only: str | None = None) -> list[dict]:
+    """Train-step time at batch 64 of every model (or those whose name contains `only`), graphc vs its
+    PyTorch twin, `threads` each, in this process (blocks interleaved, no spinning on either side)."""
+    _set_threads(threads)
     rows = []
-    for name, case in cases:
+    for name, case in step_cases(steps):
         if only is None or only in name:
             model, net, opt, loss_fn, shape, number = case()
             rows.append(step_time(name, model, net, opt, loss_fn, shape, repeat, number))
     for r in rows:
         r["threads"] = threads
+    return rows
+
+
+def child(side: str, index: int, threads: int, repeat: int, steps: int) -> None:
+    """One side of one case, alone in this process: prints time_block's JSON."""
+    import json
+
+    from common import time_block
+
+    _set_threads(threads)
+    name, case = step_cases(steps)[index]
+    model, net, opt, loss_fn, shape, number = case()
+    fns = step_fns(model, net, opt, loss_fn, shape)
+    result = time_block(fns[side], repeat=repeat, number=number, warmup=3)
+    print(json.dumps(dict(result, nodes=fns["nodes"], flops=fns["flops"])))
+
+
+def isolated_rows(threads: int, rounds: int, repeat: int, steps: int, only: str | None) -> list[dict]:
+    """Each side in a process of its own (no thread pool can steal the other's cores), the two
+    processes alternated `rounds` times: fastest block, median of the rounds' medians, and the
+    spread of the rounds' ratios."""
+    import json
+    import subprocess
+
+    rows = []
+    for index, (name, _) in enumerate(step_cases(steps)):
+        if only is not None and only not in name:
+            continue
+        runs: dict[str, list[dict]] = {"graphc": [], "torch": []}
+        for r in range(rounds):
+            for side in ("graphc", "torch") if r % 2 == 0 else ("torch", "graphc"):
+                out = subprocess.run([sys.executable, os.path.abspath(__file__), "--child", side, str(index),
+                                      str(threads), str(repeat), str(steps)], capture_output=True, text=True,
+                                     check=True)
+                runs[side].append(json.loads(out.stdout.strip().splitlines()[-1]))
+        g_med = [x["median_s"] for x in runs["graphc"]]
+        t_med = [x["median_s"] for x in runs["torch"]]
+        ratios = [g / t for g, t in zip(g_med, t_med)]
+        g_best, t_best = min(x["min_s"] for x in runs["graphc"]), min(x["min_s"] for x in runs["torch"])
+        flops = runs["graphc"][0]["flops"]
+        rows.append({"model": name, "threads": threads, "rounds": rounds, "method": "isolated processes",
+                     "graphc_best_ms": g_best * 1e3, "torch_best_ms": t_best * 1e3, "ratio_best": g_best / t_best,
+                     "graphc_median_ms": statistics.median(g_med) * 1e3,
+                     "torch_median_ms": statistics.median(t_med) * 1e3,
+                     "ratio_median": statistics.median(g_med) / statistics.median(t_med),
+                     "ratio_rounds": ratios, "ratio_spread": max(ratios) - min(ratios),
+                     "straddles_1": min(ratios) < 1.0 < max(ratios),
+                     "graphc_gflops": flops / g_best / 1e9, "torch_gflops": flops / t_best / 1e9,
+                     "train_step_nodes": runs["graphc"][0]["nodes"]})
+        print(f"{name} {threads}t: ratio best {rows[-1]['ratio_best']:.3f} median {rows[-1]['ratio_median']:.3f} "
+              f"rounds {[round(x, 3) for x in ratios]}", flush=True)
     return rows
 
 
@@ -318,22 +424,35 @@ def main() -> None:
     parser.add_argument("--only", metavar="TEXT",
                         help="time only the train-step rows whose model name contains TEXT (e.g. lstm, cnn); "
                              "skips the digits runs and writes no JSON")
+    parser.add_argument("--isolated", type=int, metavar="ROUNDS", default=0,
+                        help="also time each side in a process of its own, alternated ROUNDS (>= 3) times")
+    parser.add_argument("--child", nargs=5, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.child:
+        side, *nums = args.child
+        child(side, *map(int, nums))
+        return
     args.step_threads = [int(t) for t in args.step_threads.split(",")]
     repeat, steps = (2, 3) if args.quick else (7, 20)
     seeds, epochs = ([0], 2) if args.quick else ([0, 1, 2], 30)
+    peaks = {str(t): matmul_peak_gflops(t) for t in args.step_threads}
 
     step_rows = {}
+    isolated = {}
     for threads in args.step_threads:
         step_rows[threads] = train_step_rows(threads, repeat, steps, args.only)
-        print_table([[r["model"], r["graphc_ms"], r["torch_ms"], r["ratio"], r["train_step_nodes"]]
-                     for r in step_rows[threads]],
-                    [f"train step, batch 64, {threads} thread(s)", "graphc ms", "torch ms", "ratio", "nodes"])
+        for r in step_rows[threads]:
+            r["matmul_peak_gflops"] = peaks[str(threads)]
+        print_table([[r["model"], r["graphc_ms"], r["torch_ms"], r["ratio"], r["graphc_gflops"],
+                      r["train_step_nodes"]] for r in step_rows[threads]],
+                    [f"train step, batch 64, {threads} thread(s)", "graphc ms", "torch ms", "ratio", "GFLOP/s",
+                     "nodes"])
+        print(f"numpy sgemm peak at {threads} thread(s): {peaks[str(threads)]:.1f} GFLOP/s")
+        if args.isolated:
+            isolated[str(threads)] = isolated_rows(threads, max(3, args.isolated), repeat, steps, args.only)
     if args.only is not None:
         return
-    global THREADS
-    THREADS = args.threads
-    torch.set_num_threads(args.threads)
+    _set_threads(args.threads)
     digit_rows = [digits_runs("mlp_64_64_64_10", MLP_DIGITS, lambda: torch_mlp(64), seeds, epochs),
                   digits_runs("small_cnn", CNN_DIGITS, torch_small_cnn, seeds, epochs)]
     print_table([[r["model"], r["graphc_mean_acc"], r["torch_mean_acc"], r["graphc_epoch_ms"], r["torch_epoch_ms"],
@@ -345,6 +464,7 @@ def main() -> None:
                                 "train_step": step_rows[first],
                                 "train_step_other_threads": {str(k): v for k, v in step_rows.items() if k != first},
                                 "digits": digit_rows, "epochs": epochs, "seeds": seeds,
+                                "matmul_peak_gflops": peaks, "isolated": isolated,
                                 "note": "ratio = graphc / PyTorch (< 1: graphc faster); both runtimes get the same "
                                         "thread count; the digits runs use `threads`"})
     print(f"wrote {path}")

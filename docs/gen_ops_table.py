@@ -31,21 +31,12 @@ def _source(fn) -> str:
         return ""
 
 
-def onnx_ops(lower) -> list[str]:
-    """The ONNX op types a lowering emits (from its `onnx_op` tag or the `emit("Op", ...)` calls in its source)."""
-    tagged = getattr(lower, "onnx_op", None)  # one op type, or a tuple of them
-    if tagged:
-        return [tagged] if isinstance(tagged, str) else list(tagged)
-    src = _source(lower)
-    found = re.findall(r'emit\(\s*"([A-Z][A-Za-z]+)"', src)
-    try:  # lowerings made by a helper: `_lower_axes_op("Squeeze", ...)` keeps the op type in its closure
-        found += [v for v in inspect.getclosurevars(lower).nonlocals.values()
-                  if isinstance(v, str) and re.fullmatch(r"[A-Z][A-Za-z]+", v)]
-    except TypeError:
-        pass
-    if not found and "ctx.alias(" in src:
-        return ["(none: the output is the input)"]
-    return sorted(set(found), key=found.index)
+def onnx_ops(opdef) -> list[str]:
+    """The ONNX op types an op's lowering emits (its `onnx_ops`), with its float64 handling."""
+    ops = list(opdef.onnx_ops)
+    if opdef.float64 == "decomposed" and ops:
+        ops[0] += " (float64: decomposed, graphc/ops/float64.py)"
+    return ops
 
 
 def _lambda_body(src: str) -> str:
@@ -142,7 +133,7 @@ def render() -> str:
         kind = ("layer" if d.public else "internal") + f", {d.family}"
         ins = ", ".join(d.inputs)
         shape = f"`{name}({ins})`: {d.doc}" if d.doc else f"`{name}({ins})` **MISSING doc**"
-        onnx = ", ".join(onnx_ops(d.lower)) or "**MISSING**"
+        onnx = ", ".join(onnx_ops(d)) or "**MISSING**"
         ref = _where(d.ref)
         grad_cases = backward.get(name, 0) if d.vjp is not None else "-"
         tests = f"{forward.get(name, 0)} / {grad_cases}"

@@ -100,22 +100,40 @@ class Model:
         return to_onnx(self.inference_graph(opt_level, passes, explain))
 
     def onnx_bytes(self, opt_level: int = 2, passes: list[str] | None = None, explain: list | None = None) -> bytes:
-        return self.to_onnx(opt_level, passes, explain).SerializeToString(deterministic=True)
+        from graphc.export.onnx_export import model_bytes
 
-    def export(self, path: str, opt_level: int = 2, passes: list[str] | None = None, explain: list | None = None) -> str:
-        """Write the ONNX model atomically; returns the path."""
-        from graphc.util.atomic import write_bytes
+        return model_bytes(self.inference_graph(opt_level, passes, explain))
 
-        write_bytes(path, self.onnx_bytes(opt_level, passes, explain))
+    def export(self, path: str, opt_level: int = 2, passes: list[str] | None = None, explain: list | None = None,
+               external_data: bool | None = None) -> str:
+        """Write the ONNX model atomically, streaming the weights; returns the path. external_data:
+        True puts tensors of 1 KiB and more in `<path>.data` beside it; None (default) does so only
+        past protobuf's 2 GiB limit."""
+        from graphc.export.onnx_export import write_onnx
+
+        write_onnx(self.inference_graph(opt_level, passes, explain), path, external_data)
         return path
 
     def run(self, feeds: dict[str, Any], provider: str = "auto") -> dict[str, np.ndarray]:
         """Run on onnxruntime; feeds map input names to arrays."""
-        from graphc.runtime.session import make_session, run
+        from graphc.runtime.session import run
 
         if self._session is None or self._session[0] != provider:
-            self._session = (provider, make_session(self.onnx_bytes(), provider, quiet=True))
+            self._session = (provider, self.session(provider, quiet=True))
         return run(self._session[1], feeds)
+
+    def session(self, provider: str = "auto", quiet: bool = False):
+        """An onnxruntime session of the optimized model. Past protobuf's 2 GiB limit the model
+        goes through a temporary file with external data (removed once the session holds it)."""
+        import tempfile
+
+        from graphc.export.onnx_write import PROTOBUF_LIMIT
+        from graphc.runtime.session import make_session
+
+        if self.graph.param_bytes() < PROTOBUF_LIMIT - (64 << 20):
+            return make_session(self.onnx_bytes(), provider, quiet=quiet)
+        with tempfile.TemporaryDirectory(prefix="graphc-") as tmp:
+            return make_session(self.export(f"{tmp}/model.onnx", external_data=True), provider, quiet=quiet)
 
     def evaluate(self, feeds: dict[str, Any]) -> dict[str, np.ndarray]:
         """Run with the ops' numpy references (slow; an independent check of onnxruntime)."""

@@ -1,4 +1,7 @@
-"""The `graphc` command line: argument parsing, messages and exit codes (0 ok, 2 user error, 1 bug)."""
+"""The `graphc` command line: argument parsing, messages and exit codes (0 ok, 2 user error, 1 bug).
+
+The handlers live in graphc/commands/ (one module per command); this module only parses and dispatches.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +13,14 @@ import traceback
 from typing import Callable
 
 from graphc import __version__
+from graphc.commands.check import check_command
+from graphc.commands.compile import compile_command
+from graphc.commands.grad import grad_command
+from graphc.commands.run import run_command
+from graphc.commands.summary import summary_command
+from graphc.commands.train import train_command
+from graphc.commands.viz import viz_command
+from graphc.commands.weights import weights_command
 from graphc.errors import GraphcError, ShapeError, SpecError
 
 EXIT_OK, EXIT_INTERNAL, EXIT_USER = 0, 1, 2
@@ -29,23 +40,10 @@ def _spec_args(p: argparse.ArgumentParser, model: bool = True, onnx: bool = Fals
     p.add_argument("--seed", type=int, default=0, help="seed of the weight initialization (default 0)")
     if model:
         p.add_argument("--model", help="which model of a spec with several models (default: the first)")
-    p.add_argument("--weights", metavar="FILE.npz", help="load parameters by name from an .npz file")
+    p.add_argument("--weights", metavar="FILE", help="load parameters by name from a .npz, .safetensors or "
+                   "PyTorch .pt/.pth state-dict file")
     p.add_argument("--max-memory", metavar="SIZE", help="memory the model may take, like 64GB (default: what is "
                    "available; a bigger model is refused before its weights are made)")
-
-
-def _load(args):
-    from graphc.api import load
-    from graphc.spec.params import parse_overrides
-
-    return load(args.spec, parse_overrides(args.set), args.seed, getattr(args, "model", None), args.weights)
-
-
-def _out_path(args, default_ext: str) -> str:
-    if args.output:
-        return args.output
-    base = os.path.splitext(os.path.basename(args.spec))[0]
-    return base + default_ext
 
 
 def _opt_args(p: argparse.ArgumentParser) -> None:
@@ -56,96 +54,6 @@ def _opt_args(p: argparse.ArgumentParser) -> None:
     p.set_defaults(opt_level=2)
     p.add_argument("--passes", help="comma-separated passes to run instead of a level")
     p.add_argument("--explain", action="store_true", help="print what each pass changed")
-
-
-# -- commands -------------------------------------------------------------------------------
-def _warn_float64(graph) -> None:
-    """One line on stderr when onnxruntime's CPU provider cannot run the graph's float64 conv/pooling."""
-    from graphc.ops.float64 import float64_runtime_warning
-
-    line = float64_runtime_warning(graph)
-    if line:
-        print(line, file=sys.stderr)
-
-
-def cmd_compile(args) -> int:
-    model = _load(args)
-    _warn_float64(model.graph)
-    passes = args.passes.split(",") if args.passes else None
-    explain: list | None = [] if args.explain else None
-    if args.train:
-        from graphc.training.compile import export_train_step
-
-        path = _out_path(args, ".train.onnx")
-        export_train_step(model, path, opt_level=args.opt_level)
-    else:
-        path = _out_path(args, ".onnx")
-        model.export(path, args.opt_level, passes, explain)
-    if explain is not None:
-        for line in explain:
-            print(line)
-    if args.save_weights:
-        model.save_weights(args.save_weights)
-    print(f"wrote {path}")
-    return EXIT_OK
-
-
-def cmd_check(args) -> int:
-    model = _load(args)
-    _warn_float64(model.graph)
-    rows = model.check()
-    width = max(len(r[0]) for r in rows)
-    opw = max(len(r[1]) for r in rows)
-    for v in model.graph.inputs:
-        print(f"{'input ' + v.name:<{width + opw + 2}}  {v.type}")
-    for name, op, shape in rows:
-        print(f"{name:<{width}}  {op:<{opw}}  {shape}")
-    print(f"ok: {model.name}: {len(rows)} layers, {model.graph.param_count():,} parameters, shapes check")
-    return EXIT_OK
-
-
-def _load_graph(args):
-    """The graph of a spec (with --set/--seed/--model/--weights) or of an .onnx file."""
-    if args.spec.lower().endswith(".onnx"):
-        from graphc.export.onnx_import import import_onnx
-
-        return import_onnx(args.spec)
-    return _load(args).graph
-
-
-def cmd_summary(args) -> int:
-    from graphc.summary import summarize
-
-    print(summarize(_load_graph(args), args.format))
-    return EXIT_OK
-
-
-def cmd_run(args) -> int:
-    from graphc.runtime.cli_run import run_command
-
-    return run_command(args)
-
-
-def cmd_grad(args) -> int:
-    from graphc.autodiff.export import export_grad
-
-    model = _load(args)
-    path = _out_path(args, ".grad.onnx")
-    export_grad(model, path, wrt=args.wrt, loss=args.loss, opt_level=args.opt_level)
-    print(f"wrote {path}")
-    return EXIT_OK
-
-
-def cmd_train(args) -> int:
-    from graphc.training.cli_train import train_command
-
-    return train_command(args)
-
-
-def cmd_viz(args) -> int:
-    from graphc.viz.cli_viz import viz_command
-
-    return viz_command(args)
 
 
 # -- parser ---------------------------------------------------------------------------------
@@ -160,22 +68,24 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("compile", help="spec -> ONNX file", description="Compile a spec to a standard ONNX model.")
     _spec_args(p)
     p.add_argument("-o", "--output", metavar="OUT.onnx", help="output file (default: <spec name>.onnx)")
-    p.add_argument("--save-weights", metavar="FILE.npz", help="also write the parameters to an .npz file")
+    p.add_argument("--save-weights", metavar="FILE", help="also write the parameters (.npz, .safetensors or .pt)")
     p.add_argument("--train", action="store_true", help="export the whole training step instead (see docs/training.md)")
+    p.add_argument("--external-data", action="store_true",
+                   help="keep tensors of 1 KiB and more in OUT.onnx.data beside the model (automatic past 2 GiB)")
     _opt_args(p)
-    p.set_defaults(func=cmd_compile)
+    p.set_defaults(func=compile_command)
 
     p = sub.add_parser("check", help="check shapes, print each layer's output shape",
                        description="Parse and shape-check a spec; prints each layer's output shape.")
     _spec_args(p)
-    p.set_defaults(func=cmd_check)
+    p.set_defaults(func=check_command)
 
     p = sub.add_parser("summary", help="table of layers, shapes, parameters and FLOPs",
                        description="Print a summary of the model: per layer and totals.")
     _spec_args(p)
     p.add_argument("--format", choices=("table", "json", "markdown"), default="table",
                    help="output format (default: table)")
-    p.set_defaults(func=cmd_summary)
+    p.set_defaults(func=summary_command)
 
     p = sub.add_parser("run", help="run a spec or an ONNX file on onnxruntime",
                        description="Run a spec or .onnx model on onnxruntime with inputs from .npy/.npz files.")
@@ -185,7 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", "-o", metavar="OUT.npz", help="save the outputs here instead of printing them")
     p.add_argument("--provider", choices=("auto", "cpu", "cuda"), default="auto",
                    help="auto: CUDA when onnxruntime-gpu and a GPU are there, else CPU")
-    p.set_defaults(func=cmd_run)
+    p.set_defaults(func=run_command)
 
     p = sub.add_parser("grad", help="gradient graph -> ONNX file",
                        description="Export an ONNX model computing the outputs and their gradients.")
@@ -194,7 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--wrt", default="params", help="params (default), inputs, or a comma-separated list of names")
     p.add_argument("--loss", help="a scalar output to differentiate (its cotangent is 1, not an input)")
     _opt_args(p)
-    p.set_defaults(func=cmd_grad)
+    p.set_defaults(func=grad_command)
 
     p = sub.add_parser("train", help="train a spec with its training: section",
                        description="Train the model as its spec's training: section says.")
@@ -205,7 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument("--provider", choices=("auto", "cpu", "cuda"), default="auto",
                    help="onnxruntime execution provider (default: auto, as for run)")
-    p.set_defaults(func=cmd_train)
+    p.set_defaults(func=train_command)
 
     p = sub.add_parser("viz", help="draw a spec or ONNX model with Graphviz",
                        description="Draw a spec or .onnx model (svg, png, pdf or dot).")
@@ -217,7 +127,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--expand", action="store_true", help="draw every copy of repeated blocks")
     p.add_argument("--passes", action="store_true", help="before and after optimization, side by side")
     p.add_argument("--rankdir", choices=("TB", "LR"), default="TB", help="top-to-bottom or left-to-right")
-    p.set_defaults(func=cmd_viz)
+    p.set_defaults(func=viz_command)
+
+    p = sub.add_parser("weights", help="convert weight files (.npz, .safetensors, .pt)",
+                       description="Work with weight files: .npz, .safetensors and PyTorch .pt/.pth state dicts.")
+    inner = p.add_subparsers(dest="weights_command", metavar="SUBCOMMAND", parser_class=_Parser)
+    inner.required = True
+    p = inner.add_parser("convert", help="convert between .npz, .safetensors and .pt",
+                         description="Copy every array of IN into OUT, formats by extension (.npz, .safetensors, "
+                                     ".pt/.pth). With --spec, first check every name and shape against the "
+                                     "spec's parameters; all mismatches are named, exit status 2.")
+    p.add_argument("input", metavar="IN", help="weights to read (.npz, .safetensors, .pt, .pth)")
+    p.add_argument("output", metavar="OUT", help="weights to write (.npz, .safetensors, .pt, .pth)")
+    p.add_argument("--spec", help="check names and shapes against this spec's parameters")
+    p.add_argument("--model", help="which model of a spec with several models (default: the first)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a spec parameter (repeatable), as for compile")
+    p.set_defaults(func=weights_command)
     return parser
 
 

@@ -40,11 +40,13 @@ class SpecError(GraphcError):
 
 
 class ShapeError(GraphcError):
-    """A shape or dtype rule failed; the spec front end adds the layer and its location."""
+    """A shape or dtype rule failed; the spec front end adds the layer and its location (at the
+    attribute `attr` when the error names one)."""
 
-    def __init__(self, message: str, hint: str | None = None):
+    def __init__(self, message: str, hint: str | None = None, attr: str | None = None):
         self.message = message
         self.hint = hint
+        self.attr = attr
         super().__init__(message)
 
 

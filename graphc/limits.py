@@ -120,7 +120,7 @@ def reserve_param(graph, name: str, shape: tuple, dtype, layer: str, loc: Locati
     for d in shape:
         numel *= int(d)
     itemsize = np.dtype(dtype).itemsize
-    budget.peak = max(budget.peak, budget.used + numel * (itemsize + 8))  # + the float64 draw they come from
+    budget.peak = max(budget.peak, budget.used + numel * itemsize + min(numel, 2 ** 20) * 8)  # + a draw chunk
     budget.used += numel * itemsize
     budget.count += numel
     if budget.over is not None:

@@ -1,7 +1,8 @@
 """`graphc summary`: per layer output shape, parameters, MACs and FLOPs; totals and memory.
 
 Costs are per example: every symbolic dim (`N`, `seq`) counts as 1 (so a `[N, T, C]` tensor
-with symbolic `T` is counted for one step; the summary lists such dims). Definitions:
+with symbolic `T` is counted for one step; the summary lists such dims). Each op's rule is its
+`OpDef.cost` (graphc/ops/cost.py). Definitions:
 
 - MACs: multiply-accumulates of matmul / gemm (dense) and convolutions:
   dense `in*out`; conv `Cout*Hout*Wout * Cin/groups*kh*kw`; conv_transpose
@@ -9,28 +10,24 @@ with symbolic `T` is counted for one step; the summary lists such dims). Definit
 - FLOPs = 2 * MACs + one per output element for bias adds, elementwise ops and activations,
   + softmax 3, batchnorm 2 (inference scale and shift), layernorm 7 per element, pooling one
   per window element, reductions one per input element; recurrent layers: bias elements and
-  gate elements once per step. Shape ops, dropout, gather, cast: 0.
+  gate elements once per step; random numbers one per element. Shape ops, dropout, gather,
+  cast, upsample: 0.
 """
 
 from __future__ import annotations
 
 import json
-import math
 
 from graphc.ir.graph import Graph, Node
 from graphc.ir.types import TensorType, np_dtype
+from graphc.ops import cost
+from graphc.ops.cost import numel
 
 _ONNX_NAMES = {"Conv": "conv", "ConvTranspose": "conv_transpose", "Gemm": "gemm", "MatMul": "matmul",
                "MaxPool": "maxpool", "AveragePool": "avgpool", "GlobalAveragePool": "global_avgpool",
                "BatchNormalization": "batchnorm", "LayerNormalization": "layernorm", "Softmax": "softmax",
                "LogSoftmax": "log_softmax"}
 _FREE_FAMILIES = ("shape", "regularization")
-_PER_ELEMENT = {"softmax": 3, "log_softmax": 3, "batchnorm": 2, "layernorm": 7, "reparameterize": 4, "causal_mask": 1}
-
-
-def numel(t: TensorType) -> int:
-    """Elements per example: symbolic dims count as 1."""
-    return math.prod(d for d in t.shape if isinstance(d, int))
 
 
 def nbytes(t: TensorType) -> int:
@@ -42,50 +39,25 @@ def nbytes(t: TensorType) -> int:
 
 
 def node_cost(node: Node) -> tuple[int, int, bool]:
-    """(MACs, FLOPs, known) of one node, per example."""
-    op = _ONNX_NAMES.get(node.op, node.op)
-    ins, out = node.inputs, node.outputs[0].type if node.outputs else None
-    if out is None:
+    """(MACs, FLOPs, known) of one node, per example: its op's cost rule (`OpDef.cost`). Nodes of
+    an imported ONNX file keep ONNX op types: those graphc has an op for use its rule, the rest
+    count by their family (shape ops 0, reductions per input element, math per output element)."""
+    from graphc.ops import OPS
+
+    if not node.outputs:
         return 0, 0, True
-    n_out = numel(out)
-    bias = n_out if len(ins) >= 3 else 0
-    if op == "gemm":
-        a = ins[0].type
-        trans_a = node.attrs.get("trans_a", node.attrs.get("transA", 0))
-        k = a.shape[0] if trans_a else a.shape[-1]
-        macs = n_out * (k if isinstance(k, int) else 1)
-        return macs, 2 * macs + bias, True
-    if op == "matmul":
-        k = ins[0].type.shape[-1] if ins[0].type.rank else 1
-        macs = n_out * (k if isinstance(k, int) else 1)
-        return macs, 2 * macs, True
-    if op == "conv":
-        macs = n_out * numel(ins[1].type.with_shape(ins[1].shape[1:]))
-        return macs, 2 * macs + bias, True
-    if op == "conv_transpose":
-        macs = numel(ins[0].type) * numel(ins[1].type.with_shape(ins[1].shape[1:]))
-        return macs, 2 * macs + bias, True
-    if op in ("rnn", "lstm", "gru"):
-        steps = ins[0].shape[1] if ins[0].type.rank == 3 and isinstance(ins[0].shape[1], int) else 1
-        weights = sum(numel(v.type) for v in ins[1:] if v.type.rank == 2)
-        biases = sum(numel(v.type) for v in ins[1:] if v.type.rank == 1)
-        gates = sum(v.shape[0] for v in ins[1:] if v.type.rank == 2 and isinstance(v.shape[0], int)) // 2
-        macs = steps * weights
-        return macs, 2 * macs + steps * (biases + gates), True
-    if op in ("maxpool", "avgpool"):
-        kernel = node.attrs.get("kernel", node.attrs.get("kernel_shape", [1]))
-        return 0, n_out * math.prod(kernel), True
-    if op == "global_avgpool":
-        return 0, numel(ins[0].type), True
-    if op in _PER_ELEMENT:
-        return 0, _PER_ELEMENT[op] * n_out, True
+    opdef = OPS.get(node.op) or OPS.get(_ONNX_NAMES.get(node.op, ""))
+    ins, outs = [v.type for v in node.inputs], [v.type for v in node.outputs]
+    if opdef is not None and opdef.cost is not None:
+        macs, flops = opdef.cost(ins, outs, node.attrs)
+        return macs, flops, True
     family = _family(node.op)
     if family in _FREE_FAMILIES:
         return 0, 0, True
     if family == "reduce":
-        return 0, numel(ins[0].type) if ins else 0, True
+        return cost.per_input_element(ins, outs, node.attrs) + (True,)
     if family in ("math", "activation"):
-        return 0, n_out, True
+        return cost.elementwise(ins, outs, node.attrs) + (True,)
     return 0, 0, False
 
 

@@ -22,9 +22,9 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
+import test_ops_forward as fwd
 import torch
 
-import test_ops_forward as fwd
 from graphc.autodiff import grad_graph, gradients
 from graphc.errors import SpecError
 from graphc.export.onnx_export import to_onnx
@@ -310,20 +310,50 @@ def _gen_table():
 
 
 def test_every_op_has_every_part():
-    """Shape rule, reference, ONNX lowering, doc, and a gradient rule or a stated reason for none."""
-    gen = _gen_table()
-    problems = []
-    for name, d in sorted(OPS.items()):
-        for part in ("infer", "ref", "lower"):
-            if not callable(getattr(d, part)):
-                problems.append(f"{name}: no {part}")
-        if not d.doc:
-            problems.append(f"{name}: no doc (the shape rule in words)")
-        if not gen.onnx_ops(d.lower):
-            problems.append(f"{name}: its lowering emits no ONNX op that docs/gen_ops_table.py can see")
-        if d.vjp is None and not d.no_grad:
-            problems.append(f"{name}: neither vjp nor no_grad reason")
+    """Every OpDef field graphc relies on: shape rule, reference, lowering and the ONNX op types it
+    emits, cost rule, doc, a gradient rule or a stated reason for none, valid purity, training
+    form, no-op rule and float64 support (`OpDef.missing_parts`)."""
+    from graphc.ops.registry import incomplete_ops
+
+    problems = incomplete_ops()
     assert not problems, "\n".join(problems)
+
+
+def _complete_op(name: str, **changes):
+    from dataclasses import replace
+
+    from graphc.ops import cost
+    from graphc.ops.common import infer_same, onnx_node
+    from graphc.ops.registry import OpDef
+
+    base = OpDef(name, ("x",), infer_same, lambda ins, a: ins[0], onnx_node("Identity"), vjp=lambda b, n, g: [g[0]],
+                 doc="x", onnx_ops=("Identity",), cost=cost.free)
+    return replace(base, **changes)
+
+
+@pytest.mark.parametrize("changes,expect", [
+    ({"cost": None}, "no cost rule"),
+    ({"vjp": None}, "neither vjp nor no_grad"),
+    ({"onnx_ops": ()}, "no onnx_ops"),
+    ({"onnx_ops": ("exp",)}, "onnx_ops must be ONNX op type names"),
+    ({"doc": ""}, "no doc"),
+    ({"lower": None}, "no lower rule"),
+    ({"float64": "sometimes"}, "float64 must be"),
+    ({"train": lambda b, n, c: None}, "train must be a TrainForm"),
+    ({"pure": "yes"}, "pure must be True or False"),
+    ({"no_grad": "integer output"}, "both vjp and no_grad"),
+], ids=["cost", "vjp", "onnx_ops", "onnx_ops_case", "doc", "lower", "float64", "train", "pure", "vjp_and_no_grad"])
+def test_completeness_check_reports_a_missing_part(changes, expect):
+    """The checker fails on an op with a part missing, registered in a registry of its own."""
+    from graphc.ops.registry import incomplete_ops, register
+
+    registry: dict = {}
+    register(_complete_op("whole"), registry)
+    assert incomplete_ops(registry) == []
+    register(_complete_op("broken", **changes), registry)
+    problems = incomplete_ops(registry)
+    assert len(problems) == 1 and problems[0].startswith("broken: ") and expect in problems[0], problems
+    assert "broken" not in OPS and "whole" not in OPS, "the fixture must not touch the global registry"
 
 
 def test_ops_doc_is_up_to_date():

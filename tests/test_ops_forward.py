@@ -32,7 +32,8 @@ from graphc.ir.builder import Builder
 from graphc.ir.graph import Graph
 from graphc.ir.types import TensorType, dtype_of_array
 from graphc.ops import OPS
-from graphc.ops.registry import as_list
+from graphc.ops.float64 import DECOMPOSITION_OPS
+from graphc.ops.registry import FLOAT64_DECOMPOSED, as_list
 
 torch.set_num_threads(1)
 
@@ -829,6 +830,11 @@ def test_onnx_lowering(op: str, case: Case):
     graph = _one_node_graph(op, case, symbolic)
     model = to_onnx(graph)
     onnx.checker.check_model(model, full_check=True)
+    emitted = {n.op_type for n in model.graph.node}
+    declared = set(OPS[op].onnx_ops)
+    if OPS[op].float64 == FLOAT64_DECOMPOSED and any(x.dtype == np.float64 for x in case.inputs):
+        declared |= set(DECOMPOSITION_OPS)
+    assert emitted <= declared, f"{op} emits {sorted(emitted)}, OpDef.onnx_ops says {OPS[op].onnx_ops}"
     if symbolic:
         dims = [d.dim_param for i in model.graph.input for d in i.type.tensor_type.shape.dim if d.dim_param]
         assert "N" in dims, "a symbolic batch dim must stay a dim_param"
@@ -839,6 +845,9 @@ def test_onnx_lowering(op: str, case: Case):
     options = ort.SessionOptions()
     options.log_severity_level = 3
     session = None
+    f64 = any(x.dtype == np.float64 for x in case.inputs)
+    if f64:  # OpDef.float64 says whether onnxruntime runs it: checked against onnxruntime itself
+        assert bool(case.no_onnxruntime) == bool(OPS[op].float64_unsupported), OPS[op].float64
     if case.no_onnxruntime:  # keep the marker honest: it must still fail there
         with pytest.raises(Exception, match="NOT_IMPLEMENTED"):
             ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])

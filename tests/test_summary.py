@@ -132,3 +132,23 @@ def test_lstm_macs_by_hand_and_params_match_pytorch():
     assert row["params"] == sum(p.numel() for p in nn.LSTM(3, 4).parameters())  # 4*4*(3+4) + 2*4*4 = 144
     assert row["macs"] == 5 * (4 * 4 * 3 + 4 * 4 * 4)  # 5 steps x (W_ih + W_hh)
     assert row["flops"] == 2 * 560 + 5 * (32 + 16)  # + per step: both biases (2 x 16), 16 gate elements
+
+
+def test_every_graphc_op_has_a_cost_rule_in_a_gradient_graph():
+    """The gradient graph of a CNN (maxpool_grad, slice and reshape ops, ...) has no uncounted op:
+    each op's cost comes from its OpDef. Hand-worked: upsample copies (0 FLOPs); a one-per-element
+    rule for the noise of a sampling op."""
+    from graphc.ir.builder import Builder
+    from graphc.ir.graph import Graph
+    from graphc.ir.types import TensorType
+    from graphc.summary import node_cost
+
+    grad = graphc.load(MNIST).grad()
+    assert summary_data(grad.graph)["uncounted_ops"] == []
+    g = Graph("m")
+    b = Builder(g)
+    x = g.add_input("x", TensorType("float32", ("N", 2, 3, 4)))
+    up = b.upsample(x, scale=2)
+    noise = b.random_normal_like(x)
+    assert node_cost(up.producer) == (0, 0, True)
+    assert node_cost(noise.producer) == (0, 2 * 3 * 4, True)

@@ -6,6 +6,8 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
+from graphc.export.onnx_write import Weight, write_model
+from graphc.export.onnx_write import model_bytes as weights_model_bytes
 from graphc.ir.graph import Graph, NameSet, Node, Value
 from graphc.ir.types import DTYPES, TensorType, onnx_dtype
 
@@ -16,9 +18,11 @@ IR_VERSION = 10
 class LowerCtx:
     """What an op's `lower` function sees: names of values, and ways to add ONNX nodes and constants."""
 
-    def __init__(self, graph: Graph):
+    def __init__(self, graph: Graph, nodes=None):
         self.graph = graph
-        self.nodes: list[onnx.NodeProto] = []
+        # The ONNX nodes, built in place in the model's graph (a list of standalone NodeProtos
+        # would be copied into the graph: two copies of every node at once).
+        self.nodes = nodes if nodes is not None else onnx.GraphProto().node
         self.initializers: list[TensorProto] = []
         self.current: Node | None = None
         self._aliases: dict[int, str] = {}
@@ -61,7 +65,13 @@ class LowerCtx:
         base = node.name if node is not None else op_type
         name = base if self._emitted_in_node == 0 else f"{base}/{op_type}"
         self._emitted_in_node += 1
-        self.nodes.append(helper.make_node(op_type, inputs, outputs, name=self._fresh_node(name), **attrs))
+        proto = self.nodes.add()
+        proto.op_type = op_type
+        proto.input.extend(inputs)
+        proto.output.extend(outputs)
+        proto.name = self._fresh_node(name)
+        # as helper.make_node: attributes sorted by name, None values left out
+        proto.attribute.extend(helper.make_attribute(k, v) for k, v in sorted(attrs.items()) if v is not None)
 
     def _fresh_node(self, base: str) -> str:
         return self._node_names.fresh(base)
@@ -98,33 +108,33 @@ def value_info(name: str, t: TensorType) -> onnx.ValueInfoProto:
 _RAW_DTYPES = {np.dtype(np_type): code for np_type, code in DTYPES.values()}
 
 
-def _fill_tensor(tensor: TensorProto, array: np.ndarray, name: str) -> None:
-    """`numpy_helper.from_array` written in place: large weights are copied once, not three times."""
-    array = np.asarray(array, order="C")
+def _weight(array: np.ndarray, name: str) -> Weight:
+    """An initializer's header (dims, type, name) and its data, which stays in its numpy buffer."""
+    array = np.asarray(array)
     code = _RAW_DTYPES.get(array.dtype)
     if code is None or array.dtype.byteorder == ">":
-        tensor.CopyFrom(numpy_helper.from_array(array, name))
-        return
-    tensor.dims.extend(array.shape)
-    tensor.name = name
-    tensor.data_type = code
-    tensor.raw_data = array.tobytes()
+        return Weight(numpy_helper.from_array(np.asarray(array, order="C"), name), None)
+    header = TensorProto()
+    header.dims.extend(array.shape)
+    header.name = name
+    header.data_type = code
+    return Weight(header, array)
 
 
-def to_onnx(graph: Graph, with_value_info: bool = True) -> onnx.ModelProto:
-    """Lower every node and assemble a deterministic ModelProto."""
+def to_onnx_parts(graph: Graph, with_value_info: bool = True) -> tuple[onnx.ModelProto, list[Weight]]:
+    """Lower every node: the ModelProto without the parameters and constants, and those (in
+    initializer order, before the lowering's own constants), for graphc.export.onnx_write."""
     model = onnx.ModelProto()  # filled in place (helper.make_graph/make_model copy every initializer)
     initializers = model.graph.initializer
-    for param in graph.params.values():
-        _fill_tensor(initializers.add(), param.data, param.name)
-    for const in graph.consts():
-        _fill_tensor(initializers.add(), const.data, const.name)
-    ctx = LowerCtx(graph)
+    weights = [_weight(p.data, p.name) for p in graph.params.values()]
+    weights += [_weight(c.data, c.name) for c in graph.consts()]
+    ctx = LowerCtx(graph, model.graph.node)
     for node in graph.nodes:
         ctx.lower(node)
     inputs = [value_info(v.name, v.type) for v in graph.inputs]
     outputs = [value_info(ctx.name(v), v.type) for v in graph.outputs]
-    infos = []
+    onnx_graph = model.graph
+    infos = onnx_graph.value_info
     if with_value_info:
         io_names = {v.name for v in graph.inputs} | {ctx.name(v) for v in graph.outputs}
         produced = {o for n in ctx.nodes for o in n.output}
@@ -132,24 +142,27 @@ def to_onnx(graph: Graph, with_value_info: bool = True) -> onnx.ModelProto:
             for v in node.outputs:
                 name = ctx.name(v)
                 if name not in io_names and name in produced:
-                    infos.append(value_info(name, v.type))
+                    infos.add().CopyFrom(value_info(name, v.type))
                     io_names.add(name)
-    onnx_graph = model.graph
-    onnx_graph.node.extend(ctx.nodes)
     onnx_graph.name = graph.name
     onnx_graph.input.extend(inputs)
     onnx_graph.output.extend(outputs)
     initializers.extend(ctx.initializers)
     if graph.doc:
         onnx_graph.doc_string = graph.doc
-    onnx_graph.value_info.extend(infos)
     model.ir_version = IR_VERSION
     model.opset_import.append(helper.make_opsetid("", OPSET))
     model.producer_name, model.producer_version = "graphc", _version()
     for key in sorted(graph.metadata):
         entry = model.metadata_props.add()
         entry.key, entry.value = key, graph.metadata[key]
-    return model
+    return model, weights
+
+
+def to_onnx(graph: Graph, with_value_info: bool = True) -> onnx.ModelProto:
+    """The whole ModelProto, weights included (under protobuf's 2 GiB limit; files: `write_onnx`)."""
+    model, weights = to_onnx_parts(graph, with_value_info)
+    return onnx.load_model_from_string(weights_model_bytes(model, weights))
 
 
 def _version() -> str:
@@ -159,4 +172,11 @@ def _version() -> str:
 
 
 def model_bytes(graph: Graph) -> bytes:
-    return to_onnx(graph).SerializeToString(deterministic=True)
+    """The serialized model, as `to_onnx(graph).SerializeToString(deterministic=True)` gives it."""
+    return weights_model_bytes(*to_onnx_parts(graph))
+
+
+def write_onnx(graph: Graph, path: str, external: bool | None = None) -> list[str]:
+    """Write the model to `path` as a stream (see onnx_write); external data beside it when asked
+    (external=True) or needed (over 2 GiB). Returns the files written."""
+    return write_model(path, *to_onnx_parts(graph), external=external)

@@ -1,34 +1,33 @@
-"""Arithmetic and unification of dims: ints stay ints, symbolic dims become readable expressions.
+"""Arithmetic and unification of dims: ints stay ints, symbolic dims are normalized expressions.
 
-A symbolic dim is a string: a spec identifier (`N`) or an expression built from one (`H-2`,
-`(H-3)//2+1`, `C*H`). Two symbolic dims are equal only when their strings are equal.
+A symbolic dim is a string: a spec identifier (`N`) or an expression built from them (`H-2`,
+`(H-1)//2`, `C*H`), always in the canonical form of `graphc/ir/symbolic.py`, so two dims are
+equal exactly when their strings are: `N*12` and `12*N` are one dim, and reshaping `[N, T, C]` to
+`[N*T, C]` and back gives `N` and `T` again.
 """
 
 from __future__ import annotations
 
-import re
+from functools import lru_cache
 from typing import Iterable, Sequence
 
 from graphc.errors import ShapeError
-from graphc.ir.types import Dim, format_shape
+from graphc.ir import symbolic as sym
+from graphc.ir.symbolic import Dim, normalize
 
-_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-
-
-def _atom(d: Dim) -> str:
-    """A dim as an operand: wrap compound expressions in parentheses."""
-    s = str(d)
-    return s if isinstance(d, int) or _IDENT.match(s) or (s.startswith("(") and s.endswith(")")) else f"({s})"
+__all__ = ["Dim", "add", "add_dims", "broadcast", "conv_out", "div", "floordiv", "format_shape", "mul", "normalize",
+           "normalize_axis", "product", "same_dim", "unify"]
 
 
+def format_shape(shape) -> str:
+    return "[" + ", ".join(str(d) for d in shape) + "]"
+
+
+@lru_cache(maxsize=65536)
 def mul(a: Dim, b: Dim) -> Dim:
     if isinstance(a, int) and isinstance(b, int):
         return a * b
-    if a == 1:
-        return b
-    if b == 1:
-        return a
-    return f"{_atom(a)}*{_atom(b)}"
+    return sym.to_dim(sym.pmul(sym.parse(a), sym.parse(b)))
 
 
 def product(dims: Iterable[Dim]) -> Dim:
@@ -40,25 +39,29 @@ def product(dims: Iterable[Dim]) -> Dim:
 
 def add(a: Dim, k: int) -> Dim:
     """a + k for an int k."""
-    if isinstance(a, int):
-        return a + k
-    if k == 0:
-        return a
-    return f"{a}{'+' if k > 0 else '-'}{abs(k)}"
+    return add_dims(a, k)
 
 
+@lru_cache(maxsize=65536)
 def add_dims(a: Dim, b: Dim) -> Dim:
-    if isinstance(b, int):
-        return add(a, b)
-    if isinstance(a, int):
-        return add(b, a)
-    return f"{a}+{_atom(b)}"
+    if isinstance(a, int) and isinstance(b, int):
+        return a + b
+    return sym.to_dim(sym.padd(sym.parse(a), sym.parse(b)))
 
 
+@lru_cache(maxsize=65536)
 def floordiv(a: Dim, k: int) -> Dim:
     if isinstance(a, int):
         return a // k
-    return a if k == 1 else f"{_atom(a)}//{k}"
+    return sym.to_dim(sym.pfloordiv(sym.parse(a), k))
+
+
+def div(a: Dim, b: Dim) -> Dim | None:
+    """The exact quotient a / b when it is an integer-valued dim (`N*T / T == N`), else None."""
+    if isinstance(a, int) and isinstance(b, int):
+        return a // b if b and a % b == 0 else None
+    q = sym.pdiv(sym.parse(a), sym.parse(b))
+    return sym.to_dim(q) if q is not None and sym.integer_valued(q) else None
 
 
 def conv_out(size: Dim, kernel: int, stride: int, pad_total: int, dilation: int) -> Dim:
@@ -77,6 +80,8 @@ def unify(a: Dim, b: Dim, what: str) -> Dim:
     """Require two dims to be the same size; the error says why not and how to fix it."""
     if a == b:
         return a
+    if normalize(a) == normalize(b):
+        return normalize(a)
     if isinstance(a, str) and isinstance(b, str):
         raise ShapeError(f"{what}: dims {a} and {b} must be equal",
                          hint=f"they are independent symbolic sizes; use one name for both, e.g. {a}")
@@ -89,7 +94,7 @@ def broadcast(shapes: Sequence[Sequence[Dim]], what: str) -> tuple:
     padded = [(1,) * (rank - len(s)) + tuple(s) for s in shapes]
     out = []
     for axis in range(rank):
-        dims = {p[axis] for p in padded} - {1}
+        dims = {normalize(p[axis]) for p in padded} - {1}
         if len(dims) > 1:
             shown = " and ".join(format_shape(s) for s in shapes)
             symbolic = [d for d in dims if isinstance(d, str)]

@@ -178,6 +178,10 @@ class Graph:
     def param_count(self, trainable_only: bool = False) -> int:
         return sum(int(p.data.size) for p in self.params.values() if p.trainable or not trainable_only)
 
+    def param_bytes(self) -> int:
+        """Bytes of the parameters and constants (what an exported file holds as initializers)."""
+        return sum(int(v.data.nbytes) for v in (*self.params.values(), *self.consts()))
+
     def __repr__(self) -> str:
         lines = [f"graph {self.name}("]
         lines += [f"    {v!r}," for v in self.inputs]

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Union
 
 import numpy as np
 from onnx import TensorProto
 
-Dim = Union[int, str]
+from graphc.ir.dims import format_shape, product
+from graphc.ir.symbolic import Dim
+
 Shape = tuple  # tuple[Dim, ...]
 
 DTYPES: dict[str, tuple[type, int]] = {
@@ -62,13 +63,11 @@ class TensorType:
         return all(isinstance(d, int) for d in self.shape)
 
     def numel(self) -> Dim:
-        from graphc.ir.dims import product
-
         return product(self.shape)
 
     def __str__(self) -> str:
         return format_shape(self.shape) + ("" if self.dtype == "float32" else f" {self.dtype}")
 
 
-def format_shape(shape) -> str:
-    return "[" + ", ".join(str(d) for d in shape) + "]"
+__all__ = ["DTYPES", "Dim", "FLOAT_DTYPES", "Shape", "TensorType", "dtype_of_array", "format_shape", "is_float",
+           "np_dtype", "onnx_dtype"]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable
 
 import numpy as np
@@ -13,7 +13,7 @@ from graphc.ir.builder import Builder
 from graphc.ir.graph import Value
 from graphc.ir.types import format_shape, is_float, np_dtype
 from graphc.limits import check_shape, placeholder, reserve_param
-from graphc.ops.registry import REQUIRED
+from graphc.ops.registry import REQUIRED, check_arity, full_attrs
 
 
 @dataclass
@@ -26,6 +26,13 @@ class LayerDef:
     family: str = "nn"
     doc: str = ""
     param_doc: str = ""  # parameter names and shapes, for the reference
+
+    def check_arity(self, n: int) -> None:
+        check_arity(self.name, self.inputs, None, n)
+
+    def full_attrs(self, given: dict, also=()) -> dict:
+        """Attributes with defaults filled in; unknown or missing ones are ShapeErrors."""
+        return full_attrs(self.name, self.attrs, given, also)
 
 
 LAYERS: dict[str, LayerDef] = {}
@@ -44,6 +51,20 @@ def layer(name: str, attrs: dict, outputs=("y",), inputs=("x",), family="nn", do
 def param_rng(seed: int, name: str) -> np.random.Generator:
     """One generator per (seed, parameter name): adding a layer never changes other weights."""
     return np.random.default_rng([seed, zlib.crc32(name.encode())])
+
+
+DRAW_CHUNK = 1 << 20  # values drawn at a time: float64 draws never need more than 8 MiB at once
+
+
+def draw(rng: np.random.Generator, init: str, bound: float, shape: tuple, dtype) -> np.ndarray:
+    """uniform(-bound, bound) or standard normal values of `dtype`, drawn in chunks straight into
+    the result: the same values as one float64 draw cast to `dtype`, without its float64 copy."""
+    out = np.empty(shape, dtype)
+    flat = out.reshape(-1)
+    for start in range(0, flat.size, DRAW_CHUNK):
+        n = min(DRAW_CHUNK, flat.size - start)
+        flat[start:start + n] = rng.uniform(-bound, bound, n) if init == "uniform" else rng.standard_normal(n)
+    return out
 
 
 class LayerCtx:
@@ -79,17 +100,15 @@ class LayerCtx:
         key = full.split(".", 1)[1] if self.share else full
         if not reserve_param(self.b.graph, full, shape, dtype, self.name, self.b.loc):
             data = placeholder(shape, dtype)  # over the memory limit: the build fails at its end
-        elif init == "uniform":
-            data = param_rng(self.seed, key).uniform(-bound, bound, size=shape)
-        elif init == "normal":
-            data = param_rng(self.seed, key).standard_normal(size=shape)
+        elif init in ("uniform", "normal"):
+            data = draw(param_rng(self.seed, key), init, bound, shape, dtype)
         elif init == "zeros":
-            data = np.zeros(shape)
+            data = np.zeros(shape, dtype)
         elif init == "ones":
-            data = np.ones(shape)
+            data = np.ones(shape, dtype)
         else:
-            data = init(param_rng(self.seed, key), shape)
-        value = self.b.graph.add_param(full, np.asarray(data, dtype=dtype), trainable)
+            data = np.asarray(init(param_rng(self.seed, key), shape), dtype=dtype)
+        value = self.b.graph.add_param(full, data, trainable)
         self.params.append(value.name)
         return value
 
@@ -122,11 +141,12 @@ def activation(b: Builder, x: Value, name: str | None, axis: int = -1) -> Value:
 
 def check_activation(name: Any) -> None:
     from graphc.errors import did_you_mean
-    from graphc.ops.elementwise import ACTIVATIONS
+    from graphc.ops.registry import activations
 
-    if name is not None and name not in ACTIVATIONS and name != "none":
-        raise ShapeError(f"unknown activation '{name}'", hint=did_you_mean(str(name), ACTIVATIONS)
-                         or f"one of {', '.join(ACTIVATIONS)}")
+    names = activations()
+    if name is not None and name not in names and name != "none":
+        raise ShapeError(f"unknown activation '{name}'", hint=did_you_mean(str(name), names)
+                         or f"one of {', '.join(names)}")
 
 
 __all__ = ["LAYERS", "LayerCtx", "LayerDef", "REQUIRED", "activation", "check_activation", "layer"]

@@ -9,6 +9,7 @@ import numpy as np
 
 from graphc.errors import ShapeError
 from graphc.ir.types import format_shape, np_dtype
+from graphc.ops import cost
 from graphc.ops.common import need_float
 from graphc.ops.registry import OpDef, register
 
@@ -43,4 +44,5 @@ def _causal_lower(ctx, n) -> None:
 register(OpDef("causal_mask", ("x",), _causal_infer, lambda ins, a: causal_mask_ref(ins[0], a["fill"]), _causal_lower,
                attrs={"fill": float("-inf")},
                vjp=lambda b, n, g: [b.causal_mask(g[0], fill=0.0)], family="attention", public=False,
-               doc="scores [..., T, S] with every future position (key j > query i) set to `fill`"))
+               doc="scores [..., T, S] with every future position (key j > query i) set to `fill`",
+               onnx_ops=("Shape", "ConstantOfShape", "Trilu", "Where"), cost=cost.per_element(1)))

@@ -62,7 +62,6 @@ def onnx_node(op_type: str, attrs: dict[str, str] | None = None) -> Callable:
     """Lowering to one ONNX node of `op_type`, renaming attributes by `attrs`."""
     def lower(ctx, node) -> None:
         ctx.emit(op_type, ctx.names(node.inputs), ctx.names(node.outputs), **onnx_attrs(node.attrs, attrs))
-    lower.onnx_op = op_type  # type: ignore[attr-defined]
     return lower
 
 
@@ -76,3 +75,22 @@ def axes_list(axis, rank: int, op: str) -> list[int]:
 
 def int64(values) -> np.ndarray:
     return np.asarray(values, dtype=np.int64)
+
+
+# -- no-op rules (`OpDef.noop`): when a node returns its first input unchanged ----------------
+def noop_always(node) -> bool:
+    """Always the input (identity; dropout at inference)."""
+    return True
+
+
+def noop_same_type(node) -> bool:
+    """The input when the output has its type (reshape/squeeze/cast to the same shape or dtype)."""
+    return node.inputs[0].type == node.outputs[0].type
+
+
+def noop_same_type_and(extra: Callable) -> Callable:
+    """The input when the output has its type and `extra(node)` holds."""
+    def rule(node) -> bool:
+        return noop_same_type(node) and extra(node)
+    rule.__doc__ = f"same type and {extra.__doc__ or extra.__name__}"
+    return rule

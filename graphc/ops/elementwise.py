@@ -8,10 +8,13 @@ import numpy as np
 
 from graphc.errors import ShapeError
 from graphc.ir.types import TensorType
-from graphc.ops.common import infer_broadcast, infer_float_same, infer_same, need_float, onnx_node
+from graphc.ops import cost
+from graphc.ops.common import infer_broadcast, infer_float_same, infer_same, need_float, noop_always, onnx_node
 from graphc.ops.float64 import DECOMPOSITIONS, with_float64_fallback
 from graphc.ops.gradutil import unbroadcast
-from graphc.ops.registry import OpDef, register
+from graphc.ops.registry import FLOAT64_DECOMPOSED, FLOAT64_NATIVE, OpDef, register
+
+ACT = "activation"
 
 _erf = np.frompyfunc(math.erf, 1, 1)
 
@@ -21,18 +24,22 @@ def erf(x: np.ndarray) -> np.ndarray:
 
 
 def _unary(name, ref, onnx_op, vjp=None, family="math", attrs=None, onnx_attrs=None, doc="",
-           float_only=True, no_grad=None):
+           float_only=True, no_grad=None, **fields):
     lower = onnx_node(onnx_op, onnx_attrs)
+    float64 = FLOAT64_NATIVE
     if onnx_op in DECOMPOSITIONS:  # no float64 kernel on onnxruntime's CPU provider
-        lower = with_float64_fallback(onnx_op, lower)
+        lower, float64 = with_float64_fallback(onnx_op, lower), FLOAT64_DECOMPOSED
+    fields.setdefault("cost", cost.elementwise)
     register(OpDef(name, ("x",), infer_float_same(name) if float_only else infer_same,
                    lambda ins, a: ref(ins[0], a), lower, attrs=attrs or {},
-                   vjp=vjp, family=family, doc=doc, no_grad=no_grad))
+                   vjp=vjp, family=family, doc=doc, no_grad=no_grad, onnx_ops=(onnx_op,), float64=float64,
+                   activation=family == ACT, **fields))
 
 
 def _binary(name, ref, onnx_op, vjp=None, out_dtype=None, no_grad=None, doc=""):
     register(OpDef(name, ("a", "b"), infer_broadcast(name, out_dtype), lambda ins, a: ref(ins[0], ins[1]),
-                   onnx_node(onnx_op), vjp=vjp, no_grad=no_grad, doc=doc))
+                   onnx_node(onnx_op), vjp=vjp, no_grad=no_grad, doc=doc, onnx_ops=(onnx_op,),
+                   cost=cost.elementwise))
 
 
 def _step(b, x):
@@ -112,7 +119,8 @@ def _where_vjp(b, n, g):
 
 
 register(OpDef("where", ("cond", "a", "b"), _where_infer, lambda ins, a: np.where(ins[0], ins[1], ins[2]),
-               onnx_node("Where"), vjp=_where_vjp, doc="a where cond else b"))
+               onnx_node("Where"), vjp=_where_vjp, doc="a where cond else b", onnx_ops=("Where",),
+               cost=cost.elementwise, data_from=1))
 
 # -- unary math -----------------------------------------------------------------------------
 _unary("neg", lambda x, a: -x, "Neg", lambda b, n, g: [b.neg(g[0])], float_only=False, doc="-x")
@@ -133,10 +141,9 @@ _unary("sin", lambda x, a: np.sin(x), "Sin", lambda b, n, g: [b.mul(g[0], b.cos(
 _unary("cos", lambda x, a: np.cos(x), "Cos", lambda b, n, g: [b.neg(b.mul(g[0], b.sin(n.inputs[0])))],
        doc="cosine (also learning-rate schedules)")
 _unary("identity", lambda x, a: x, "Identity", lambda b, n, g: [g[0]], float_only=False, family="shape",
-       doc="x unchanged")
+       doc="x unchanged", cost=cost.free, noop=noop_always)
 
-# -- activations ----------------------------------------------------------------------------
-ACT = "activation"
+# -- activations (family "activation": usable as a layer's `activation:`) -------------------
 
 
 def _sigmoid(x):
@@ -232,13 +239,12 @@ def _check_axis_infer(op):
 
 register(OpDef("softmax", ("x",), _check_axis_infer("softmax"), lambda ins, a: _softmax_ref(ins[0], a["axis"]),
                onnx_node("Softmax", {"axis": "axis"}), attrs={"axis": -1}, vjp=_softmax_vjp, family=ACT,
+               onnx_ops=("Softmax",), cost=cost.per_element(3), activation=True,
                doc="e ** x / sum(e ** x) along axis"))
 register(OpDef("log_softmax", ("x",), _check_axis_infer("log_softmax"),
                lambda ins, a: (ins[0] - ins[0].max(axis=a["axis"], keepdims=True)
                                - np.log(np.exp(ins[0] - ins[0].max(axis=a["axis"], keepdims=True))
                                         .sum(axis=a["axis"], keepdims=True))).astype(ins[0].dtype),
                onnx_node("LogSoftmax", {"axis": "axis"}), attrs={"axis": -1}, vjp=_log_softmax_vjp, family=ACT,
+               onnx_ops=("LogSoftmax",), cost=cost.per_element(3), activation=True,
                doc="log(softmax(x)) along axis, computed stably"))
-
-ACTIVATIONS = ("relu", "leaky_relu", "sigmoid", "tanh", "softmax", "log_softmax", "gelu", "elu", "selu",
-               "softplus", "linear")

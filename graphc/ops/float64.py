@@ -28,6 +28,8 @@ import numpy as np
 from graphc.ir.types import np_dtype
 
 _ERF_SPLIT, _SERIES_TERMS, _CF_TERMS = 2.0, 30, 60
+DECOMPOSITION_OPS = ("Exp", "Log", "Div", "Mul", "Add", "Sub", "Abs", "Sign", "Neg", "Min", "Max", "Greater", "Less",
+                     "Equal", "Where")  # every ONNX op type the decompositions emit
 _SELU_ALPHA, _SELU_SCALE = 1.6732632423543772, 1.0507009873554805
 
 
@@ -160,23 +162,29 @@ def with_float64_fallback(onnx_op: str, plain: Callable) -> Callable:
             return
         decompose(Emitter(ctx, n), ctx.name(n.inputs[0]), ctx.names(n.outputs)[0], n.attrs)
 
-    lower.onnx_op = f"{onnx_op} (float64: decomposed, graphc/ops/float64.py)"  # type: ignore[attr-defined]
     return lower
 
 
 # -- what stays unsupported ----------------------------------------------------------------
-NO_FLOAT64_ON_ORT = {"conv": "convolution", "conv_transpose": "transposed convolution", "avgpool": "average pooling"}
+def _unsupported(node) -> str | None:
+    """What onnxruntime cannot run of this float64 node (`OpDef.float64`), or None."""
+    from graphc.ops.registry import OPS
+
+    opdef = OPS.get(node.op)
+    if opdef is None or not node.inputs or node.inputs[0].dtype != "float64":
+        return None
+    return opdef.float64_unsupported
 
 
 def float64_runtime_warning(graph) -> str | None:
     """One line warning that onnxruntime's CPU provider cannot run the graph's float64 conv or
-    average-pool nodes (None when there are none)."""
-    bad = [n for n in graph.nodes if n.op in NO_FLOAT64_ON_ORT and n.inputs and n.inputs[0].dtype == "float64"]
+    average-pool nodes (the ops whose `float64` says unsupported; None when there are none)."""
+    bad = [n for n in graph.nodes if _unsupported(n)]
     if not bad:
         return None
     first = bad[0]
     where = f"{first.loc}: " if first.loc is not None else ""
-    kinds = sorted({NO_FLOAT64_ON_ORT[n.op] for n in bad})
+    kinds = sorted({_unsupported(n) for n in bad})
     layers = sorted({n.layer or n.name for n in bad})
     shown = ", ".join(layers[:3]) + (f" and {len(layers) - 3} more" if len(layers) > 3 else "")
     return (f"{where}warning: onnxruntime's CPU provider cannot run float64 {' or '.join(kinds)} ({shown}): "

@@ -12,6 +12,7 @@ import numpy as np
 from graphc.errors import ShapeError
 from graphc.ir import dims
 from graphc.ir.types import TensorType, format_shape, np_dtype, onnx_dtype
+from graphc.ops import cost
 from graphc.ops.common import int64
 from graphc.ops.nn import _pad_spatial, _pool_infer, _window_slices
 from graphc.ops.registry import REQUIRED, OpDef, register
@@ -149,7 +150,9 @@ register(OpDef("maxpool_grad", ("x", "g"), _maxpool_grad_infer, _maxpool_grad_re
                attrs=dict(_POOL_ATTRS),
                vjp=lambda b, n, g: [None, b.maxpool_gather(n.inputs[0], g[0], **n.attrs)],
                family=GRAD, public=False,
-               doc="cotangent g of maxpool(x) sent back to the max of each window (summed where windows overlap)"))
+               doc="cotangent g of maxpool(x) sent back to the max of each window (summed where windows overlap)",
+               onnx_ops=("ConstantOfShape", "ScatterElements", "Reshape", "Shape", "MaxPool", "And", "Cast", "Concat",
+                         "Equal", "Max", "Mul", "Not", "Or", "Slice", "Unsqueeze"), cost=cost.elementwise))
 
 
 def _maxpool_gather_infer(ts, a):
@@ -170,7 +173,8 @@ register(OpDef("maxpool_gather", ("x", "h"), _maxpool_gather_infer,
                _maxpool_gather_lower, attrs=dict(_POOL_ATTRS),
                vjp=lambda b, n, g: [None, b.maxpool_grad(n.inputs[0], g[0], **n.attrs)],
                family=GRAD, public=False,
-               doc="h read at the position of each maxpool window's max of x (transpose of maxpool_grad)"))
+               doc="h read at the position of each maxpool window's max of x (transpose of maxpool_grad)",
+               onnx_ops=("Gather", "MaxPool", "Reshape"), cost=cost.free))
 
 
 # -- slice ----------------------------------------------------------------------------------
@@ -237,7 +241,8 @@ def _slice_grad_lower(ctx, n):
 register(OpDef("slice_grad", ("g", "like"), _slice_grad_infer, _slice_grad_ref, _slice_grad_lower,
                attrs={"starts": REQUIRED, "ends": REQUIRED, "axes": None, "steps": None},
                vjp=lambda b, n, g: [b.slice(g[0], **n.attrs), None], family=GRAD, public=False,
-               doc="zeros shaped like `like` with g written where slice(like) reads (transpose of slice)"))
+               doc="zeros shaped like `like` with g written where slice(like) reads (transpose of slice)",
+               onnx_ops=("Pad", "ConstantOfShape", "ScatterElements", "Reshape", "Shape"), cost=cost.free))
 
 
 # -- gather ---------------------------------------------------------------------------------
@@ -302,4 +307,6 @@ register(OpDef("gather_grad", ("g", "indices", "like"), _gather_grad_infer, _gat
                attrs={"axis": 0},
                vjp=lambda b, n, g: [b.gather(g[0], n.inputs[1], axis=n.attrs["axis"]), None, None],
                family=GRAD, public=False,
-               doc="zeros shaped like `like` with g added at the gathered indices (embedding gradient)"))
+               doc="zeros shaped like `like` with g added at the gathered indices (embedding gradient)",
+               onnx_ops=("Gather", "Cast", "Add", "Less", "Where", "Unsqueeze", "Transpose", "ConstantOfShape",
+                         "ScatterND", "Shape"), cost=cost.elementwise))

@@ -7,9 +7,10 @@ import numpy as np
 from graphc.errors import ShapeError
 from graphc.ir import dims
 from graphc.ir.types import TensorType, format_shape
-from graphc.ops.common import int64, need_float, need_rank, onnx_node, same_dtype
+from graphc.ops import cost
+from graphc.ops.common import int64, need_float, need_rank, noop_always, onnx_node, same_dtype
 from graphc.ops.gradutil import unbroadcast
-from graphc.ops.registry import REQUIRED, OpDef, register
+from graphc.ops.registry import FLOAT64_UNSUPPORTED, REQUIRED, OpDef, TrainForm, register
 
 NN = "nn"
 POOL = "pool"
@@ -58,7 +59,8 @@ def _matmul_vjp(b, n, g):
 
 
 register(OpDef("matmul", ("a", "b"), _matmul_infer, lambda ins, a: np.matmul(ins[0], ins[1]), onnx_node("MatMul"),
-               vjp=_matmul_vjp, family=NN, doc="matrix product with numpy broadcasting of batch dims"))
+               vjp=_matmul_vjp, family=NN, doc="matrix product with numpy broadcasting of batch dims",
+               onnx_ops=("MatMul",), cost=cost.matmul))
 
 
 def _gemm_infer(ts, a):
@@ -106,7 +108,8 @@ def _gemm_vjp(b, n, g):
 register(OpDef("gemm", ("a", "b", "c"), _gemm_infer, _gemm_ref,
                onnx_node("Gemm", {"alpha": "alpha", "beta": "beta", "trans_a": "transA", "trans_b": "transB"}),
                attrs={"trans_a": 0, "trans_b": 0, "alpha": 1.0, "beta": 1.0}, min_inputs=2, vjp=_gemm_vjp,
-               family=NN, public=False, doc="alpha * op(a) @ op(b) + beta * c (2-D, as ONNX Gemm)"))
+               family=NN, public=False, doc="alpha * op(a) @ op(b) + beta * c (2-D, as ONNX Gemm)",
+               onnx_ops=("Gemm",), cost=cost.gemm))
 
 
 # -- convolution ----------------------------------------------------------------------------
@@ -287,7 +290,8 @@ register(OpDef("conv", ("x", "weight", "bias"), _conv_infer,
                lambda ins, a: conv_ref(ins[0], ins[1], ins[2] if len(ins) > 2 else None, a),
                onnx_node("Conv", _CONV_ONNX), attrs=dict(CONV_ATTRS), min_inputs=2, vjp=_conv_vjp, family=NN,
                public=False,
-               doc="N-d convolution, weight [out, in/groups, *kernel], pads as ONNX [begins..., ends...]"))
+               doc="N-d convolution, weight [out, in/groups, *kernel], pads as ONNX [begins..., ends...]",
+               onnx_ops=("Conv",), cost=cost.conv, float64=FLOAT64_UNSUPPORTED + "convolution"))
 
 
 def conv_transpose_out_shape(x: TensorType, w: TensorType, a: dict) -> tuple:
@@ -341,7 +345,9 @@ register(OpDef("conv_transpose", ("x", "weight", "bias"), _conv_transpose_infer,
                onnx_node("ConvTranspose", dict(_CONV_ONNX, output_padding="output_padding")),
                attrs=dict(CONV_ATTRS, output_padding=REQUIRED), min_inputs=2, vjp=_conv_transpose_vjp, family=NN,
                public=False,
-               doc="N-d transposed convolution, weight [in, out/groups, *kernel]"))
+               doc="N-d transposed convolution, weight [in, out/groups, *kernel]",
+               onnx_ops=("ConvTranspose",), cost=cost.conv_transpose,
+               float64=FLOAT64_UNSUPPORTED + "transposed convolution"))
 
 
 # -- pooling --------------------------------------------------------------------------------
@@ -413,11 +419,13 @@ _POOL_ONNX = {"kernel": "kernel_shape", "strides": "strides", "pads": "pads"}
 
 register(OpDef("maxpool", ("x",), _pool_infer("maxpool"), lambda ins, a: pool_ref(ins[0], a, "max"),
                onnx_node("MaxPool", _POOL_ONNX), attrs=dict(POOL_ATTRS), vjp=_maxpool_vjp, family=POOL, public=False,
-               doc="max over sliding windows (padding counts as -inf)"))
+               doc="max over sliding windows (padding counts as -inf)",
+               onnx_ops=("MaxPool",), cost=cost.window))
 register(OpDef("avgpool", ("x",), _pool_infer("avgpool"), lambda ins, a: pool_ref(ins[0], a, "avg"),
                onnx_node("AveragePool", dict(_POOL_ONNX, count_include_pad="count_include_pad")),
                attrs=dict(POOL_ATTRS, count_include_pad=1), vjp=_avgpool_vjp, family=POOL, public=False,
-               doc="mean over sliding windows (padding counted, as PyTorch's default)"))
+               doc="mean over sliding windows (padding counted, as PyTorch's default)",
+               onnx_ops=("AveragePool",), cost=cost.window, float64=FLOAT64_UNSUPPORTED + "average pooling"))
 
 
 def _gap_infer(ts, a):
@@ -447,7 +455,8 @@ def _gap_lower(ctx, n):
 register(OpDef("global_avgpool", ("x",), _gap_infer,
                lambda ins, a: ins[0].mean(axis=tuple(range(2, ins[0].ndim)), keepdims=True),
                _gap_lower, vjp=_gap_vjp, family=POOL, public=False,
-               doc="mean over all spatial axes, keeping them as size 1"))
+               doc="mean over all spatial axes, keeping them as size 1",
+               onnx_ops=("GlobalAveragePool", "ReduceMean"), cost=cost.per_input_element))
 
 
 # -- normalization --------------------------------------------------------------------------
@@ -485,9 +494,36 @@ def _bn_vjp(b, n, g):
     return [b.mul(gy, per_channel(scaled)), b.mul(gxc, inv), gsum, b.neg(b.mul(gsum, scaled)), dvar]
 
 
+def _bn_train(b, node, ctx):
+    """Batch statistics (biased variance) for y; the running statistics move by the layer's
+    `momentum` (unbiased variance, as torch), built after y and not differentiated."""
+    x, scale, bias, rmean, rvar = node.inputs
+    eps = float(node.attrs["eps"])
+    info = ctx.graph.layer(node.layer)
+    momentum = float((info.attrs if info else {}).get("momentum", 0.1))
+    axes = [0] + list(range(2, x.type.rank))
+    c = x.shape[1]
+    bshape = [1, c] + [1] * (x.type.rank - 2)
+    mu = b.mean(x, axis=axes, keepdims=True)
+    d = b.sub(x, mu)
+    var = b.mean(b.mul(d, d), axis=axes, keepdims=True)
+    y = b.add(b.mul(b.div(d, b.sqrt(b.add(var, eps))), b.reshape(scale, shape=bshape)), b.reshape(bias, shape=bshape))
+
+    def stats(sb):
+        count = sb.shape_size(x, axes=axes, dtype=x.dtype)
+        unbiased = sb.mul(sb.reshape(var, shape=[c]), sb.div(count, sb.sub(count, 1.0)))
+        new_mean = sb.add(sb.mul(rmean, 1.0 - momentum), sb.mul(sb.reshape(mu, shape=[c]), momentum))
+        new_var = sb.add(sb.mul(rvar, 1.0 - momentum), sb.mul(unbiased, momentum))
+        ctx.update(rmean, new_mean)
+        ctx.update(rvar, new_var)
+
+    ctx.after(node, stats)
+    return y
+
+
 register(OpDef("batchnorm", ("x", "scale", "bias", "mean", "var"), _bn_infer, _bn_ref,
                onnx_node("BatchNormalization", {"eps": "epsilon"}), attrs={"eps": 1e-5}, vjp=_bn_vjp, family=NORM,
-               public=False,
+               public=False, onnx_ops=("BatchNormalization",), cost=cost.per_element(2), train=TrainForm(_bn_train),
                doc="inference batch norm over axis 1 with running statistics"))
 
 
@@ -548,7 +584,8 @@ def _ln_vjp(b, n, g):
 
 register(OpDef("layernorm", ("x", "scale", "bias"), _ln_infer, _ln_ref,
                _ln_lower, attrs={"axis": -1, "eps": 1e-5}, vjp=_ln_vjp,
-               min_inputs=1, family=NORM, public=False, doc="normalize over the axes from `axis` on, then scale and shift"))
+               min_inputs=1, family=NORM, public=False, doc="normalize over the axes from `axis` on, then scale and shift",
+               onnx_ops=("LayerNormalization",), cost=cost.per_element(7)))
 
 
 # -- dropout / resize -----------------------------------------------------------------------
@@ -556,8 +593,19 @@ def _dropout_lower(ctx, n):
     ctx.alias(n.outputs[0], n.inputs[0])
 
 
+def _dropout_train(b, node, ctx):
+    """x * a keep-mask drawn from the step's seed (one salt per dropout node)."""
+    rate = float(node.attrs["rate"])
+    if rate <= 0:
+        return None
+    x = node.inputs[0]
+    return b.mul(x, b.dropout_mask(x, ctx.seed, rate=rate, salt=ctx.salt()))
+
+
 register(OpDef("dropout", ("x",), lambda ts, a: [ts[0]], lambda ins, a: ins[0], _dropout_lower,
                attrs={"rate": 0.5}, vjp=lambda b, n, g: [g[0]], family="regularization",
+               onnx_ops=("Identity",), cost=cost.free, noop=noop_always,
+               train=TrainForm(_dropout_train, draws=lambda n: float(n.attrs["rate"]) > 0),
                doc="identity at inference; in training graphs zeroes a `rate` fraction and rescales"))
 
 
@@ -597,4 +645,5 @@ def _upsample_vjp(b, n, g):
 
 register(OpDef("upsample", ("x",), _resize_infer, _resize_ref, _resize_lower, attrs={"scale": 2}, vjp=_upsample_vjp,
                family=POOL,
-               doc="nearest-neighbour upsampling of every spatial axis by an integer `scale`"))
+               doc="nearest-neighbour upsampling of every spatial axis by an integer `scale`",
+               onnx_ops=("Resize",), cost=cost.free))

@@ -27,6 +27,7 @@ import numpy as np
 from graphc.errors import ShapeError
 from graphc.ir import dims
 from graphc.ir.types import TensorType, format_shape
+from graphc.ops import cost
 from graphc.ops.common import int64, need_float
 from graphc.ops.registry import OpDef, as_list, register
 
@@ -246,7 +247,6 @@ def _lower(kind: str):
             ndh = ctx.tmp(node, f"{name}_ndh")
             ctx.emit("Transpose", [state], [ndh], perm=[1, 0, 2])
             ctx.emit("Reshape", [ndh, ctx.const(int64([0, -1]), f"{node.name}/state_shape")], [name])
-    lower.onnx_op = "Scan" if kind == "rnn" else ONNX_OP[kind]  # type: ignore[attr-defined]
     return lower
 
 
@@ -437,6 +437,8 @@ def _vjp(kind: str):
 
 # -- registration ---------------------------------------------------------------------------
 _INPUTS = ("x", "w_ih", "w_hh", "b_ih", "b_hh", "w_ih_reverse", "w_hh_reverse", "b_ih_reverse", "b_hh_reverse")
+_ONNX_OPS = {"rnn": ("Scan", "MatMul", "Add", "Transpose", "Concat", "Shape", "ConstantOfShape", "Slice", "Identity"),
+             **{k: (ONNX_OP[k], "Transpose", "Reshape", "Concat", "Split", "Unsqueeze") for k in ("lstm", "gru")}}
 _DOC = {"rnn": "Elman RNN layer, h = act(x W_ih^T + b_ih + h W_hh^T + b_hh)",
         "lstm": "LSTM layer (PyTorch gate order i, f, g, o)",
         "gru": "GRU layer (PyTorch gate order r, z, n; reset applied after the hidden matmul)"}
@@ -445,4 +447,5 @@ for _kind in ("rnn", "lstm", "gru"):
     register(OpDef(_kind, _INPUTS, _infer(_kind), (lambda k: lambda ins, a: recurrent_ref(k, ins, a))(_kind),
                    _lower(_kind), attrs={"activation": "tanh"} if _kind == "rnn" else {},
                    outputs=("y", "h", "c") if _kind == "lstm" else ("y", "h"), vjp=_vjp(_kind), family="recurrent",
-                   public=False, min_inputs=5, doc=_DOC[_kind] + "; batch-first [N, T, C], zero initial state"))
+                   public=False, min_inputs=5, doc=_DOC[_kind] + "; batch-first [N, T, C], zero initial state",
+                   onnx_ops=_ONNX_OPS[_kind], cost=cost.recurrent))

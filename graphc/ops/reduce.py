@@ -6,6 +6,7 @@ import numpy as np
 
 from graphc.ir import dims
 from graphc.ir.types import TensorType
+from graphc.ops import cost
 from graphc.ops.common import axes_list, int64
 from graphc.ops.registry import OpDef, register
 
@@ -39,7 +40,6 @@ def _lower_reduce(onnx_op):
             if not axes:  # axis: [] reduces nothing (as numpy), not everything (ONNX's default)
                 extra["noop_with_empty_axes"] = 1
         ctx.emit(onnx_op, inputs, ctx.names(node.outputs), keepdims=int(bool(node.attrs["keepdims"])), **extra)
-    lower.onnx_op = onnx_op
     return lower
 
 
@@ -75,7 +75,8 @@ def _reduce(name, ref, onnx_op, vjp, doc):
     register(OpDef(name, ("x",), _infer_reduce(name),
                    lambda ins, a: np.asarray(ref(ins[0], axis=_np_axes(ins[0], a), keepdims=a["keepdims"]),
                                              dtype=ins[0].dtype),
-                   _lower_reduce(onnx_op), attrs=dict(REDUCE_ATTRS), vjp=vjp, family="reduce", doc=doc))
+                   _lower_reduce(onnx_op), attrs=dict(REDUCE_ATTRS), vjp=vjp, family="reduce", doc=doc,
+                   onnx_ops=(onnx_op,), cost=cost.per_input_element))
 
 
 _reduce("sum", np.sum, "ReduceSum", _sum_vjp, "sum over axis (an int, a list, or all when omitted)")
@@ -104,4 +105,5 @@ def _lower_argmax(ctx, node):
 
 
 register(OpDef("argmax", ("x",), _argmax_infer, _argmax_ref, _lower_argmax, attrs={"axis": -1, "keepdims": False},
-               no_grad="integer output", family="reduce", doc="index of the largest value along axis"))
+               no_grad="integer output", family="reduce", doc="index of the largest value along axis",
+               onnx_ops=("ArgMax",), cost=cost.per_input_element))

@@ -40,8 +40,9 @@ from onnx import TensorProto
 from graphc.errors import ShapeError
 from graphc.ir.graph import Graph
 from graphc.ir.types import format_shape, np_dtype, onnx_dtype
-from graphc.ops.common import need_float
-from graphc.ops.registry import OpDef, register
+from graphc.ops import cost
+from graphc.ops.common import need_float, noop_same_type_and
+from graphc.ops.registry import OpDef, TrainForm, register
 
 _GOLDEN, _M1, _M2 = 0x9E3779B9, 0x7FEB352D, 0x846CA68B
 SECOND_STREAM = 0x5BD1E995  # salt offset of the second uniform stream of a normal draw
@@ -241,22 +242,30 @@ def _normal_like_lower(ctx, n) -> None:
     _normal_nodes(ctx, n, seed, int(n.attrs["salt"]))
 
 
-# the ONNX op types each lowering emits (for docs/ops.md: they are built by helpers)
+# the ONNX op types each lowering emits (OpDef.onnx_ops)
 _HASH_OPS = ("Shape", "ReduceProd", "Range", "Cast", "Mul", "BitShift", "BitwiseXor")
-_mask_lower.onnx_op = ("Shape", "ReduceProd", "Add", "Div", "Cast", "Mul", "Range", "BitShift",  # type: ignore
-                       "BitwiseXor", "BitwiseAnd", "GreaterOrEqual", "Concat", "Slice", "Reshape")
-_normal_lower.onnx_op = _HASH_OPS + ("Sub", "Log", "Sqrt", "Cos", "Reshape")  # type: ignore[attr-defined]
-_normal_like_lower.onnx_op = _normal_lower.onnx_op  # type: ignore[attr-defined]
+_MASK_OPS = ("Shape", "ReduceProd", "Add", "Div", "Cast", "Mul", "Range", "BitShift", "BitwiseXor", "BitwiseAnd",
+             "GreaterOrEqual", "Concat", "Slice", "Reshape")
+_NORMAL_OPS = _HASH_OPS + ("Sub", "Log", "Sqrt", "Cos", "Reshape")
 
 register(OpDef("dropout_mask", ("x", "seed"), _seeded_infer("dropout_mask"), _mask_ref, _mask_lower,
                attrs={"rate": 0.5, "salt": 0}, vjp=lambda b, n, g: [None, None], family="regularization",
-               public=False, doc="dropout keep-mask of x's shape: 0 or 1/(1-rate), from an int64 seed "
+               public=False, pure=False, onnx_ops=_MASK_OPS, cost=cost.elementwise,
+               doc="dropout keep-mask of x's shape: 0 or 1/(1-rate), from an int64 seed "
                                  "(hash PRNG, keeps u >= rate)"))
 register(OpDef("normal_from_seed", ("x", "seed"), _seeded_infer("normal_from_seed"), _normal_ref, _normal_lower,
                attrs={"salt": 0}, vjp=lambda b, n, g: [None, None], family=SAMPLING, public=False,
+               onnx_ops=_NORMAL_OPS, cost=cost.elementwise,
                doc="N(0, 1) noise of x's shape and dtype from an int64 seed (hash PRNG + Box-Muller)"))
+def _normal_like_train(b, node, ctx):
+    """Noise from the step's seed instead of the constant one."""
+    return b.normal_from_seed(node.inputs[0], ctx.seed, salt=ctx.salt())
+
+
 register(OpDef("random_normal_like", ("x",), _normal_like_infer, _normal_like_ref, _normal_like_lower,
                attrs={"seed": None, "salt": 0}, vjp=lambda b, n, g: [None], family=SAMPLING, public=False,
+               pure=False, onnx_ops=_NORMAL_OPS, cost=cost.elementwise,
+               train=TrainForm(_normal_like_train, draws=lambda n: True),
                doc="N(0, 1) noise of x's shape and dtype from the constant `seed` (default 0): normal_from_seed "
                    "with a fixed seed"))
 
@@ -301,8 +310,19 @@ def _reparam_vjp(b, n, g):
     return [g[0], b.mul(b.mul(noise_g, eps), 0.5), noise_g]
 
 
+def _reparam_train(b, node, ctx):
+    """The inference form (2 inputs) samples: eps from the step's seed."""
+    if len(node.inputs) != 2:
+        return None
+    mu, logvar = node.inputs
+    return b.reparameterize(mu, logvar, b.normal_from_seed(mu, ctx.seed, salt=ctx.salt()))
+
+
 register(OpDef("reparameterize", ("mu", "logvar", "eps"), _reparam_infer, _reparam_ref, _reparam_lower,
                min_inputs=2, vjp=_reparam_vjp, family=SAMPLING, public=False,
+               onnx_ops=("Mul", "Exp", "Add", "Identity"), cost=cost.per_element(4),
+               noop=noop_same_type_and(lambda n: len(n.inputs) == 2),
+               train=TrainForm(_reparam_train, draws=lambda n: True),
                doc="VAE sampling: mu (inference form, 2 inputs) or mu + exp(0.5*logvar)*eps (3 inputs)"))
 
 

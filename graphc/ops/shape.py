@@ -9,7 +9,8 @@ import numpy as np
 from graphc.errors import ShapeError
 from graphc.ir import dims
 from graphc.ir.types import DTYPES, TensorType, format_shape, is_float, np_dtype, onnx_dtype
-from graphc.ops.common import axes_list, int64, onnx_node
+from graphc.ops import cost
+from graphc.ops.common import axes_list, int64, noop_same_type, noop_same_type_and, onnx_node
 from graphc.ops.gradutil import unbroadcast
 from graphc.ops.registry import REQUIRED, OpDef, register
 
@@ -32,11 +33,29 @@ def _transpose_vjp(b, n, g):
     return [b.transpose(g[0], perm=list(np.argsort(perm).tolist()))]
 
 
+
+def _identity_perm(node) -> bool:
+    """the permutation is the identity"""
+    return _perm(node.inputs[0].type, node.attrs) == list(range(node.inputs[0].type.rank))
+
+
+def _one_input(node) -> bool:
+    """one input"""
+    return len(node.inputs) == 1
+
+
+def _unit_steps(node) -> bool:
+    """every step is 1 (same length with step 1: the whole axis)"""
+    steps = node.attrs.get("steps")
+    return steps is None or all(s == 1 for s in steps)
+
+
 register(OpDef("transpose", ("x",), lambda ts, a: [ts[0].with_shape(ts[0].shape[p] for p in _perm(ts[0], a))],
                lambda ins, a: np.transpose(ins[0], _perm(TensorType("float32", ins[0].shape), a)),
                lambda ctx, n: ctx.emit("Transpose", ctx.names(n.inputs), ctx.names(n.outputs),
                                        perm=_perm(n.inputs[0].type, n.attrs)),
-               attrs={"perm": None}, vjp=_transpose_vjp, family=SHAPE, doc="permute axes (default: reverse)"))
+               attrs={"perm": None}, vjp=_transpose_vjp, family=SHAPE, doc="permute axes (default: reverse)",
+               onnx_ops=("Transpose",), cost=cost.free, noop=noop_same_type_and(_identity_perm)))
 
 
 # -- reshape --------------------------------------------------------------------------------
@@ -56,18 +75,18 @@ def reshape_shape(in_shape: tuple, target: list, op: str = "reshape") -> tuple:
             raise ShapeError(f"{op}: bad size {d!r} in shape {list(target)}")
     in_static = int(np.prod([d for d in in_shape if isinstance(d, int)], dtype=np.int64))
     out_static = int(np.prod([d for d in out if isinstance(d, int) and d != -1], dtype=np.int64))
-    in_syms = Counter(d for d in in_shape if isinstance(d, str))
-    out_syms = Counter(d for d in out if isinstance(d, str))
     shown = f"{format_shape(in_shape)} to {list(target)}"
-    if out_syms - in_syms:
-        raise ShapeError(f"{op}: cannot reshape {shown}")
     if -1 in out:
-        left = in_syms - out_syms
         if out_static == 0 or in_static % out_static:
             raise ShapeError(f"{op}: cannot reshape {shown}: {in_static} elements do not divide by {out_static}")
-        rest = dims.product(list(left.elements()) + [in_static // out_static])
+        left = Counter(in_shape)  # cancel the dims both sides share, then divide what is left
+        known = Counter(d for d in out if d != -1)
+        common = left & known
+        rest = dims.div(dims.product((left - common).elements()), dims.product((known - common).elements()))
+        if rest is None:
+            raise ShapeError(f"{op}: cannot reshape {shown}")
         out[out.index(-1)] = rest
-    elif in_syms != out_syms or in_static != out_static:
+    elif dims.product(in_shape) != dims.product(out):
         raise ShapeError(f"{op}: cannot reshape {shown}: the element counts differ")
     return tuple(out)
 
@@ -82,7 +101,8 @@ register(OpDef("reshape", ("x",), lambda ts, a: [ts[0].with_shape(reshape_shape(
                                                                                      f"{n.name}/shape")],
                                        ctx.names(n.outputs)),
                attrs={"shape": REQUIRED}, vjp=_reshape_as_vjp, family=SHAPE,
-               doc="new shape; 0 keeps a dim, -1 infers one (as ONNX)"))
+               doc="new shape; 0 keeps a dim, -1 infers one (as ONNX)",
+               onnx_ops=("Reshape",), cost=cost.free, noop=noop_same_type))
 
 
 def _flatten_infer(ts, a):
@@ -97,7 +117,8 @@ def _flatten_infer(ts, a):
 register(OpDef("flatten", ("x",), _flatten_infer,
                lambda ins, a: ins[0].reshape(int(np.prod(ins[0].shape[:a["axis"]])), -1),
                onnx_node("Flatten", {"axis": "axis"}), attrs={"axis": 1}, vjp=_reshape_as_vjp, family=SHAPE,
-               doc="2-D result: axes before `axis` and from `axis` on each multiplied out (C, H, W order)"))
+               doc="2-D result: axes before `axis` and from `axis` on each multiplied out (C, H, W order)",
+               onnx_ops=("Flatten",), cost=cost.free, noop=noop_same_type))
 
 register(OpDef("reshape_as", ("x", "like"),
                lambda ts, a: [ts[0].with_shape(ts[1].shape)] if dims.product(ts[0].shape) == dims.product(ts[1].shape)
@@ -107,7 +128,8 @@ register(OpDef("reshape_as", ("x", "like"),
                lambda ctx, n: ctx.emit("Reshape", [ctx.name(n.inputs[0]), ctx.shape_of(n.inputs[1])],
                                        ctx.names(n.outputs)),
                vjp=lambda b, n, g: [b.reshape_as(g[0], n.inputs[0]), None], family=SHAPE, public=False,
-               doc="x reshaped to the (runtime) shape of `like`"))
+               doc="x reshaped to the (runtime) shape of `like`",
+               onnx_ops=("Reshape", "Shape"), cost=cost.free, noop=noop_same_type))
 
 
 # -- unsqueeze / squeeze / expand -----------------------------------------------------------
@@ -141,12 +163,14 @@ def _lower_axes_op(onnx_op, get_axes):
 register(OpDef("unsqueeze", ("x",), _unsqueeze_infer,
                lambda ins, a: np.expand_dims(ins[0], tuple(a["axes"])),
                _lower_axes_op("Unsqueeze", lambda n: list(n.attrs["axes"])), attrs={"axes": REQUIRED},
-               vjp=_reshape_as_vjp, family=SHAPE, doc="insert size-1 axes"))
+               vjp=_reshape_as_vjp, family=SHAPE, doc="insert size-1 axes",
+               onnx_ops=("Unsqueeze",), cost=cost.free, noop=noop_same_type))
 register(OpDef("squeeze", ("x",),
                lambda ts, a: [ts[0].with_shape(d for i, d in enumerate(ts[0].shape) if i not in _squeeze_axes(ts[0], a))],
                lambda ins, a: np.squeeze(ins[0], tuple(_squeeze_axes(TensorType("float32", ins[0].shape), a))),
                _lower_axes_op("Squeeze", lambda n: _squeeze_axes(n.inputs[0].type, n.attrs)), attrs={"axes": None},
-               vjp=_reshape_as_vjp, family=SHAPE, doc="remove size-1 axes (all of them when axes is omitted)"))
+               vjp=_reshape_as_vjp, family=SHAPE, doc="remove size-1 axes (all of them when axes is omitted)",
+               onnx_ops=("Squeeze",), cost=cost.free, noop=noop_same_type))
 
 
 def _expand_as_infer(ts, a):
@@ -159,7 +183,8 @@ register(OpDef("expand_as", ("x", "like"), _expand_as_infer,
                lambda ctx, n: ctx.emit("Expand", [ctx.name(n.inputs[0]), ctx.shape_of(n.inputs[1])],
                                        ctx.names(n.outputs)),
                vjp=lambda b, n, g: [unbroadcast(b, g[0], n.inputs[0]), None], family=SHAPE, public=False,
-               doc="x broadcast to the (runtime) shape of `like`"))
+               doc="x broadcast to the (runtime) shape of `like`",
+               onnx_ops=("Expand", "Shape"), cost=cost.free, noop=noop_same_type))
 
 
 def _shape_size_lower(ctx, n):
@@ -180,7 +205,8 @@ def _shape_size_lower(ctx, n):
 register(OpDef("shape_size", ("x",), lambda ts, a: [TensorType(a["dtype"], ())],
                lambda ins, a: np.asarray(np.prod([ins[0].shape[i] for i in a["axes"]]), dtype=np_dtype(a["dtype"])),
                _shape_size_lower, attrs={"axes": REQUIRED, "dtype": "float32"}, vjp=lambda b, n, g: [None],
-               family=SHAPE, public=False, doc="number of elements of x along axes, as a scalar"))
+               family=SHAPE, public=False, doc="number of elements of x along axes, as a scalar",
+               onnx_ops=("Constant", "Shape", "Gather", "ReduceProd", "Cast"), cost=cost.free))
 
 
 def _zeros_like_lower(ctx, n):
@@ -189,7 +215,8 @@ def _zeros_like_lower(ctx, n):
 
 
 register(OpDef("zeros_like", ("x",), lambda ts, a: [ts[0]], lambda ins, a: np.zeros_like(ins[0]), _zeros_like_lower,
-               vjp=lambda b, n, g: [None], family=SHAPE, public=False, doc="zeros of x's shape and dtype"))
+               vjp=lambda b, n, g: [None], family=SHAPE, public=False, doc="zeros of x's shape and dtype",
+               onnx_ops=("ConstantOfShape", "Shape"), cost=cost.free))
 
 
 # -- concat / split -------------------------------------------------------------------------
@@ -228,7 +255,8 @@ def _concat_vjp(b, n, g):
 
 register(OpDef("concat", ("xs*",), _concat_infer, lambda ins, a: np.concatenate(ins, axis=a["axis"]),
                onnx_node("Concat", {"axis": "axis"}), attrs={"axis": -1}, vjp=_concat_vjp, family=SHAPE,
-               doc="join along axis"))
+               doc="join along axis",
+               onnx_ops=("Concat",), cost=cost.free, noop=noop_same_type_and(_one_input)))
 
 
 def _split_sizes(t: TensorType, a) -> tuple[int, list]:
@@ -272,7 +300,8 @@ def _split_vjp(b, n, g):
 
 register(OpDef("split", ("x",), _split_infer, _split_ref, _split_lower, attrs={"axis": -1, "num": 2, "sizes": None},
                outputs=("y*",), vjp=_split_vjp, family=SHAPE,
-               doc="cut along axis into `num` equal parts or parts of `sizes`; outputs .0, .1, ..."))
+               doc="cut along axis into `num` equal parts or parts of `sizes`; outputs .0, .1, ...",
+               onnx_ops=("Split",), cost=cost.free))
 
 
 # -- slice ----------------------------------------------------------------------------------
@@ -329,7 +358,8 @@ def _slice_lower(ctx, n):
 register(OpDef("slice", ("x",), _slice_infer, _slice_ref, _slice_lower,
                attrs={"starts": REQUIRED, "ends": REQUIRED, "axes": None, "steps": None},
                vjp=lambda b, n, g: [b.slice_grad(g[0], n.inputs[0], **n.attrs)], family=SHAPE,
-               doc="x[starts:ends:steps] along axes (as ONNX Slice; ends past the end are clamped)"))
+               doc="x[starts:ends:steps] along axes (as ONNX Slice; ends past the end are clamped)",
+               onnx_ops=("Slice",), cost=cost.free, noop=noop_same_type_and(_unit_steps)))
 
 
 # -- gather / one_hot -----------------------------------------------------------------------
@@ -345,7 +375,8 @@ register(OpDef("gather", ("x", "indices"), _gather_infer, lambda ins, a: np.take
                onnx_node("Gather", {"axis": "axis"}), attrs={"axis": 0},
                vjp=lambda b, n, g: [b.gather_grad(g[0], n.inputs[1], n.inputs[0], axis=n.attrs["axis"]), None],
                family=SHAPE,
-               doc="pick slices of x along axis by integer indices (embedding lookup)"))
+               doc="pick slices of x along axis by integer indices (embedding lookup)",
+               onnx_ops=("Gather",), cost=cost.free))
 
 
 def _one_hot_lower(ctx, n):
@@ -365,7 +396,8 @@ register(OpDef("one_hot", ("indices",), _one_hot_infer,
                lambda ins, a: np.eye(a["depth"], dtype=np_dtype(a["dtype"]))[ins[0]],
                _one_hot_lower, attrs={"depth": REQUIRED, "dtype": "float32"},
                no_grad="integer input: nothing to differentiate", family=SHAPE,
-               doc="integer labels to one-hot vectors (last axis)"))
+               doc="integer labels to one-hot vectors (last axis)",
+               onnx_ops=("OneHot",), cost=cost.free))
 
 
 # -- cast / constant ------------------------------------------------------------------------
@@ -384,7 +416,8 @@ def _cast_vjp(b, n, g):
 
 register(OpDef("cast", ("x",), _cast_infer, lambda ins, a: ins[0].astype(np_dtype(a["to"])),
                lambda ctx, n: ctx.emit("Cast", ctx.names(n.inputs), ctx.names(n.outputs), to=onnx_dtype(n.attrs["to"])),
-               attrs={"to": REQUIRED}, vjp=_cast_vjp, family=SHAPE, doc="convert to dtype `to`"))
+               attrs={"to": REQUIRED}, vjp=_cast_vjp, family=SHAPE, doc="convert to dtype `to`",
+               onnx_ops=("Cast",), cost=cost.free, noop=noop_same_type))
 
 
 def _constant_value(a) -> np.ndarray:
@@ -403,4 +436,5 @@ register(OpDef("constant", (), lambda ts, a: [TensorType(a["dtype"], _constant_v
                lambda ctx, n: ctx.emit("Constant", [], ctx.names(n.outputs),
                                        value=ctx.tensor(_constant_value(n.attrs), f"{n.name}/value")),
                attrs={"value": REQUIRED, "dtype": "float32"}, vjp=lambda b, n, g: [], family=SHAPE,
-               doc="a fixed tensor given inline: {value: [[1, 2], [3, 4]]}"))
+               doc="a fixed tensor given inline: {value: [[1, 2], [3, 4]]}",
+               onnx_ops=("Constant",), cost=cost.free))

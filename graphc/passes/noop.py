@@ -1,5 +1,7 @@
 """No-op elimination: ops that return their input unchanged are removed, their readers read the input.
 
+Each op says when it is a no-op (`OpDef.noop`, rules in graphc/ops/common.py), for example:
+
     identity(x), dropout(x) (inference), cast(x, to=x.dtype), reparameterize(mu, logvar) (inference)
     reshape / flatten / squeeze / unsqueeze / reshape_as / expand_as to x's own shape
     transpose(x, perm=identity), slice covering all of x, concat of one input       ->  x
@@ -8,39 +10,20 @@
 from __future__ import annotations
 
 from graphc.ir.graph import Graph, Node
+from graphc.ops import OPS
 from graphc.passes.log import PassLog
 from graphc.passes.rewrite import Editor, can_replace
 
 NAME = "noop"
 LEVEL = 1
 
-ALWAYS = ("identity", "dropout")
-SAME_TYPE = ("reshape", "flatten", "squeeze", "unsqueeze", "reshape_as", "expand_as")
-
 
 def is_noop(node: Node) -> bool:
     """True when the node's single output is its first input, element for element."""
     if len(node.outputs) != 1 or not node.inputs:
         return False
-    x, y = node.inputs[0], node.outputs[0]
-    if node.op in ALWAYS:
-        return True
-    if x.type != y.type:
-        return False
-    if node.op in SAME_TYPE or node.op == "cast":
-        return True
-    if node.op == "reparameterize":
-        return len(node.inputs) == 2  # the inference form returns mu
-    if node.op == "transpose":
-        from graphc.ops.shape import _perm
-
-        return _perm(x.type, node.attrs) == list(range(x.type.rank))
-    if node.op == "slice":
-        steps = node.attrs.get("steps")
-        return steps is None or all(s == 1 for s in steps)  # same length with step 1: the whole axis
-    if node.op == "concat":
-        return len(node.inputs) == 1
-    return False
+    opdef = OPS.get(node.op)
+    return opdef is not None and opdef.noop is not None and opdef.noop(node)
 
 
 def run(graph: Graph, log: PassLog) -> bool:

@@ -9,14 +9,14 @@ import numpy as np
 from graphc.errors import GraphcError
 from graphc.ir.graph import Graph, Node, Value
 
-IMPURE_OPS = frozenset({"dropout_mask"})  # ops whose result is not a function of their inputs alone
-
 
 def is_pure(op: str) -> bool:
-    """False for ops drawing random numbers: never fold or merge them."""
+    """False for ops whose result is not a function of their inputs alone (`OpDef.pure`: random
+    numbers): never fold or merge them."""
     from graphc.ops import OPS
 
-    return "random" not in op and op not in IMPURE_OPS and getattr(OPS.get(op), "pure", True)
+    opdef = OPS.get(op)
+    return opdef is None or opdef.pure
 
 
 def is_output(graph: Graph, value: Value) -> bool:

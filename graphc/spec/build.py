@@ -18,6 +18,7 @@ from graphc.ir.types import DTYPES, TensorType, is_float
 from graphc.layers import LAYERS, LayerCtx
 from graphc.limits import check_params, check_shape
 from graphc.ops import OPS
+from graphc.ops.registry import arity
 from graphc.spec.params import substitute
 from graphc.spec.refs import cycle_path, reads_of
 from graphc.spec.validate import check_attr_types
@@ -30,6 +31,28 @@ MODEL_KEYS = ("inputs", "layers", "outputs", "doc")
 BLOCK_KEYS = ("params", "inputs", "layers", "outputs", "doc")
 INPUT_KEYS = ("shape", "dtype")
 RESERVED = ("name", "in", "repeat")
+
+
+@dataclass
+class _Site:
+    """One layer being built: what it is (`kind`: layer or op), its attributes as given and as
+    written (with locations), its inputs and their names, full name, location, record, scope."""
+
+    kind: str
+    op: str
+    given: dict
+    attrs: LocMap
+    inputs: list
+    input_names: list
+    full: str
+    loc: Location
+    info: LayerInfo
+    scope: "_Scope"
+
+    @property
+    def in_loc(self) -> Location:
+        """Where the layer's inputs are written (its `in:`), else the layer."""
+        return self.attrs.value_loc("in") if "in" in self.attrs else self.loc
 
 
 def _check_keys(mapping: LocMap, allowed, what: str) -> None:
@@ -363,8 +386,8 @@ class ModelBuilder:
                 outputs, out_names = self._expand_model(op, attrs, inputs, full, loc)
                 info.block = op
             else:
-                outputs, out_names = self._build_primitive(kind, op, given, attrs, inputs, input_names, full, loc,
-                                                           info, scope)
+                outputs, out_names = self._build_primitive(
+                    _Site(kind, op, given, attrs, inputs, input_names, full, loc, info, scope))
         except ShapeError as e:
             message = e.message
             if kind == "op" and sum(isinstance(v, Value) for v in inputs) > 1:  # say which input is which
@@ -386,70 +409,65 @@ class ModelBuilder:
         scope.visible.update(v.name for v in outputs)
         scope.last = outputs
 
-    def _build_primitive(self, kind, op, given, attrs, inputs, input_names, full, loc, info, scope):
-        definition = LAYERS[op] if kind == "layer" else OPS[op]
-        for key in given:
-            if key not in definition.attrs:
-                raise SpecError(f"{full}: {op} has no attribute '{key}'", attrs.key_loc(key),
-                                did_you_mean(str(key), list(definition.attrs) + list(RESERVED))
-                                or (f"attributes: {', '.join(definition.attrs)}" if definition.attrs
-                                    else f"{op} takes no attributes"))
-        from graphc.ops.registry import REQUIRED
-
-        check_attr_types(definition.attrs, given, attrs, full, op, kind == "layer")
-        for key, default in definition.attrs.items():
-            if default is REQUIRED and key not in given:
-                raise SpecError(f"{full}: {op} needs the attribute '{key}'", loc)
-        self._check_arity(definition, op, inputs, full, attrs, loc)
-        if kind == "layer":
-            for i, value in enumerate(inputs):
+    def _build_primitive(self, site: _Site) -> tuple[list[Value], tuple]:
+        """A layer or a public op: attributes and arity checked by its definition, then built."""
+        definition = LAYERS[site.op] if site.kind == "layer" else OPS[site.op]
+        full, attrs = site.full, site.attrs
+        missing = None
+        try:
+            complete = definition.full_attrs(site.given, also=RESERVED)
+        except ShapeError as e:
+            if e.attr in site.given:  # unknown: at the key
+                raise SpecError(f"{full}: {e.message}", attrs.key_loc(e.attr), e.hint) from None
+            missing = e  # a missing one is reported after the given ones' types
+        check_attr_types(definition.attrs, site.given, attrs, full, site.op, site.kind == "layer")
+        if missing is not None:
+            raise SpecError(f"{full}: {missing.message}", site.loc)
+        self._check_arity(definition, site)
+        if site.kind == "layer":
+            for value in site.inputs:
                 if not isinstance(value, Value):
-                    raise SpecError(f"{full}: {op} reads tensors, but in: gives it the number {value!r}",
-                                    attrs.value_loc("in") if "in" in attrs else loc,
-                                    "numbers in in: are constants for primitive ops like add and mul")
-        with self.builder.scope(full, loc):
-            if kind == "layer":
-                ctx = LayerCtx(self.builder, full, self.spec.seed, op, input_names,
+                    raise SpecError(f"{full}: {site.op} reads tensors, but in: gives it the number {value!r}",
+                                    site.in_loc, "numbers in in: are constants for primitive ops like add and mul")
+        with self.builder.scope(full, site.loc):
+            if site.kind == "layer":
+                scope = site.scope
+                ctx = LayerCtx(self.builder, full, self.spec.seed, site.op, site.input_names,
                                param_name=scope.param_prefix + full[len(scope.prefix):], share=scope.share)
-                full_attrs = {k: given.get(k, v) for k, v in definition.attrs.items()}
-                outputs = definition.build(ctx, inputs, full_attrs)
-                info.params = ctx.params
+                outputs = definition.build(ctx, site.inputs, complete)
+                site.info.params = ctx.params
                 return outputs, definition.outputs if len(definition.outputs) > 1 else ()
-            inputs = self._constants(op, inputs, input_names, full, attrs, loc)
-            node = self.builder.emit_node(op, *inputs, **given)
+            inputs = self._constants(site)
+            node = self.builder.emit_node(site.op, *inputs, **site.given)
             return node.outputs, ()
 
-    def _constants(self, op, inputs, input_names, full, attrs, loc) -> list:
+    def _constants(self, site: _Site) -> list:
         """Numbers in in: become constants of the dtype of the op's (data) tensor input; they must fit it."""
+        inputs = site.inputs
         if all(isinstance(v, Value) for v in inputs):
             return inputs
-        data = inputs[1:] if op == "where" else inputs  # where's first input is the bool condition
+        data = inputs[OPS[site.op].data_from:]  # where: not the bool condition
         tensor = next((v for v in data if isinstance(v, Value)), None)
         dtype = tensor.dtype if tensor is not None else "float32"
         result = []
         for value in inputs:
             if not isinstance(value, Value):
                 if not is_float(dtype) and (dtype == "bool" or float(value) != int(value)):
-                    raise SpecError(f"{full}: the constant {value!r} does not fit the {dtype} input "
-                                    f"{input_names[inputs.index(tensor)]}",
-                                    attrs.value_loc("in") if "in" in attrs else loc, "add a cast layer: cast: {to: float32}")
+                    raise SpecError(f"{site.full}: the constant {value!r} does not fit the {dtype} input "
+                                    f"{site.input_names[inputs.index(tensor)]}", site.in_loc,
+                                    "add a cast layer: cast: {to: float32}")
                 value = self.builder.const(value, dtype)
             result.append(value)
         return result
 
-    def _check_arity(self, definition, op, inputs, full, attrs, loc) -> None:
-        names = definition.inputs
-        variadic = bool(names) and names[-1].endswith("*")
-        low = len(names) - 1 if variadic else getattr(definition, "min_inputs", None) or len(names)
-        high = None if variadic else len(names)
-        n = len(inputs)
-        if n < max(low, 1 if variadic else 0) or (high is not None and n > high):
-            want = (f"at least {max(low, 1)}" if variadic else
-                    str(high) if low == high else f"{low} to {high}")
-            shown = ", ".join(n_.rstrip("*") for n_ in names) or "none"
-            where = attrs.value_loc("in") if "in" in attrs else loc
-            raise SpecError(f"{full}: {op} takes {want} input(s) ({shown}), got {n}", where,
-                            f"give them with in: [{shown}]" if n < (low or 1) else None)
+    def _check_arity(self, definition, site: _Site) -> None:
+        try:
+            definition.check_arity(len(site.inputs))
+        except ShapeError as e:
+            low, _ = arity(definition.inputs, getattr(definition, "min_inputs", None))
+            shown = ", ".join(n.rstrip("*") for n in definition.inputs) or "none"
+            raise SpecError(f"{site.full}: {e.message}", site.in_loc,
+                            f"give them with in: [{shown}]" if len(site.inputs) < max(low, 1) else None) from None
 
     # -- references ---------------------------------------------------------------------
     def _resolve_inputs(self, attrs: LocMap, loc: Location, scope: _Scope, name: str):

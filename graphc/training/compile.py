@@ -37,10 +37,10 @@ def optimized(graph, opt_level: int):
 
 
 def train_step_bytes(model, opt_level: int = 2, cfg: TrainConfig | None = None) -> bytes:
-    from graphc.export.onnx_export import to_onnx
+    from graphc.export.onnx_export import model_bytes
 
     step = train_step_for(model, cfg)
-    return to_onnx(optimized(step.graph, opt_level)).SerializeToString(deterministic=True)
+    return model_bytes(optimized(step.graph, opt_level))
 
 
 def export_train_step(model, path: str, opt_level: int = 2) -> str:

@@ -1,13 +1,16 @@
-"""Training-mode rewrites of a forward graph: dropout draws masks from a seed, VAE sampling draws
-its noise from the same seed (reproducible, unlike RandomNormalLike), batch norm uses batch
-statistics and updates its running statistics (as torch's `model.train()`)."""
+"""Training mode of a forward graph: every node whose op has a training form (`OpDef.train`) is
+rewritten by it, in graph order. The forms live on the ops: dropout draws masks from the step's
+seed, VAE sampling draws its noise from the same seed (reproducible, unlike RandomNormalLike),
+batch norm uses batch statistics and updates its running statistics (as torch's `model.train()`)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 from graphc.ir.builder import Builder
 from graphc.ir.graph import Graph, Node, Value
+from graphc.ops import OPS
 
 
 @dataclass
@@ -18,12 +21,44 @@ class RunningUpdate:
     new: Value
 
 
-def _replace(graph: Graph, node: Node, build) -> list[Node]:
+class TrainCtx:
+    """What a training form may use (see `graphc.ops.registry.TrainForm`)."""
+
+    def __init__(self, graph: Graph, seed: Value | None):
+        self.graph, self.seed = graph, seed
+        self.updates: list[RunningUpdate] = []
+        self._salt = 0
+        self._after: list[Node] = []
+
+    def salt(self) -> int:
+        """The next random stream number (1, 2, ... in graph order)."""
+        self._salt += 1
+        return self._salt
+
+    def after(self, node: Node, build: Callable[[Builder], object]):
+        """Build nodes that go after the replacement of `node` (not part of its value)."""
+        start = len(self.graph.nodes)
+        result = build(Builder(self.graph, node.layer, node.loc))
+        self._after += self.graph.nodes[start:]
+        del self.graph.nodes[start:]
+        return result
+
+    def update(self, param: Value, new: Value) -> None:
+        self.updates.append(RunningUpdate(param, new))
+
+    def take_after(self) -> list[Node]:
+        nodes, self._after = self._after, []
+        return nodes
+
+
+def _replace(graph: Graph, node: Node, build) -> list[Node] | None:
     """Nodes computing `node`'s output another way: `build(b)` returns the replacement Value,
-    which takes over the original output Value (so every user keeps reading it)."""
+    which takes over the original output Value (so every user keeps reading it), or None."""
     start = len(graph.nodes)
-    b = Builder(graph, node.layer, node.loc)
-    result = build(b)
+    result = build(Builder(graph, node.layer, node.loc))
+    if result is None:
+        assert len(graph.nodes) == start, f"{node.op}: a training form returning None must build nothing"
+        return None
     new = graph.nodes[start:]
     del graph.nodes[start:]
     last = result.producer
@@ -33,66 +68,26 @@ def _replace(graph: Graph, node: Node, build) -> list[Node]:
     return new
 
 
+def _form(node: Node):
+    opdef = OPS.get(node.op)
+    return opdef.train if opdef is not None else None
+
+
 def needs_seed(graph: Graph) -> bool:
     """Whether training mode draws random numbers (dropout, VAE sampling)."""
-    return any((n.op == "dropout" and float(n.attrs["rate"]) > 0) or n.op in ("reparameterize", "random_normal_like")
-               for n in graph.nodes)
+    return any(form.draws(n) for n in graph.nodes if (form := _form(n)) is not None)
 
 
 def to_training_mode(graph: Graph, seed: Value | None) -> list[RunningUpdate]:
-    """Rewrite dropout and batch-norm nodes in place; returns the running-statistics updates."""
+    """Rewrite the nodes with a training form in place; returns the running-statistics updates."""
+    ctx = TrainCtx(graph, seed)
     nodes: list[Node] = []
-    updates: list[RunningUpdate] = []
-    salt = 0
     for node in list(graph.nodes):
-        if node.op == "dropout" and float(node.attrs["rate"]) > 0:
-            salt += 1
-            rate, k = float(node.attrs["rate"]), salt
-            x = node.inputs[0]
-            nodes += _replace(graph, node, lambda b: b.mul(x, b.dropout_mask(x, seed, rate=rate, salt=k)))
-        elif node.op == "reparameterize" and len(node.inputs) == 2:
-            salt += 1
-            mu, logvar, k = node.inputs[0], node.inputs[1], salt
-            nodes += _replace(graph, node, lambda b: b.reparameterize(mu, logvar, b.normal_from_seed(mu, seed, salt=k)))
-        elif node.op == "random_normal_like":
-            salt += 1
-            x, k = node.inputs[0], salt
-            nodes += _replace(graph, node, lambda b: b.normal_from_seed(x, seed, salt=k))
-        elif node.op == "batchnorm":
-            extra: list = []
-            nodes += _replace(graph, node, lambda b: _batchnorm_train(b, graph, node, extra))
-            nodes += extra[0]
-            updates += extra[1]
-        else:
-            nodes.append(node)
+        form = _form(node)
+        new = None if form is None else _replace(graph, node, lambda b, f=form, n=node: f.rewrite(b, n, ctx))
+        nodes += [node] if new is None else new + ctx.take_after()
     graph.nodes = nodes
-    return updates
+    return ctx.updates
 
 
-def _batchnorm_train(b: Builder, graph: Graph, node: Node, extra: list) -> Value:
-    x, scale, bias, rmean, rvar = node.inputs
-    eps = float(node.attrs["eps"])
-    info = graph.layer(node.layer)
-    momentum = float((info.attrs if info else {}).get("momentum", 0.1))
-    axes = [0] + list(range(2, x.type.rank))
-    c = x.shape[1]
-    bshape = [1, c] + [1] * (x.type.rank - 2)
-    mu = b.mean(x, axis=axes, keepdims=True)
-    d = b.sub(x, mu)
-    var = b.mean(b.mul(d, d), axis=axes, keepdims=True)
-    y = b.add(b.mul(b.div(d, b.sqrt(b.add(var, eps))), b.reshape(scale, shape=bshape)), b.reshape(bias, shape=bshape))
-    # running statistics (unbiased variance, as torch); not differentiated: built after y
-    start = len(graph.nodes)
-    sb = Builder(graph, node.layer, node.loc)
-    count = sb.shape_size(x, axes=axes, dtype=x.dtype)
-    unbiased = sb.mul(sb.reshape(var, shape=[c]), sb.div(count, sb.sub(count, 1.0)))
-    new_mean = sb.add(sb.mul(rmean, 1.0 - momentum), sb.mul(sb.reshape(mu, shape=[c]), momentum))
-    new_var = sb.add(sb.mul(rvar, 1.0 - momentum), sb.mul(unbiased, momentum))
-    stats_nodes = graph.nodes[start:]
-    del graph.nodes[start:]
-    # y's own nodes were appended before `start`; `_replace` collects them, the stats go after
-    extra.extend([stats_nodes, [RunningUpdate(rmean, new_mean), RunningUpdate(rvar, new_var)]])
-    return y
-
-
-__all__ = ["RunningUpdate", "needs_seed", "to_training_mode"]
+__all__ = ["RunningUpdate", "TrainCtx", "needs_seed", "to_training_mode"]

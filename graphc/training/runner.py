@@ -14,10 +14,10 @@ from graphc.training.step import EvalStep, TrainStep
 
 
 def _session(graph, provider: str, threads: int | None = None):
-    from graphc.export.onnx_export import to_onnx
+    from graphc.export.onnx_export import model_bytes
     from graphc.runtime.session import make_session
 
-    return make_session(to_onnx(graph).SerializeToString(deterministic=True), provider, quiet=True, threads=threads)
+    return make_session(model_bytes(graph), provider, quiet=True, threads=threads)
 
 
 class StepRunner:

@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-import os
 import sys
 
+from graphc.commands.load import load_graph, out_path
 from graphc.errors import GraphcError
-from graphc.ir.graph import Graph
 from graphc.viz.render import output_format, render
 from graphc.viz.views import ViewOptions, build_passes_view, build_view
 
 
 def viz_command(args) -> int:
-    from graphc.cli import _load_graph
-
-    graph = _load_graph(args)
-    base = os.path.splitext(os.path.basename(args.spec))[0]
-    path = args.output or base + ".svg"
+    graph = load_graph(args)
+    path = out_path(args, ".svg")
     output_format(path)  # a bad extension fails before any work
     level = args.level
     if graph.metadata.get("imported_from") == "onnx" and (level == "grad" or args.passes):

@@ -6,7 +6,9 @@ import os
 
 import numpy as np
 
+from graphc.commands.load import is_onnx, load_model
 from graphc.errors import SpecError
+from graphc.runtime.session import make_session, run
 from graphc.runtime.weights import read_npz
 from graphc.util.atomic import atomic_path
 
@@ -24,16 +26,14 @@ def read_inputs(pairs: list[str]) -> dict[str, np.ndarray]:
             raise SpecError(f"--input {name}: no such file: {path}")
         try:
             feeds[name] = np.load(path, allow_pickle=False)
-        except (OSError, ValueError) as e:
+        except (OSError, ValueError, EOFError) as e:
             raise SpecError(f"--input {name}: cannot read {path}: {e}") from None
     return feeds
 
 
 def run_command(args) -> int:
-    from graphc.runtime.session import make_session, run
-
     feeds = read_inputs(args.input)
-    if args.spec.endswith(".onnx"):
+    if is_onnx(args):
         from graphc.export.onnx_load import load_model_file
 
         load_model_file(args.spec, load_external=False)  # checked before onnxruntime reads it
@@ -44,9 +44,7 @@ def run_command(args) -> int:
         except Exception as e:  # noqa: BLE001 - onnxruntime's own load errors are user errors here
             raise SpecError(f"cannot load {args.spec}: {str(e).splitlines()[0]}") from None
     else:
-        from graphc.cli import _load
-
-        session = make_session(_load(args).onnx_bytes(), args.provider)
+        session = load_model(args).session(args.provider)
     outputs = run(session, feeds)
     if args.output:
         with atomic_path(args.output, suffix=".npz") as tmp:

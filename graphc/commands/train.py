@@ -5,8 +5,11 @@ from __future__ import annotations
 import os
 import sys
 
+from graphc.commands.load import load_model
 from graphc.errors import SpecError
 from graphc.training.compile import train_config
+from graphc.training.gan import GanTrainer
+from graphc.training.loop import Trainer, format_report
 
 
 def run_dir(spec_path: str, spec_name: str, out: str | None) -> str:
@@ -14,11 +17,9 @@ def run_dir(spec_path: str, spec_name: str, out: str | None) -> str:
 
 
 def train_command(args) -> int:
-    from graphc.api import load
-    from graphc.spec.params import parse_overrides
     from graphc.training import faults
 
-    model = load(args.spec, parse_overrides(args.set), args.seed, args.model, args.weights)
+    model = load_model(args)
     cfg = train_config(model)
     out = run_dir(args.spec, model.spec.name, args.out)
     try:
@@ -38,12 +39,8 @@ def train_command(args) -> int:
 
 
 def _train(model, cfg, out: str, args) -> int:
-    from graphc.training.loop import Trainer, format_report
-
     tty = sys.stderr.isatty() and not args.quiet
     if cfg.gan is not None:
-        from graphc.training.gan import GanTrainer
-
         GanTrainer(model.spec, cfg, args.provider).fit(out, args.epochs, args.resume, log=print)
         print(f"wrote {out}/ (generator.onnx, weights.npz, history.json, checkpoint/)")
         return 0

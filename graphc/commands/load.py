@@ -1,0 +1,45 @@
+"""How every command reads its input: a spec with --set/--seed/--model/--weights, or an .onnx file."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from graphc.api import Model, load
+from graphc.export.onnx_import import import_onnx
+from graphc.ir.graph import Graph
+from graphc.ops.float64 import float64_runtime_warning
+from graphc.spec.params import parse_overrides
+
+
+def is_onnx(args) -> bool:
+    """Whether the command's input file is an ONNX model rather than a spec."""
+    return args.spec.lower().endswith(".onnx")
+
+
+def load_model(args) -> Model:
+    """The Model of `args.spec`, with the overrides, seed, model choice and weights the flags give."""
+    return load(args.spec, parse_overrides(args.set), args.seed, getattr(args, "model", None),
+                getattr(args, "weights", None))
+
+
+def load_graph(args) -> Graph:
+    """The graph of a spec (as `load_model`) or of an .onnx file."""
+    if is_onnx(args):
+        return import_onnx(args.spec)
+    return load_model(args).graph
+
+
+def out_path(args, default_ext: str) -> str:
+    """`-o/--output`, or the spec's base name with `default_ext` in the current folder."""
+    if getattr(args, "output", None):
+        return args.output
+    base = os.path.splitext(os.path.basename(args.spec))[0]
+    return base + default_ext
+
+
+def warn_float64(graph: Graph) -> None:
+    """One line on stderr when onnxruntime's CPU provider cannot run the graph's float64 conv/pooling."""
+    line = float64_runtime_warning(graph)
+    if line:
+        print(line, file=sys.stderr)
