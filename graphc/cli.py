@@ -157,10 +157,10 @@ def main(argv: list[str] | None = None, handler: Callable | None = None) -> int:
         parser.print_help()
         return EXIT_USER
     try:
-        if getattr(args, "max_memory", None):
+        if hasattr(args, "max_memory"):
             from graphc.limits import set_max_memory
 
-            set_max_memory(args.max_memory)
+            set_max_memory(args.max_memory)  # None: the default (each call of main starts afresh)
         return (handler or args.func)(args)
     except MemoryError:
         print("error: out of memory (the model or its data is too big for this machine; see --max-memory)",
