@@ -100,3 +100,16 @@ def test_python_api_limit():
         set_max_memory(None)
     assert graphc.loads(HEAD + "inputs: {x: [N, 1000]}\nlayers:\n  - dense: {units: 1000}\n").graph.param_count() \
         == 1000 * 1000 + 1000
+
+
+def test_training_state_checked_before_allocation(tmp_path):
+    """Parameters fit (36 KiB) but the training state (two copies of parameters and Adam's slots) does not."""
+    import os
+
+    from cli_harness import ROOT
+
+    spec = os.path.join(ROOT, "specs", "train_mlp_digits.yaml")
+    r = run_cli(["train", spec, "--out", str(tmp_path / "run"), "--quiet", "--max-memory", "200KB"])
+    line = assert_user_error(r, located=False)
+    assert line.startswith("error: the training state (parameters and optimizer slots, two copies) needs "), line
+    assert not (tmp_path / "run" / "checkpoint").exists()

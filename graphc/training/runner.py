@@ -30,6 +30,10 @@ class StepRunner:
         self.session = session or _session(step.graph, provider, threads)
         types = {v.name: v for v in step.graph.inputs}
         self.carried = step.carried
+        from graphc.limits import require
+
+        require(2 * sum(int(np.prod(types[i].shape, dtype=np.int64)) * np.dtype(np_dtype(types[i].dtype)).itemsize
+                        for i, _ in self.carried), "the training state (parameters and optimizer slots, two copies)")
         self.buffers: list[dict[str, np.ndarray]] = [
             {i: np.zeros(types[i].shape, np_dtype(types[i].dtype)) for i, _ in self.carried} for _ in range(2)]
         self.outputs = {"loss": np.zeros((), np.float32)}
