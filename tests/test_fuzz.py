@@ -96,3 +96,22 @@ def test_mutated_spec_subprocess(tmp_path, seed):
     r = run_cli(["check", "s.yaml"], cwd=tmp_path)
     if r.returncode != 0:
         assert_user_error(r, located=False)
+
+
+def test_found_by_fuzzing(tmp_path):
+    """Cases bench/fuzz.py found (seed 1): a bare `=` value, an ONNX tensor of unknown data type."""
+    import onnx
+
+    from fuzz_cases import check_onnx_bytes, check_spec_text
+
+    assert check_spec_text("graphc: 1\nname: m\ninputs: {x: [N, 4]}\nlayers:\n  - relu: {name: =}\n",
+                           str(tmp_path)) == []
+    model = onnx.helper.make_model(onnx.helper.make_graph(
+        [], "g", [], [onnx.helper.make_tensor_value_info("w", onnx.TensorProto.FLOAT, [1])],
+        [onnx.helper.make_tensor("w", onnx.TensorProto.FLOAT, [1], [1.0])]))
+    model.graph.initializer[0].data_type = 72
+    assert check_onnx_bytes(model.SerializeToString(), str(tmp_path)) == []
+    from fuzz_cases import run_main
+
+    status, err = run_main(["summary", "fuzz.onnx"], str(tmp_path))
+    assert status == 2 and "unknown data type 72" in err

@@ -23,13 +23,13 @@ from graphc.limits import INT64_MAX, format_bytes, memory_limit
 _STRING = onnx.TensorProto.STRING
 
 
-def _itemsize(tensor: onnx.TensorProto) -> int | None:
+def _itemsize(path: str, tensor: onnx.TensorProto) -> int | None:
     if tensor.data_type == _STRING:
         return None
     try:
         return int(np.dtype(helper.tensor_dtype_to_np_dtype(tensor.data_type)).itemsize)
     except (KeyError, TypeError, ValueError):
-        return None
+        raise SpecError(f"{path}: tensor '{tensor.name}' has an unknown data type {tensor.data_type}") from None
 
 
 def _declared_bytes(path: str, tensor: onnx.TensorProto) -> int | None:
@@ -41,7 +41,7 @@ def _declared_bytes(path: str, tensor: onnx.TensorProto) -> int | None:
         if numel > INT64_MAX:
             raise SpecError(f"{path}: tensor '{tensor.name}' has dims {list(tensor.dims)}, more elements than "
                             "int64 can count")
-    size = _itemsize(tensor)
+    size = _itemsize(path, tensor)
     if size is None:
         return None
     if tensor.data_type in (onnx.TensorProto.INT4, onnx.TensorProto.UINT4):
