@@ -133,7 +133,7 @@ def _build(events: Iterable[yaml.Event], file: str) -> Any:
             tag = ev.tag
             if tag in (None, "!"):
                 tag = _RESOLVER.resolve(yaml.ScalarNode, ev.value, ev.implicit) if tag is None else _CORE + "str"
-                if tag not in _Constructor.yaml_constructors:  # YAML 1.1's `=` (a "value" tag): a plain string
+                if tag != _MERGE and tag not in _Constructor.yaml_constructors:  # YAML 1.1's `=` (a "value" tag): a plain string
                     tag = _CORE + "str"
             node = yaml.ScalarNode(tag, ev.value, ev.start_mark, ev.end_mark, ev.style)
             try:
