@@ -86,6 +86,8 @@ BOUNDED = {  # function -> why its recursion is bounded
                      "graphc/passes/cse.py:freeze", "graphc/viz/views.py:fmt_value"],
                     "walks a YAML value: the loader caps nesting at 100 levels"),
     "graphc/autodiff/graph.py:resolve_wrt": "one level: 'params' / 'inputs' inside a list of names",
+    "graphc/ir/symbolic.py:primary": "parses a symbolic dim expression; spec dims are identifiers, derived "
+                                     "expressions nest as deep as the ops that made them (to be made iterative)",
 }
 
 
