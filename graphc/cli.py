@@ -27,6 +27,7 @@ from graphc.errors import GraphcError, ShapeError, SpecError
 from graphc.version import __version__
 from graphc.runtime.backends import RUNTIMES
 from graphc.export.onnx_export import OPSET, OPSETS, TARGETS
+from graphc.limits import set_max_memory
 
 EXIT_OK, EXIT_INTERNAL, EXIT_USER = 0, 1, 2
 
@@ -48,6 +49,8 @@ def _spec_args(p: argparse.ArgumentParser, model: bool = True, onnx: bool = Fals
                                        "for a .py spec: a model of its spec, or a variable)")
     p.add_argument("--weights", metavar="FILE", help="load parameters by name from a .npz, .safetensors or "
                    "PyTorch .pt/.pth state-dict file")
+    p.add_argument("--max-memory", metavar="SIZE", help="memory the model may take, like 64GB (default: what is "
+                   "available; a bigger model is refused before its weights are made)")
 
 
 def _opt_args(p: argparse.ArgumentParser) -> None:
@@ -209,7 +212,13 @@ def main(argv: list[str] | None = None, handler: Callable | None = None) -> int:
         parser.print_help()
         return EXIT_USER
     try:
+        if hasattr(args, "max_memory"):
+            set_max_memory(args.max_memory)  # None: the default (each call of main starts afresh)
         return (handler or args.func)(args)
+    except MemoryError:
+        print("error: out of memory (the model or its data is too big for this machine; see --max-memory)",
+              file=sys.stderr)
+        return EXIT_USER
     except SpecError as e:
         print(str(e), file=sys.stderr)
         return EXIT_USER

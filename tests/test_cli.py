@@ -15,7 +15,7 @@ from graphc.cli import build_parser
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MNIST = os.path.join(ROOT, "specs", "mnist_cnn.yaml")
-BAD = os.path.join(ROOT, "tests", "bad_specs", "conv2d_on_flat.yaml")
+BAD = os.path.join(ROOT, "tests", "bad_specs", "shape", "conv2d_on_flat.yaml")
 
 
 def graphc_cli(*args: str, cwd: str | None = None) -> subprocess.CompletedProcess:

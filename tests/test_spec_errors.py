@@ -1,8 +1,10 @@
-"""The bad-spec corpus: every file in tests/bad_specs/ fails `graphc check` cleanly.
+"""The bad-input corpus: every file in tests/bad_specs/<kind>/ fails cleanly, as a user sees it.
 
-Each file starts with `# expect: LINE:COL: fragment` (and optionally `# args: ...` with extra
-command-line arguments). Through the CLI as a subprocess, it must exit with status 2 and print
-exactly one line on stderr, `FILE:LINE:COL: error: ...` containing the fragment: no traceback.
+Kinds: yaml, schema, reference, shape, training, numeric, models. Each file starts with
+`# expect: LINE:COL: MESSAGE` (the exact message after `error: `: what is wrong and, where it
+helps, what would fix it), optionally `# args: ...` (extra arguments) and `# command: train`
+(default: check). Through the CLI as a subprocess (no stdin, memory and time limits) it must exit
+with status 2 and print exactly that one line on stderr, `FILE:LINE:COL: error: MESSAGE`.
 """
 
 from __future__ import annotations
@@ -16,45 +18,45 @@ import sys
 import pytest
 
 import graphc
+from cli_harness import assert_user_error, run_cli
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 BAD = os.path.join(HERE, "bad_specs")
-FILES = sorted(glob.glob(os.path.join(BAD, "*.yaml")))
+KINDS = ("yaml", "schema", "reference", "shape", "training", "numeric", "models")
+FILES = sorted(glob.glob(os.path.join(BAD, "*", "*.yaml")))
 
 
-def _header(path: str) -> tuple[int, int, str, list[str]]:
+def _header(path: str) -> tuple[int, int, str, list[str], str]:
     with open(path, encoding="utf-8", errors="replace") as f:
-        head = [f.readline().rstrip("\n") for _ in range(2)]
+        head = [f.readline().rstrip("\n") for _ in range(3)]
     args = [a for line in head if line.startswith("# args:") for a in line[len("# args:"):].split()]
+    command = next((line[len("# command:"):].strip() for line in head if line.startswith("# command:")), "check")
     expect = next(line for line in head if line.startswith("# expect:"))
     m = re.match(r"# expect: (\d+):(\d+): (.+)$", expect)
     assert m, f"{path}: bad expect header {expect!r}"
-    return int(m.group(1)), int(m.group(2)), m.group(3), args
+    return int(m.group(1)), int(m.group(2)), m.group(3), args, command
 
 
 def test_corpus_is_big_enough():
-    assert len(FILES) >= 35
+    counts = {kind: len(glob.glob(os.path.join(BAD, kind, "*.yaml"))) for kind in KINDS}
+    assert sum(counts.values()) == len(FILES) >= 150, counts
+    assert all(n >= 10 for n in counts.values()), counts
 
 
-@pytest.mark.parametrize("path", FILES, ids=[os.path.basename(f)[:-5] for f in FILES])
-def test_bad_spec_cli(path):
-    line, col, fragment, args = _header(path)
+@pytest.mark.parametrize("path", FILES, ids=[os.path.relpath(f, BAD)[:-5] for f in FILES])
+def test_bad_spec_cli(path, tmp_path):
+    line, col, message, args, command = _header(path)
     name = os.path.basename(path)
-    r = subprocess.run([sys.executable, "-m", "graphc", "check", name, *args], cwd=BAD,
-                       capture_output=True, text=True, timeout=120)
-    assert r.returncode == 2, r.stderr
-    lines = r.stderr.splitlines()
-    assert len(lines) == 1, r.stderr  # one line, no traceback
-    assert "Traceback" not in r.stderr
-    prefix = f"{name}:{line}:{col}: error: "
-    assert lines[0].startswith(prefix), f"expected {prefix!r}, got {lines[0]!r}"
-    assert fragment in lines[0], lines[0]
+    extra = ["--out", str(tmp_path / "run"), "--quiet", "--epochs", "1"] if command == "train" else []
+    r = run_cli([command, name, *args, *extra], cwd=os.path.dirname(path), timeout=120)
+    got = assert_user_error(r)  # exit 2, one located line, no traceback
+    assert got == f"{name}:{line}:{col}: error: {message}"
     assert r.stdout == ""
 
 
 def test_contract_conv2d_message_exact():
     """The contract's example message, character for character."""
-    path = os.path.join(BAD, "conv2d_on_flat.yaml")
+    path = os.path.join(BAD, "shape", "conv2d_on_flat.yaml")
     with pytest.raises(graphc.SpecError) as info:
         graphc.load(path)
     e = info.value
@@ -71,7 +73,7 @@ def test_python_api_raises_spec_error_with_location():
 
 
 def test_set_unknown_param_python_api():
-    path = os.path.join(BAD, "set_unknown_param.yaml")
+    path = os.path.join(BAD, "schema", "set_unknown_param.yaml")
     with pytest.raises(graphc.SpecError, match="no parameter 'dropot'"):
         graphc.load(path, params={"dropot": 0.3})
 
@@ -84,5 +86,5 @@ def test_missing_file():
 
 def test_set_malformed():
     r = subprocess.run([sys.executable, "-m", "graphc", "check", "conv2d_on_flat.yaml", "--set", "novalue"],
-                       cwd=BAD, capture_output=True, text=True, timeout=120)
+                       cwd=os.path.join(BAD, "shape"), capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and len(r.stderr.splitlines()) == 1 and "--set takes key=value" in r.stderr

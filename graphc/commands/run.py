@@ -13,6 +13,7 @@ from graphc.runtime.backends import load_session, require
 from graphc.runtime.session import check_feeds, make_session, run
 from graphc.runtime.weights import read_npz
 from graphc.util.atomic import atomic_path
+from graphc.export.onnx_load import load_model_file
 
 
 def read_inputs(pairs: list[str]) -> dict[str, np.ndarray]:
@@ -42,8 +43,7 @@ def run_command(args) -> int:
     require(runtime)
     feeds = read_inputs(args.input)
     if is_onnx(args):
-        if not os.path.exists(args.spec):
-            raise SpecError(f"no such file: {args.spec}")
+        load_model_file(args.spec, load_external=False)  # checked before onnxruntime reads it
         try:
             session = make_session(args.spec, args.provider) if runtime == "onnxruntime" else \
                 load_session(args.spec, runtime)

@@ -12,6 +12,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from graphc.errors import Location
+from graphc.limits import check_shape
 from graphc.ir.graph import Graph, Value
 from graphc.ir.types import np_dtype
 
@@ -51,6 +52,8 @@ class Builder:
         opdef.check_arity(len(values))
         full = opdef.full_attrs(attrs)
         out_types = opdef.infer([v.type for v in values], full)
+        for t in out_types:
+            check_shape(t.shape, f"the {op} output")
         base = f"{self.layer}/{op}" if self.layer else op
         return self.graph.add_node(op, values, full, out_types, base, self.layer, self.loc, out_names)
 

@@ -11,6 +11,7 @@ import numpy as np
 from graphc.errors import ShapeError, did_you_mean
 from graphc.ir.graph import Value
 from graphc.ir.types import format_shape, is_float, np_dtype
+from graphc.limits import check_shape, placeholder, reserve_param
 from graphc.ops import Builder
 from graphc.ops.registry import REQUIRED, activations, check_arity, full_attrs
 
@@ -35,7 +36,6 @@ class LayerDef:
 
 
 LAYERS: dict[str, LayerDef] = {}
-MAX_PARAM_ELEMENTS = 2 ** 30  # one parameter tensor; bigger is almost surely a typo in a size
 
 
 def layer(name: str, attrs: dict, outputs=("y",), inputs=("x",), family="nn", doc="", param_doc=""):
@@ -88,9 +88,7 @@ class LayerCtx:
         full = f"{self.param_name}.{pname}"
         dtype = np_dtype(self.dtype)
         shape = tuple(int(s) for s in shape)
-        if float(np.prod(shape, dtype=np.float64)) > MAX_PARAM_ELEMENTS:
-            raise ShapeError(f"parameter {full} {list(shape)} would have more than {MAX_PARAM_ELEMENTS:,} elements",
-                             hint="check the sizes")
+        check_shape(shape, f"parameter {full}")
         existing = self.b.graph.params.get(full)
         if self.share and existing is not None:
             if existing.shape != shape:
@@ -100,7 +98,9 @@ class LayerCtx:
             return existing
         # A model used as a layer (share) draws the same initial values as the model on its own.
         key = full.split(".", 1)[1] if self.share else full
-        if init in ("uniform", "normal"):
+        if not reserve_param(self.b.graph, full, shape, dtype, self.name, self.b.loc):
+            data = placeholder(shape, dtype)  # over the memory limit: the build fails at its end
+        elif init in ("uniform", "normal"):
             data = draw(param_rng(self.seed, key), init, bound, shape, dtype)
         elif init == "zeros":
             data = np.zeros(shape, dtype)

@@ -20,6 +20,7 @@ from onnx import numpy_helper
 from graphc.errors import GraphcError, Location, ShapeError, SpecError
 from graphc.ir.graph import Graph, Value
 from graphc.ir.types import DTYPES, TensorType, np_dtype
+from graphc.export.onnx_load import load_model_file
 from graphc.onnx_in import convert  # noqa: F401  (installs the OpDef.onnx_import hooks)
 from graphc.onnx_in import scopes
 from graphc.onnx_in.context import NodeContext
@@ -57,19 +58,8 @@ def _opset(model: onnx.ModelProto, domain: str = "") -> int:
 
 
 def _read(path: str) -> onnx.ModelProto:
-    try:  # the robust helper's checked loader (external data, sizes) when it is there
-        from graphc.export.onnx_load import load_model_file
-    except ImportError:  # TODO: drop once graphc.export.onnx_load is on main
-        load_model_file = None
-    if load_model_file is not None:
-        return load_model_file(path)
-    if not os.path.exists(path):
-        raise SpecError(f"no such file: {path}")
-    try:
-        return onnx.load(path)
-    except Exception as e:  # noqa: BLE001 - a corrupt file is the user's error
-        raise SpecError(f"cannot read {path} as ONNX: {str(e).splitlines()[0] if str(e) else type(e).__name__}",
-                        Location(path, 1, 1)) from None
+    """The model file, through the checked loader (external data inside its folder, sizes, protobuf)."""
+    return load_model_file(path)
 
 
 def upgrade(model: onnx.ModelProto) -> onnx.ModelProto:

@@ -133,14 +133,16 @@ class Editor:
             return self.changed
         out: list[Node] = []
 
-        def place(node: Node) -> None:
-            for new in self.before.pop(id(node), []):
-                place(new)
-            if id(node) not in self.dead:
-                out.append(node)
-
-        for node in self.graph.nodes:
-            place(node)
+        for node in self.graph.nodes:  # each node after the nodes inserted before it (explicit stack)
+            stack = [(node, False)]
+            while stack:
+                item, ready = stack.pop()
+                inserted = self.before.pop(id(item), []) if not ready else []
+                if inserted:
+                    stack.append((item, True))
+                    stack += [(n, False) for n in reversed(inserted)]
+                elif id(item) not in self.dead:
+                    out.append(item)
         self.graph.nodes = out
         self.dead.clear()
         return True

@@ -16,12 +16,14 @@ from graphc.ir.digest import graph_digest
 from graphc.ir.graph import Graph, LayerInfo, Value
 from graphc.ir.types import DTYPES, TensorType, is_float
 from graphc.layers import LAYERS, LayerCtx
+from graphc.limits import check_params, check_shape
 from graphc.ops import Builder
 from graphc.ops import OPS
 from graphc.ops.registry import arity
 from graphc.spec.params import substitute
+from graphc.spec.refs import cycle_path, reads_of
 from graphc.spec.validate import check_attr_types
-from graphc.spec.yaml_loader import LocList, LocMap, load_yaml
+from graphc.spec.yaml_loader import LocList, LocMap, load_yaml, read_spec_file
 from graphc.version import __version__
 
 SPEC_VERSION = 1
@@ -225,6 +227,7 @@ class _Scope:
         self.param_prefix = prefix if param_prefix is None else param_prefix  # prefix of parameter names
         self.share = share  # a model used as a layer: reuse its parameters when they exist
         self.params = params
+        self.reads: dict[str, list[str]] = {}  # layer -> the layer names its in: reads (for cycle paths)
         self.entries: dict[str, _Entry] = {}
         self.pending: dict[str, Location] = {}  # layers declared later in the same list
         self.counts: dict[str, int] = {}
@@ -264,6 +267,7 @@ class ModelBuilder:
             scope.entries[name] = _Entry([g.add_input(name, value[0])], loc=value[1])
             scope.input_names.append(name)
         self._build_layers(body, scope)
+        check_params(g)
         g.outputs = self._outputs(body, scope)
         g.metadata = {"graphc_version": __version__, "spec_sha256": graph_digest(g, self.spec.seed),
                       "spec_name": self.spec.name}
@@ -298,6 +302,10 @@ class ModelBuilder:
                                     dloc)
                 if isinstance(d, int) and d < 1:
                     raise SpecError(f"input {name}: dim {d} must be positive", dloc)
+            try:
+                check_shape(shape, f"input {name}")
+            except ShapeError as e:
+                raise SpecError(e.message, vloc, e.hint) from None
             result[name] = (TensorType(dtype, tuple(shape)), raw.key_loc(name))
         return result
 
@@ -329,6 +337,7 @@ class ModelBuilder:
                 raise SpecError(f"duplicate name '{name}'{default}: first used at line "
                                 f"{first.line if first else '?'}", where, "give each layer a unique name with name:")
             scope.pending[name] = loc
+        scope.reads = reads_of(names, [attrs.get("in") if attrs is not None else None for _, attrs, _, _ in items])
         for name, (op, attrs, loc, item) in zip(names, items):
             self._build_layer(op, attrs, loc, name, scope)
             del scope.pending[name]
@@ -502,6 +511,11 @@ class ModelBuilder:
         if base not in scope.entries:
             if base in scope.pending:
                 later = scope.pending[base]
+                path = cycle_path(scope.reads, current, base)
+                if path:
+                    raise SpecError(f"cycle through in: {' -> '.join(path)}", loc,
+                                    f"'{base}' is defined later (line {later.line}); a layer can only read inputs "
+                                    "and earlier layers")
                 raise SpecError(f"'{base}' is defined later (line {later.line}); a layer can only read inputs and "
                                 f"earlier layers (this would be a cycle)", loc)
             raise SpecError(f"unknown name '{ref}' in {what}", loc,
@@ -621,11 +635,4 @@ def _split_ref(ref: str, scope: _Scope) -> tuple[str, str]:
 
 
 def load_spec(path: str, overrides: dict[str, Any] | None = None, seed: int = 0) -> Spec:
-    try:
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
-    except FileNotFoundError:
-        raise SpecError(f"no such file: {path}") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise SpecError(f"cannot read {path}: {e}") from None
-    return parse_spec(text, path, overrides, seed)
+    return parse_spec(read_spec_file(path), path, overrides, seed)

@@ -17,28 +17,43 @@ _OPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, as
         ast.FloorDiv: operator.floordiv, ast.Mod: operator.mod, ast.Pow: operator.pow}
 
 
-def _eval(node: ast.AST, names: Mapping[str, Any]):
-    if isinstance(node, ast.Expression):
-        return _eval(node.body, names)
-    if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)):
-        return node.value
-    if isinstance(node, ast.Name):
-        value = names[node.id]
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ValueError(f"${node.id} is {value!r}, not a number")
-        return value
-    if isinstance(node, ast.BinOp) and type(node.op) in _OPS:
-        left, right = _eval(node.left, names), _eval(node.right, names)
-        if isinstance(node.op, ast.Pow) and abs(right) > 64:
-            raise ValueError(f"exponent {right} is too large")
-        value = _OPS[type(node.op)](left, right)
-        if abs(value) > 2 ** 62:
-            raise ValueError("the result is too large")
-        return value
-    if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
-        value = _eval(node.operand, names)
-        return -value if isinstance(node.op, ast.USub) else value
-    raise ValueError("unsupported expression")
+def _eval(tree: ast.AST, names: Mapping[str, Any]):
+    """Evaluate the arithmetic tree in post-order with an explicit stack (no recursion)."""
+    stack: list[tuple[ast.AST, bool]] = [(tree.body if isinstance(tree, ast.Expression) else tree, False)]
+    values: list = []
+    while stack:
+        node, ready = stack.pop()
+        if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)):
+            values.append(node.value)
+        elif isinstance(node, ast.Name):
+            value = names[node.id]
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ValueError(f"${node.id} is {value!r}, not a number")
+            values.append(value)
+        elif isinstance(node, ast.BinOp) and type(node.op) in _OPS:
+            if not ready:
+                stack += [(node, True), (node.right, False), (node.left, False)]
+                continue
+            right = values.pop()
+            left = values.pop()
+            if isinstance(node.op, ast.Pow) and abs(right) > 64:
+                raise ValueError(f"exponent {right} is too large")
+            value = _OPS[type(node.op)](left, right)
+            if abs(value) > 2 ** 62:
+                raise ValueError("the result is too large")
+            values.append(value)
+        elif isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
+            if not ready:
+                stack += [(node, True), (node.operand, False)]
+                continue
+            value = values.pop()
+            values.append(-value if isinstance(node.op, ast.USub) else value)
+        else:
+            raise ValueError("unsupported expression")
+    return values[0]
+
+
+MAX_EXPR_CHARS = 1000  # a `$` expression; Python's parser itself nests only so deep
 
 
 def substitute_str(text: str, params: Mapping[str, Any], loc: Location | None) -> Any:
@@ -54,6 +69,9 @@ def substitute_str(text: str, params: Mapping[str, Any], loc: Location | None) -
     if whole:
         return params[whole.group(1)]
     expr = _REF.sub(lambda m: m.group(1), text)
+    if len(expr) > MAX_EXPR_CHARS:
+        raise SpecError(f"expression of {len(expr):,} characters, over the {MAX_EXPR_CHARS:,}-character limit", loc,
+                        "split it into several params")
     hint = "expressions may use numbers, $params, + - * / // % ** and parentheses"
     try:
         tree = ast.parse(expr.strip(), mode="eval")

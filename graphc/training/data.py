@@ -13,6 +13,7 @@ from graphc.ir.graph import Value
 from graphc.ir.types import is_float, np_dtype
 from graphc.runtime.weights import read_npz
 from graphc.training.config import TrainConfig
+from graphc.util.missing import require
 
 Arrays = dict[str, np.ndarray]
 
@@ -27,8 +28,7 @@ class Splits:
 
 
 def _sklearn(name: str) -> tuple[np.ndarray, np.ndarray]:
-    from sklearn import datasets
-
+    datasets = require("sklearn.datasets", f"the bundled data set '{name}'")
     loader = {"digits": datasets.load_digits, "iris": datasets.load_iris,
               "breast_cancer": datasets.load_breast_cancer, "diabetes": datasets.load_diabetes}[name]
     bunch = loader()
@@ -51,6 +51,9 @@ def load_arrays(cfg: TrainConfig, inputs: list[Value], spec_dir: str = ".") -> t
         if not os.path.exists(path) and os.path.exists(cfg.npz):
             path = cfg.npz
 
+        if not os.path.exists(path):
+            raise SpecError(f"training data file {cfg.npz} not found (paths are relative to the spec's folder)", cfg.loc,
+                            "give a path relative to the spec, or an absolute one")
         raw = read_npz(path)
         missing = [v.name for v in inputs if v.name not in raw]
         if missing:
@@ -80,7 +83,7 @@ def _take(arrays: Arrays, idx: np.ndarray) -> Arrays:
 
 
 def _split(arrays: Arrays, frac: float, stratify: np.ndarray | None, seed: int) -> tuple[Arrays, Arrays]:
-    from sklearn.model_selection import train_test_split
+    train_test_split = require("sklearn.model_selection", "splitting the data").train_test_split
 
     n = len(next(iter(arrays.values())))
     idx = np.arange(n)

@@ -31,6 +31,7 @@ from graphc.training.config import LossTerm, TrainConfig
 from graphc.training.data import epoch_batches, make_splits
 from graphc.training.pictures import gan_epoch
 from graphc.training.progress import EpochBar
+from graphc.training.faults import check_loss
 from graphc.training.runner import StepRunner, _session
 from graphc.training.step import build_train_step, forward_with_params
 from graphc.util.atomic import atomic_path, write_bytes, write_text
@@ -114,7 +115,7 @@ class GanTrainer:
             d_sum = g_sum = 0.0
             batches = epoch_batches(len(self.data), self.cfg.batch_size, self.cfg.seed, epoch, self.cfg.shuffle)
             bar = EpochBar(epoch + 1, epochs, len(batches)) if tty and log else None
-            for k, idx in enumerate(batches):
+            for batch, idx in enumerate(batches, 1):
                 step = self.d.global_step
                 n = len(idx)
                 fake = self._generate(self._noise(n, step, 0))
@@ -124,10 +125,12 @@ class GanTrainer:
                 self._sync_discriminator()
                 g_out = self.g.run({self.combined_input: self._noise(n, step, 1),
                                     "gan_target": np.ones((n, 1), np.float32)}, step)
+                check_loss(d_out["loss"], epoch + 1, step + 1, batch, "discriminator loss")
+                check_loss(g_out["loss"], epoch + 1, step + 1, batch, "generator loss")
                 d_sum += d_out["loss"] * n
                 g_sum += g_out["loss"] * n
                 if bar:
-                    bar(k + 1, len(batches), d_out["loss"])
+                    bar(batch, len(batches), d_out["loss"])
             if bar:
                 bar.close()
             record = {"epoch": epoch + 1, "d_loss": d_sum / len(self.data), "g_loss": g_sum / len(self.data)}

@@ -16,6 +16,7 @@ from graphc.runtime.weights import save_weights
 from graphc.training import checkpoint
 from graphc.training.config import CLASS_METRICS, TrainConfig
 from graphc.training.data import Splits, epoch_batches, make_splits
+from graphc.training.faults import check_loss
 from graphc.training.metrics import compute
 from graphc.training.pictures import write_pictures
 from graphc.training.progress import EpochBar
@@ -117,6 +118,7 @@ class Trainer:
         for k, idx in enumerate(batches):
             feed = {name: train[name][idx] for name in self.step.batch_inputs}
             out = self.runner.run(feed, dropout_seed(self.cfg.seed, self.runner.global_step))
+            check_loss(out["loss"], epoch + 1, self.runner.global_step, k + 1)
             for key, value in out.items():
                 sums[key] = sums.get(key, 0.0) + value * len(idx)
             if progress:

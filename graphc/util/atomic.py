@@ -12,20 +12,28 @@ from graphc.errors import SpecError
 
 @contextmanager
 def atomic_path(path: str, suffix: str = "") -> Iterator[str]:
-    """Yield a temporary path; on success it replaces `path` in one step, on failure it is removed."""
+    """Yield a temporary path; on success it replaces `path` in one step, on failure it is removed.
+    A failed write (full disk, read-only folder) leaves the previous `path` as it was and is one
+    SpecError line."""
     directory = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(directory):
         raise SpecError(f"cannot write {path}: the folder {directory} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=suffix or ".tmp", dir=directory)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=suffix or ".tmp", dir=directory)
+    except OSError as e:
+        raise SpecError(f"cannot write {path}: {e.strerror or e}") from None
     os.close(fd)
     umask = os.umask(0)
     os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600 files; give the permissions a plain open() would
     try:
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600 files; give the permissions a plain open() would
         yield tmp
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except OSError as e:
+        kept = " (the previous file is kept)" if os.path.exists(path) else ""
+        raise SpecError(f"cannot write {path}: {e.strerror or e}{kept}") from None
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
