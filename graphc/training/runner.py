@@ -16,7 +16,7 @@ from graphc.training.step import EvalStep, TrainStep
 from graphc.training.ov_runner import OvEvalRunner, OvStepRunner, check_openvino_step
 from graphc.runtime.backends import require
 from graphc.errors import SpecError
-from graphc.limits import require
+from graphc.limits import require as require_memory
 
 
 def _session(graph, provider: str, threads: int | None = None):
@@ -34,7 +34,7 @@ class StepRunner:
         types = {v.name: v for v in step.graph.inputs}
         self.carried = step.carried
 
-        require(2 * sum(int(np.prod(types[i].shape, dtype=np.int64)) * np.dtype(np_dtype(types[i].dtype)).itemsize
+        require_memory(2 * sum(int(np.prod(types[i].shape, dtype=np.int64)) * np.dtype(np_dtype(types[i].dtype)).itemsize
                         for i, _ in self.carried), "the training state (parameters and optimizer slots, two copies)")
         self.buffers: list[dict[str, np.ndarray]] = [
             {i: np.zeros(types[i].shape, np_dtype(types[i].dtype)) for i, _ in self.carried} for _ in range(2)]
