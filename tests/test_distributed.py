@@ -84,7 +84,7 @@ def _close(a, b, rtol=1e-4):
 def test_sharded_dropout_mask_is_the_global_draw_by_row():
     """Rows 5..12 of a 16-row draw, from onnxruntime, equal numpy's mask of all 16 rows, sliced."""
     from graphc.export.onnx_export import to_onnx
-    from graphc.ir.builder import Builder
+    from graphc.ops import Builder
     from graphc.ir.graph import Graph
     from graphc.ir.types import TensorType
     from graphc.ops.sampling import mask_bits, mask_threshold, normal_bits

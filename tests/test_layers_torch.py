@@ -105,6 +105,7 @@ def test_dense_no_bias(tmp_path, in_dims):
 ACTIVATIONS = {
     "relu": nn.ReLU(), "leaky_relu": nn.LeakyReLU(0.01), "sigmoid": nn.Sigmoid(), "tanh": nn.Tanh(),
     "softmax": nn.Softmax(dim=-1), "log_softmax": nn.LogSoftmax(dim=-1), "gelu": nn.GELU(), "elu": nn.ELU(),
+    "hardswish": nn.Hardswish(),
     "selu": nn.SELU(), "softplus": nn.Softplus(), "linear": nn.Identity(),
 }
 

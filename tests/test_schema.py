@@ -37,8 +37,10 @@ SCHEMA_KIND = [
 
 
 def _schema_kind() -> list[str]:
-    names = {os.path.join(BAD, n + ".yaml") for n in SCHEMA_KIND}
-    for path in glob.glob(os.path.join(BAD, "*.yaml")):
+    found = {os.path.splitext(os.path.basename(p))[0]: p
+             for p in glob.glob(os.path.join(BAD, "**", "*.yaml"), recursive=True)}
+    names = {found.get(n, os.path.join(BAD, n + ".yaml")) for n in SCHEMA_KIND}  # (grouped by kind in folders)
+    for path in glob.glob(os.path.join(BAD, "**", "*.yaml"), recursive=True):
         with open(path, encoding="utf-8", errors="replace") as f:
             if any(line.strip() == "# kind: schema" for line in f.read().splitlines()[:5]):
                 names.add(path)

@@ -109,17 +109,17 @@ def build_grad_step(model_graph: Graph, cfg: TrainConfig) -> GradStep:
     grads = gradients(g, [loss], [None], wanted)
     grads = [gr if gr is not None else b.zeros_like(p) for gr, p in zip(grads, wanted)]
     taken: set[int] = set()
-    _output(g, b, loss, "loss", taken)
+    _output(b, loss, "loss", taken)
     metrics = []
     if scores is not None:
-        _output(g, b, _accuracy(b, scores, target), "metric.accuracy", taken)
+        _output(b, _accuracy(b, scores, target), "metric.accuracy", taken)
         metrics.append("accuracy")
     trainable = [p.name for p in wanted]
     for name, grad in zip(trainable, grads):
-        _output(g, b, grad, f"grad.{name}", taken)
+        _output(b, grad, f"grad.{name}", taken)
     running_names = [r.param.name for r in running]
     for r in running:
-        _output(g, b, r.new, f"new.param.{r.param.name}", taken)
+        _output(b, r.new, f"new.param.{r.param.name}", taken)
     for name, p in zip(names, params):
         g.rename(p, f"param.{name}")
         p.kind, p.data = "input", None
@@ -153,13 +153,13 @@ def build_optimizer_step(model_graph: Graph, cfg: TrainConfig) -> OptimizerStep:
     results = [update(b, p, grad, dict(state), lr, t, cfg.opt_args) for p, grad, state in zip(params, grads, states)]
     initial: dict[str, np.ndarray] = {"step": np.asarray(0, np.int64)}
     for p, (new_p, _) in zip(wanted, results):
-        _output(g, b, new_p, f"new.param.{p.name}", taken)
+        _output(b, new_p, f"new.param.{p.name}", taken)
     for p, state, (_, new_state) in zip(wanted, states, results):
         for s in slot_names:
-            _output(g, b, new_state.get(s, state[s]), f"new.state.{p.name}.{s}", taken)
+            _output(b, new_state.get(s, state[s]), f"new.state.{p.name}.{s}", taken)
             initial[f"state.{p.name}.{s}"] = np.full(p.shape, initial_value(cfg.optimizer, s, cfg.opt_args),
                                                      dtype=p.data.dtype)
-    _output(g, b, b.add(step, np.asarray(1, np.int64)), "new.step", taken)
+    _output(b, b.add(step, np.asarray(1, np.int64)), "new.step", taken)
     g.prune()
     return OptimizerStep(g, [p.name for p in wanted], [(p.name, s) for p in wanted for s in slot_names], initial)
 

@@ -364,11 +364,25 @@ def onnx_details(path: str, graph: Graph) -> dict:
 
     model = onnx.load(path, load_external_data=False)
     opsets = {o.domain or "ai.onnx": o.version for o in model.opset_import}
-    nodes = list(model.graph.node)
-    if len(nodes) != len(graph.layers):
-        return {}
-    return {info.name: {"name": n.name or "(unnamed)", "op_type": n.op_type, "domain": n.domain or "ai.onnx",
-                        "opset": opsets.get(n.domain or "ai.onnx")} for info, n in zip(graph.layers, nodes)}
+    layers = {info.name for info in graph.layers}
+    details: dict[str, dict] = {}
+    for n in model.graph.node:  # a layer shows the first ONNX node of its scope
+        layer = _layer_of(n.name, layers)
+        if layer is not None and layer not in details:
+            details[layer] = {"name": n.name or "(unnamed)", "op_type": n.op_type, "domain": n.domain or "ai.onnx",
+                              "opset": opsets.get(n.domain or "ai.onnx")}
+    return details
+
+
+def _layer_of(node_name: str, layers: set[str]) -> str | None:
+    """The layer an ONNX node was imported into: its name, or the longest scope prefix of it
+    (`hidden/gemm` -> `hidden`, `/layer1/layer1.0/conv1/Conv` -> `layer1.0.conv1`)."""
+    parts = [p for p in node_name.replace("/", ".").split(".") if p]
+    for end in range(len(parts), 0, -1):
+        for candidate in (".".join(parts[:end]), ".".join(parts[max(0, end - 1):end])):
+            if candidate in layers:
+                return candidate
+    return None
 
 
 def page_data(graph: Graph, source: str, views: tuple[str, ...] = ("grad", "passes"), rankdir: str = "TB") -> dict:
