@@ -57,39 +57,34 @@ def _key(field: int, length: int) -> bytes:
     return _varint(field << 3 | 2) + _varint(length)
 
 
+def _read_varint(data: bytes, pos: int) -> tuple[int, int]:
+    """The varint at `pos` and the offset after it."""
+    value, shift = 0, 0
+    while True:
+        byte = data[pos]
+        pos += 1
+        value |= (byte & 0x7F) << shift
+        shift += 7
+        if not byte & 0x80:
+            return value, pos
+
+
 def _split_at_field(data: bytes, field: int) -> int:
     """Offset of the first top-level field numbered above `field` in serialized message `data`."""
     pos = 0
     while pos < len(data):
-        start, tag, shift = pos, 0, 0
-        while True:
-            byte = data[pos]
-            pos += 1
-            tag |= (byte & 0x7F) << shift
-            shift += 7
-            if not byte & 0x80:
-                break
+        start = pos
+        tag, pos = _read_varint(data, pos)
         if tag >> 3 > field:
             return start
         wire = tag & 7
         if wire == 0:
-            while data[pos] & 0x80:
-                pos += 1
-            pos += 1
+            _, pos = _read_varint(data, pos)
         elif wire == 2:
-            length, shift = 0, 0
-            while True:
-                byte = data[pos]
-                pos += 1
-                length |= (byte & 0x7F) << shift
-                shift += 7
-                if not byte & 0x80:
-                    break
+            length, pos = _read_varint(data, pos)
             pos += length
-        elif wire == 1:
-            pos += 8
-        elif wire == 5:
-            pos += 4
+        elif wire in (1, 5):
+            pos += 8 if wire == 1 else 4
         else:  # groups: not used by ONNX
             raise ValueError(f"unexpected wire type {wire}")
     return len(data)
