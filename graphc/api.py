@@ -121,9 +121,13 @@ class Model:
         return new
 
     # -- export and run -----------------------------------------------------------------
-    def inference_graph(self, opt_level: int = 2, passes: list[str] | None = None, explain: list | None = None) -> Graph:
-        """A copy pruned to what the outputs need (unused inputs dropped), optimized."""
-        graph = self.graph.clone()
+    def inference_graph(self, opt_level: int = 2, passes: list[str] | None = None, explain: list | None = None,
+                        in_place: bool = False) -> Graph:
+        """A copy pruned to what the outputs need (unused inputs dropped), optimized. in_place=True
+        prunes and optimizes the model's own graph instead: no second IR in memory, and the model
+        is then its inference graph (one-shot exports such as `graphc compile`)."""
+        graph = self.graph if in_place else self.graph.clone()
+        self._session = None if in_place else self._session
         graph.prune()
         graph.inputs = graph.used(graph.inputs)
         return optimize(graph, level=opt_level, passes=passes, explain=explain)
@@ -141,13 +145,15 @@ class Model:
         return model_bytes(self.inference_graph(opt_level, passes, explain), opset=opset or OPSET, target=target)
 
     def export(self, path: str, opt_level: int = 2, passes: list[str] | None = None, explain: list | None = None,
-               external_data: bool | None = None, opset: int | None = None, target: str = "portable") -> str:
+               external_data: bool | None = None, opset: int | None = None, target: str = "portable",
+               in_place: bool = False) -> str:
         """Write the ONNX model atomically, streaming the weights; returns the path. external_data:
         True puts tensors of 1 KiB and more in `<path>.data` beside it; None (default) does so only
-        past protobuf's 2 GiB limit. `opset`, `target`: as for `to_onnx`."""
+        past protobuf's 2 GiB limit. `opset`, `target`: as for `to_onnx`; `in_place`: as for
+        `inference_graph`."""
         check_opset(opset or OPSET, target)
-        write_onnx(self.inference_graph(opt_level, passes, explain), path, external_data, opset=opset or OPSET,
-                   target=target)
+        write_onnx(self.inference_graph(opt_level, passes, explain, in_place), path, external_data,
+                   opset=opset or OPSET, target=target)
         return path
 
     def run(self, feeds: dict[str, Any], provider: str = "auto", runtime: str = "onnxruntime") -> dict[str, np.ndarray]:

@@ -17,7 +17,7 @@ def compile_command(args) -> int:
     else:
         path = out_path(args, ".onnx")
         model.export(path, args.opt_level, passes, explain, external_data=args.external_data or None,
-                     opset=args.opset, target=args.target)
+                     opset=args.opset, target=args.target, in_place=not args.save_weights)
     if explain is not None:
         for line in explain:
             print(line)

@@ -6,7 +6,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from graphc.export.onnx_write import Weight, write_model
+from graphc.export.onnx_write import Pieces, Weight, write_model
 from graphc.export.onnx_write import model_bytes as weights_model_bytes
 from graphc.ir.graph import Graph, NameSet, Node, Value
 from graphc.ir.types import DTYPES, TensorType, onnx_dtype
@@ -17,6 +17,7 @@ from graphc.errors import SpecError
 
 OPSET = 21  # the default: Gelu (20) and LayerNormalization (17) are standard here
 IR_VERSION = 10
+CHUNK = 4096  # ONNX nodes (or value infos) serialized at a time when streaming
 OPSETS = range(17, 24)  # what --opset accepts (docs/runtimes.md)
 IR_VERSIONS = {17: 8, 18: 8, 19: 9, 20: 9, 21: 10, 22: 10, 23: 11}  # the lowest IR version of each opset
 TARGETS = ("portable", "onnxruntime")  # portable: runs on onnxruntime, OpenVINO and tract (the default)
@@ -130,42 +131,58 @@ def _weight(array: np.ndarray, name: str) -> Weight:
     code = _RAW_DTYPES.get(array.dtype)
     if code is None or array.dtype.byteorder == ">":
         return Weight(numpy_helper.from_array(np.asarray(array, order="C"), name), None)
-    header = TensorProto()
-    header.dims.extend(array.shape)
-    header.name = name
-    header.data_type = code
-    return Weight(header, array)
+    return Weight(None, array, name, code)  # the header is built when written
 
 
 def to_onnx_parts(graph: Graph, with_value_info: bool = True, opset: int = OPSET,
-                  target: str = "portable") -> tuple[onnx.ModelProto, list[Weight]]:
+                  target: str = "portable", pieces: Pieces | None = None) -> tuple[onnx.ModelProto, list[Weight]]:
     """Lower every node: the ModelProto without the parameters and constants, and those (in
     initializer order, before the lowering's own constants), for graphc.export.onnx_write.
     `opset` 17..23; target "portable" (the default) writes forms every runtime runs, "onnxruntime"
-    the faster forms only onnxruntime runs (the rnn op's Scan); docs/runtimes.md."""
+    the faster forms only onnxruntime runs (the rnn op's Scan); docs/runtimes.md.
+
+    With `pieces`, the nodes and value infos are serialized into it a chunk at a time instead of
+    staying in the ModelProto (a NodeProto takes ~10x the memory of its bytes); not at opset 23,
+    whose Attention fusion rewrites the whole node list."""
     check_opset(opset, target)
+    stream = pieces is not None and opset < 23
     model = onnx.ModelProto()  # filled in place (helper.make_graph/make_model copy every initializer)
     initializers = model.graph.initializer
     weights = [_weight(p.data, p.name) for p in graph.params.values()]
     weights += [_weight(c.data, c.name) for c in graph.consts()]
-    ctx = LowerCtx(graph, model.graph.node, opset, target)
+    scratch = onnx.GraphProto()  # streaming: the chunk of nodes (or value infos) not yet serialized
+    ctx = LowerCtx(graph, scratch.node if stream else model.graph.node, opset, target)
+    produced: set[str] = set()
     for node in graph.nodes:
         ctx.lower(node)
-    if opset >= 23:
-        fuse_attention(ctx.nodes)
+        if stream and (len(scratch.node) >= CHUNK or node is graph.nodes[-1]):
+            produced.update(o for n in scratch.node for o in n.output)
+            pieces.nodes.append(scratch.SerializeToString(deterministic=True))  # the field's entries
+            scratch = onnx.GraphProto()  # a fresh message: upb frees memory only with its message
+            ctx.nodes = scratch.node
+    if not stream:
+        if opset >= 23:
+            fuse_attention(ctx.nodes)
+        produced = {o for n in ctx.nodes for o in n.output}
     inputs = [value_info(v.name, v.type) for v in graph.inputs]
     outputs = [value_info(ctx.name(v), v.type) for v in graph.outputs]
     onnx_graph = model.graph
-    infos = onnx_graph.value_info
+    infos = scratch.value_info if stream else onnx_graph.value_info
     if with_value_info:
         io_names = {v.name for v in graph.inputs} | {ctx.name(v) for v in graph.outputs}
-        produced = {o for n in ctx.nodes for o in n.output}
         for node in graph.nodes:
             for v in node.outputs:
                 name = ctx.name(v)
                 if name not in io_names and name in produced:
                     infos.add().CopyFrom(value_info(name, v.type))
                     io_names.add(name)
+                    if stream and len(infos) >= CHUNK:
+                        pieces.value_info.append(scratch.SerializeToString(deterministic=True))
+                        scratch = onnx.GraphProto()
+                        infos = scratch.value_info
+    if stream and len(infos):
+        pieces.value_info.append(scratch.SerializeToString(deterministic=True))
+    del produced, scratch
     onnx_graph.name = graph.name
     onnx_graph.input.extend(inputs)
     onnx_graph.output.extend(outputs)
@@ -189,11 +206,14 @@ def to_onnx(graph: Graph, with_value_info: bool = True, opset: int = OPSET, targ
 
 def model_bytes(graph: Graph, opset: int = OPSET, target: str = "portable") -> bytes:
     """The serialized model, as `to_onnx(graph).SerializeToString(deterministic=True)` gives it."""
-    return weights_model_bytes(*to_onnx_parts(graph, opset=opset, target=target))
+    pieces = Pieces()
+    return weights_model_bytes(*to_onnx_parts(graph, opset=opset, target=target, pieces=pieces), pieces)
 
 
 def write_onnx(graph: Graph, path: str, external: bool | None = None, opset: int = OPSET,
                target: str = "portable") -> list[str]:
     """Write the model to `path` as a stream (see onnx_write); external data beside it when asked
     (external=True) or needed (over 2 GiB). Returns the files written."""
-    return write_model(path, *to_onnx_parts(graph, opset=opset, target=target), external=external)
+    pieces = Pieces()
+    return write_model(path, *to_onnx_parts(graph, opset=opset, target=target, pieces=pieces), external=external,
+                       pieces=pieces)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import io
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import BinaryIO, Iterable
 
 import numpy as np
@@ -29,18 +29,44 @@ PROTOBUF_LIMIT = 2**31 - 1  # bytes in one protobuf message
 EXTERNAL_MIN_BYTES = 1024  # smaller tensors stay in the model file (as onnx's own converter does)
 PAGE = 4096  # large external tensors start on a page, so runtimes can map them
 _GRAPH_FIELD, _INITIALIZER_FIELD, _RAW_DATA_FIELD = 7, 5, 9  # ModelProto.graph, GraphProto.initializer, TensorProto.raw_data
+_VALUE_INFO_FIELD = 13  # GraphProto.value_info
 
 
-@dataclass
 class Weight:
-    """An initializer whose bytes are not in the ModelProto: its header (dims, type, name) and data."""
+    """An initializer whose bytes are not in the ModelProto: its data, and its header (dims, type,
+    name) built from it when asked, so that a model of many weights holds no header protos."""
 
-    header: TensorProto
-    data: np.ndarray | None  # None: the header is the whole tensor (dtypes without raw_data)
+    __slots__ = ("_header", "data", "name", "data_type")
+
+    def __init__(self, header: TensorProto | None, data: np.ndarray | None, name: str = "", data_type: int = 0):
+        self._header = header  # given: the header as is (data None: the whole tensor, dtypes without raw_data)
+        self.data = data
+        self.name = header.name if header is not None else name
+        self.data_type = data_type
+
+    @property
+    def header(self) -> TensorProto:
+        """The TensorProto without raw_data (a fresh one each time unless it was given)."""
+        if self._header is not None:
+            return self._header
+        header = TensorProto()
+        header.dims.extend(self.data.shape)
+        header.name = self.name
+        header.data_type = self.data_type
+        return header
 
     @property
     def nbytes(self) -> int:
         return 0 if self.data is None else self.data.nbytes
+
+
+@dataclass
+class Pieces:
+    """Repeated fields of the graph serialized ahead (each a run of entries, in order), so that
+    their protos need not all exist at once: the ModelProto's graph then holds none of them."""
+
+    nodes: list[bytes] = field(default_factory=list)  # GraphProto.node entries
+    value_info: list[bytes] = field(default_factory=list)  # GraphProto.value_info entries
 
 
 def _varint(n: int) -> bytes:
@@ -97,29 +123,40 @@ def _raw(array: np.ndarray) -> memoryview:
 def _without_graph(model: onnx.ModelProto) -> bytes:
     """The model's own fields (opsets, metadata, ...) serialized, without its graph."""
     shell = onnx.ModelProto()
-    for field, value in model.ListFields():
-        if field.name == "graph":
+    for desc, value in model.ListFields():
+        if desc.name == "graph":
             continue
-        repeated = field.is_repeated if hasattr(field, "is_repeated") else field.label == field.LABEL_REPEATED
+        repeated = desc.is_repeated if hasattr(desc, "is_repeated") else desc.label == desc.LABEL_REPEATED
         if repeated:
-            getattr(shell, field.name).extend(value)
-        elif field.type == field.TYPE_MESSAGE:
-            getattr(shell, field.name).CopyFrom(value)
+            getattr(shell, desc.name).extend(value)
+        elif desc.type == desc.TYPE_MESSAGE:
+            getattr(shell, desc.name).CopyFrom(value)
         else:
-            setattr(shell, field.name, value)
+            setattr(shell, desc.name, value)
     return shell.SerializeToString(deterministic=True)
 
 
 class _Plan:
-    """Where every weight goes (inline or at an offset of the data file), and the message sizes."""
+    """Where every weight goes (inline or at an offset of the data file), and the message sizes.
 
-    def __init__(self, model: onnx.ModelProto, weights: list[Weight], external: bool | None, data_name: str):
+    The graph's bytes are `head`, the weights' initializer entries, then `tail`: the serialized
+    graph without the weights, cut before its own initializers, with the `Pieces` at their fields."""
+
+    def __init__(self, model: onnx.ModelProto, weights: list[Weight], external: bool | None, data_name: str,
+                 pieces: Pieces | None = None):
         self.weights = weights
         self.external_ids: set[int] = set()
         self.offsets: dict[int, int] = {}
         self.shell = _without_graph(model)
-        self.graph_bytes = model.graph.SerializeToString(deterministic=True)
-        inline = len(self.graph_bytes) + sum(self._entry_size(w, True) for w in weights)
+        rest = model.graph.SerializeToString(deterministic=True)
+        pieces = pieces or Pieces()
+        cut, vcut = _split_at_field(rest, _INITIALIZER_FIELD - 1), _split_at_field(rest, _VALUE_INFO_FIELD)
+        self.head = [*pieces.nodes, rest[:cut]]  # node (1) entries come first in a GraphProto
+        self.tail = [rest[cut:vcut], *pieces.value_info, rest[vcut:]]
+        del rest
+        own = sum(map(len, self.head)) + sum(map(len, self.tail))
+        self.headers = [w.header.SerializeToString(deterministic=True) for w in weights]
+        inline = own + sum(self._entry_size(i, True) for i in range(len(weights)))
         if external is None:
             external = self._total(inline) > PROTOBUF_LIMIT
         self.external = external
@@ -133,9 +170,10 @@ class _Plan:
                 self.offsets[i] = offset
                 offset += w.nbytes
                 self.external_ids.add(i)
-                _mark_external(w.header, data_name, self.offsets[i], w.nbytes)
-        self.graph_len = len(self.graph_bytes) + sum(self._entry_size(w, self.inline(i))
-                                                     for i, w in enumerate(weights))
+                header = w.header
+                _mark_external(header, data_name, self.offsets[i], w.nbytes)
+                self.headers[i] = header.SerializeToString(deterministic=True)
+        self.graph_len = own + sum(self._entry_size(i, self.inline(i)) for i in range(len(weights)))
 
     def inline(self, i: int) -> bool:
         return i not in self.external_ids
@@ -147,15 +185,14 @@ class _Plan:
     def total(self) -> int:
         return self._total(self.graph_len)
 
-    @staticmethod
-    def tensor_len(w: Weight, inline: bool) -> int:
-        n = w.header.ByteSize()
+    def tensor_len(self, i: int, inline: bool) -> int:
+        n, w = len(self.headers[i]), self.weights[i]
         if w.data is None or not inline:
             return n
         return n + len(_key(_RAW_DATA_FIELD, w.nbytes)) + w.nbytes
 
-    def _entry_size(self, w: Weight, inline: bool) -> int:
-        n = self.tensor_len(w, inline)
+    def _entry_size(self, i: int, inline: bool) -> int:
+        n = self.tensor_len(i, inline)
         return len(_key(_INITIALIZER_FIELD, n)) + n
 
 
@@ -170,19 +207,20 @@ def _mark_external(tensor: TensorProto, location: str, offset: int, length: int)
 def _write_model(f: BinaryIO, plan: _Plan) -> None:
     """The model's fields before its graph, the graph with the weights spliced in before its own
     initializers, then the model's remaining fields."""
-    cut = _split_at_field(plan.graph_bytes, _INITIALIZER_FIELD - 1)
     mcut = _split_at_field(plan.shell, _GRAPH_FIELD)
     f.write(plan.shell[:mcut])
     f.write(_key(_GRAPH_FIELD, plan.graph_len))
-    f.write(plan.graph_bytes[:cut])
+    for chunk in plan.head:
+        f.write(chunk)
     for i, w in enumerate(plan.weights):
         inline = plan.inline(i)
-        f.write(_key(_INITIALIZER_FIELD, plan.tensor_len(w, inline)))
-        f.write(w.header.SerializeToString(deterministic=True))
+        f.write(_key(_INITIALIZER_FIELD, plan.tensor_len(i, inline)))
+        f.write(plan.headers[i])
         if inline and w.data is not None:
             f.write(_key(_RAW_DATA_FIELD, w.nbytes))
             f.write(_raw(w.data))
-    f.write(plan.graph_bytes[cut:])
+    for chunk in plan.tail:
+        f.write(chunk)
     f.write(plan.shell[mcut:])
 
 
@@ -197,13 +235,15 @@ def _write_data(f: BinaryIO, plan: _Plan) -> None:
         pos = offset + data.nbytes
 
 
-def write_model(path: str, model: onnx.ModelProto, weights: list[Weight], external: bool | None = None) -> list[str]:
-    """Write `model` with `weights` appended to its initializers; returns the files written.
+def write_model(path: str, model: onnx.ModelProto, weights: list[Weight], external: bool | None = None,
+                pieces: Pieces | None = None) -> list[str]:
+    """Write `model` with `weights` put before its own initializers (and `pieces`, the graph's
+    nodes and value infos serialized ahead, at their places); returns the files written.
 
     external: True keeps tensors of 1 KiB and more in `<path>.data`; None (default) does so only
     when the model would pass protobuf's 2 GiB limit; False never (an error past the limit)."""
     data_name = os.path.basename(path) + ".data"
-    plan = _Plan(model, weights, external, data_name)
+    plan = _Plan(model, weights, external, data_name, pieces)
     if plan.total > PROTOBUF_LIMIT:
         raise SpecError(f"{path}: the model is {plan.total:,} bytes, over protobuf's 2 GiB limit for one "
                         f"file: write its weights as external data (--external-data)")
@@ -221,10 +261,10 @@ def write_model(path: str, model: onnx.ModelProto, weights: list[Weight], extern
     return written
 
 
-def model_bytes(model: onnx.ModelProto, weights: Iterable[Weight]) -> bytes:
+def model_bytes(model: onnx.ModelProto, weights: Iterable[Weight], pieces: Pieces | None = None) -> bytes:
     """The whole model in memory (for sessions and hashing); an error past protobuf's limit."""
     weights = list(weights)
-    plan = _Plan(model, weights, False, "")
+    plan = _Plan(model, weights, False, "", pieces)
     if plan.total > PROTOBUF_LIMIT:
         raise SpecError(f"the model is {plan.total:,} bytes, over protobuf's 2 GiB limit for one message: "
                         f"export it to a file, which keeps its weights as external data")

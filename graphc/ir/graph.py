@@ -12,7 +12,7 @@ from graphc.errors import Location
 from graphc.ir.types import TensorType, dtype_of_array
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Value:
     """A tensor in the graph. `kind` is input, param, const or node (produced by `producer`)."""
 
@@ -35,7 +35,7 @@ class Value:
         return f"%{self.name}: {self.type}"
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Node:
     """One op application. `layer` is the dotted name of the spec layer it belongs to."""
 
@@ -56,7 +56,7 @@ class Node:
         return f"{outs} = {self.op}({ins}{attrs})"
 
 
-@dataclass
+@dataclass(slots=True)
 class LayerInfo:
     """A spec layer as the user wrote it: kept for views, summaries and error messages."""
 
