@@ -79,6 +79,26 @@ def compare(fns: dict[str, Callable[[], object]], repeat: int = 5, number: int =
     return {k: _summary(v, number) for k, v in blocks.items()}
 
 
+def matmul_peak_gflops(threads: int, n: int = 1024, repeat: int = 7) -> float:
+    """The machine's measured float32 matmul rate: numpy sgemm n x n at `threads` BLAS threads
+    (the physical limit a model's GFLOP/s is set beside, measured in the same run)."""
+    import numpy as np
+    from threadpoolctl import threadpool_limits
+
+    a = np.random.default_rng(0).random((n, n), dtype=np.float32)
+    b = a.T.copy()
+    with threadpool_limits(limits=threads, user_api="blas"):
+        a @ b
+        best = min(_timed(lambda: a @ b) for _ in range(repeat))
+    return 2 * n ** 3 / best / 1e9
+
+
+def _timed(fn: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
 def time_process(cmd: list[str], timeout: float | None = None, **kwargs) -> dict:
     """Run a command once: {"wall_s", "cpu_s" (user + sys of the child), "peak_rss_bytes" (the
     child's own maximum resident set, from wait4), "rc", "stdout", "stderr"}.

@@ -39,7 +39,7 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from typing import Callable  # noqa: E402
 
-from common import compare, print_table, write_json  # noqa: E402
+from common import compare, matmul_peak_gflops, print_table, write_json  # noqa: E402
 
 import graphc  # noqa: E402
 from graphc.training.compile import train_config  # noqa: E402
@@ -247,24 +247,6 @@ def step_time(name: str, model, net: torch.nn.Module, opt, loss_fn, shape, repea
     return {"model": name, "batch": 64, "graphc_ms": g * 1e3, "torch_ms": t * 1e3, "ratio": g / t,
             "train_step_nodes": fns["nodes"], "step_gflop": fns["flops"] / 1e9,
             "graphc_gflops": fns["flops"] / g / 1e9, "torch_gflops": fns["flops"] / t / 1e9}
-
-
-def matmul_peak_gflops(threads: int, n: int = 1024, repeat: int = 7) -> float:
-    """The machine's measured float32 matmul rate: numpy sgemm n x n at `threads` BLAS threads."""
-    from threadpoolctl import threadpool_limits
-
-    a = np.random.default_rng(0).random((n, n), dtype=np.float32)
-    b = a.T.copy()
-    with threadpool_limits(limits=threads, user_api="blas"):
-        a @ b
-        best = min(_timed(lambda: a @ b) for _ in range(repeat))
-    return 2 * n ** 3 / best / 1e9
-
-
-def _timed(fn) -> float:
-    start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
 
 
 def torch_fit(make, train_x, train_y, test_x, test_y, seed: int, epochs: int) -> tuple[float, float]:

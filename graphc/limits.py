@@ -107,6 +107,7 @@ class _Budget:
     count: int = 0  # parameter values so far
     peak: int = 0  # bytes at the peak of creating them
     over: tuple | None = None  # (layer name, location, parameter) where the limit was first passed
+    limit: int | None = None  # the memory limit when the build began (read once: /proc per parameter is slow)
 
 
 _budgets: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -125,8 +126,9 @@ def reserve_param(graph, name: str, shape: tuple, dtype, layer: str, loc: Locati
     budget.count += numel
     if budget.over is not None:
         return False
-    limit, _ = memory_limit()
-    if budget.peak > limit:
+    if budget.limit is None:
+        budget.limit, _ = memory_limit()
+    if budget.peak > budget.limit:
         budget.over = (layer, loc, name, tuple(shape), itemsize)
         return False
     return True

@@ -71,6 +71,8 @@ def test_inference_quick(tmp_path):
     assert row["spec"] == "mlp_small" and row["batch"] == 1
     assert row["outputs_match"], row["max_err_rel_to_max"]
     assert row["graphc_s"] > 0 and row["torch_s"] > 0 and np.isfinite(row["ratio"])
+    assert row["gflop"] == pytest.approx(2 * (64 * 32 + 32 * 10) * 1e-9, rel=0.05)  # 2 x MACs of its dense layers
+    assert row["graphc_gflops"] > 0 and data["matmul_peak_gflops"] > 0
 
 
 def test_time_block_and_write_json(tmp_path):

@@ -20,7 +20,7 @@ from onnx import numpy_helper
 
 import graphc
 from graphc.errors import SpecError
-from graphc.export import onnx_write
+from graphc.export import onnx_export, onnx_write
 from graphc.export.onnx_export import model_bytes, to_onnx_parts, write_onnx
 from graphc.ir.types import np_dtype
 from graphc.layers.base import draw
@@ -47,6 +47,29 @@ def _reference_bytes(graph) -> bytes:
 def test_streamed_bytes_equal_protobuf_serialization(path):
     graph = graphc.load(path).inference_graph()
     assert model_bytes(graph) == _reference_bytes(graph)
+
+
+@pytest.mark.parametrize("name", ["mlp_small", "mnist_cnn", "transformer_encoder"])
+def test_nodes_and_value_infos_streamed_in_chunks_keep_the_bytes(monkeypatch, name):
+    """Nodes and value infos serialized a few at a time (CHUNK 3 here: every chunk boundary is
+    crossed) give protobuf's serialization of the whole model, in memory and in a file."""
+    graph = graphc.load(os.path.join(SPECS, f"{name}.yaml")).inference_graph()
+    reference = _reference_bytes(graph)
+    monkeypatch.setattr(onnx_export, "CHUNK", 3)
+    assert model_bytes(graph) == reference
+
+
+def test_compile_in_place_writes_the_bytes_of_an_export(tmp_path):
+    """`graphc compile` optimizes the model's own graph (no copy); the file is the one
+    Model.export writes from a copy, with or without --save-weights (which keeps the graph whole)."""
+    spec = os.path.join(SPECS, "transformer_encoder.yaml")
+    expected = graphc.load(spec).onnx_bytes()
+    for extra in ([], ["--save-weights", str(tmp_path / "w.npz")]):
+        out = tmp_path / "m.onnx"
+        subprocess.run([sys.executable, "-m", "graphc", "compile", spec, "-o", str(out), *extra], check=True,
+                       capture_output=True)
+        assert out.read_bytes() == expected, extra
+    assert sorted(np.load(tmp_path / "w.npz").files) == sorted(graphc.load(spec).graph.params)
 
 
 def _run(model_path_or_bytes, feeds):
