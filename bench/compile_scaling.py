@@ -192,8 +192,10 @@ def main(argv: list[str] | None = None) -> int:
                 row["speedup_vs_script"] = _ratio(row["graphc"], row["torch_script"])
             rows.append(row)
             g, d, s = row["graphc"], row.get("torch_dynamo", {}), row.get("torch_script", {})
+            in_process = "-" if g["in_process_s"] is None else f"{g['in_process_s']:.3f} s"
             print(f"n={n}: graphc {g['wall_s']:.3f} s (cpu {g['cpu_s']:.3f} s, in-process "
-                  f"{g['in_process_s']:.3f} s), dynamo {_fmt(d)}, "
+                  f"{in_process}, peak {g['peak_rss_bytes'] / 1e9:.2f} GB of {g['memory_limit_bytes'] / 1e9:.2f}), "
+                  f"dynamo {_fmt(d)}, "
                   f"torchscript {_fmt(s)}", flush=True)
             table.append([n, g["wall_s"], g["cpu_s"], d.get("wall_s"), s.get("wall_s"),
                           row.get("speedup_vs_dynamo"), row.get("speedup_vs_script")])
