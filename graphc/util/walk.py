@@ -7,7 +7,7 @@ combined after its last child), so the first error raised is the one the recursi
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Generator, Sequence
 
 Split = Callable[[Any], "tuple[Sequence[Any], Callable[[list], Any]] | None"]
 
@@ -46,3 +46,31 @@ def post_order(root: Any, children: Callable[[Any], Sequence[Any]]) -> list:
     out: list = []
     rebuild(root, lambda node: (children(node), lambda _: out.append(node)))
     return out
+
+
+def trampoline(gen: Generator[Any, Any, Any]) -> Any:
+    """Run a generator whose calls are written `result = yield sub_generator` and return what it
+    returns: each sub-generator runs on an explicit stack, not Python's, so the calls nest as deep
+    as memory allows. An exception in a sub-generator is thrown into its caller at that `yield`,
+    so `try`/`except` around a call behaves as it would around a plain call."""
+    stack = [gen]
+    value: Any = None
+    error: BaseException | None = None
+    while True:
+        thrown, error = error, None
+        try:
+            call = stack[-1].send(value) if thrown is None else stack[-1].throw(thrown)
+        except StopIteration as done:
+            stack.pop()
+            if not stack:
+                return done.value
+            value = done.value
+            continue
+        except BaseException as e:  # noqa: BLE001 - handed to the caller, as a plain call would
+            stack.pop()
+            if not stack:
+                raise
+            error = e
+            continue
+        stack.append(call)
+        value = None
