@@ -3,9 +3,13 @@
 Nodes are functions and methods (`path:Qual.name`). An edge F -> G means that F's body names G:
 a bare name resolved through enclosing function scopes, the module, and `import`/`from ... import`
 of the package's own modules (re-exports followed); `module.name` through an imported module; and
-`self.name` / `cls.name` / `super().name` inside a class and `Class(...).name` (bases in the package
-included); calling a class calls its `__init__`.
+`self.name` / `cls.name` (the class's own or inherited method, and every override in a subclass),
+`super().name` and `Class(...).name`, bases and subclasses in the package; calling a class calls
+its `__init__`.
 A name counts whether it is called or passed on (`map(f, xs)` recurses as surely as `f(x)`).
+One form is not a call: `yield g(...)` where g is a generator function. That only creates g's
+generator and hands it to whoever runs this one (graphc.util.walk.trampoline runs it on an explicit
+stack); nothing of g runs here. `yield from g()`, `for x in g()` and `list(g())` do run it: edges.
 A function is recursive when it lies on a cycle of this graph: it calls itself, or two or more
 functions call each other, in one module or across modules.
 """
@@ -15,6 +19,7 @@ from __future__ import annotations
 import ast
 import os
 from dataclasses import dataclass, field
+from typing import Any
 
 import networkx as nx
 
@@ -59,18 +64,24 @@ def _absolute(mod: _Module, node: ast.ImportFrom) -> str:
     return ".".join(base + ([node.module] if node.module else []))
 
 
+def _import_bindings(mod: _Module, node: ast.Import | ast.ImportFrom) -> dict[str, tuple[str, str | None]]:
+    """alias -> (module, name) for `from module import name`, (module, None) for `import module`."""
+    if isinstance(node, ast.Import):  # `import a.b.c` binds `a`; `a.b.c.f` resolves through the chain
+        return {a.asname or a.name.split(".")[0]: (a.name if a.asname else a.name.split(".")[0], None)
+                for a in node.names}
+    source = _absolute(mod, node)
+    return {a.asname or a.name: (source, a.name) for a in node.names}
+
+
 def _collect_imports(mod: _Module) -> None:
-    for node in ast.walk(mod.tree):
-        if isinstance(node, ast.Import):
-            for a in node.names:
-                if a.asname:
-                    mod.imports[a.asname] = (a.name, None)
-                else:  # `import a.b.c` binds `a`; `a.b.c.f` is resolved through the dotted chain
-                    mod.imports[a.name.split(".")[0]] = (a.name.split(".")[0], None)
-        elif isinstance(node, ast.ImportFrom):
-            source = _absolute(mod, node)
-            for a in node.names:
-                mod.imports[a.asname or a.name] = (source, a.name)
+    """The module's own imports (those at module level, in `if`/`try` blocks included)."""
+    todo = list(mod.tree.body)
+    while todo:
+        node = todo.pop()
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            mod.imports.update(_import_bindings(mod, node))
+        elif not isinstance(node, (ast.ClassDef,) + FUNCS):
+            todo.extend(ast.iter_child_nodes(node))
 
 
 class CallGraph:
@@ -80,9 +91,17 @@ class CallGraph:
         self.modules = _modules(package, root)
         self.graph = nx.DiGraph()
         self.defs: dict[int, str] = {}  # id(def node) -> graph node
+        self.generators: set[str] = set()  # the defs that are generator functions
         for mod in self.modules.values():
             _collect_imports(mod)
             self._name_defs(mod)
+        self.subclasses: dict[int, list[tuple[_Module, ast.ClassDef]]] = {}  # id(class) -> direct subclasses
+        for mod in self.modules.values():
+            for cls in mod.classes.values():
+                for base in cls.bases:
+                    hit = self._resolve_expr(mod, base, [])
+                    if hit and hit[0] == "class":
+                        self.subclasses.setdefault(id(hit[1][1]), []).append((mod, cls))
         for mod in self.modules.values():
             self._walk_module(mod)
 
@@ -127,6 +146,18 @@ class CallGraph:
                     todo.append((*hit[1], False))
         return None
 
+    def _overrides(self, cls: ast.ClassDef, name: str) -> list[str]:
+        """The methods `name` of every subclass of `cls` in the package: `self.name` may be one."""
+        found, todo, seen = [], list(self.subclasses.get(id(cls), [])), set()
+        while todo:
+            m, c = todo.pop()
+            if id(c) in seen:
+                continue
+            seen.add(id(c))
+            found += [self.defs[id(item)] for item in c.body if isinstance(item, FUNCS) and item.name == name]
+            todo += self.subclasses.get(id(c), [])
+        return found
+
     def _resolve_expr(self, mod: _Module, expr: ast.expr, scopes: list[dict[str, str]]):
         """Resolve a Name or a dotted Attribute chain to a function, class or module."""
         chain = []
@@ -135,10 +166,14 @@ class CallGraph:
             expr = expr.value
         if not isinstance(expr, ast.Name):
             return None
-        for scope in reversed(scopes):
-            if expr.id in scope:  # a local: a nested def, or a variable (None) that hides the module's name
-                return ("function", scope[expr.id]) if scope[expr.id] and not chain else None
-        hit = self._lookup(mod.name, expr.id)
+        local = next((scope for scope in reversed(scopes) if expr.id in scope), None)
+        if local is None:
+            hit = self._lookup(mod.name, expr.id)
+        elif isinstance(local[expr.id], tuple):  # imported inside the function
+            source, attr = local[expr.id]
+            hit = self._lookup(source, attr) if attr else ("module", source) if source in self.modules else None
+        else:  # a nested def, or a variable (None) that hides the module's name
+            return ("function", local[expr.id]) if local[expr.id] and not chain else None
         for attr in reversed(chain):
             if hit is None:
                 return None
@@ -169,10 +204,10 @@ class CallGraph:
                     static = any(isinstance(d, ast.Name) and d.id == "staticmethod" for d in node.decorator_list)
                     first = node.args.args[0].arg if node.args.args and not static else None
                     owner = (owner[0], owner[1], first)
-                elif owner and owner[2] in _bindings(node):  # a nested def that rebinds self
+                elif owner and owner[2] in _bindings(node, mod):  # a nested def that rebinds self
                     owner = None
-                scope = _bindings(node)
-                scopes = scopes + [{k: (self.defs[id(v)] if v is not None else None) for k, v in scope.items()}]
+                scope = _bindings(node, mod)
+                scopes = scopes + [{k: self.defs[id(v)] if isinstance(v, ast.AST) else v for k, v in scope.items()}]
                 self._edges(mod, node, owner, scopes)
                 for child in node.body:
                     todo.append((child, owner, scopes))
@@ -188,6 +223,8 @@ class CallGraph:
             if isinstance(n, FUNCS):
                 self.defs[id(n)] = f"{mod.path}:{p}{n.name}"
                 self.graph.add_node(self.defs[id(n)])
+                if any(isinstance(x, (ast.Yield, ast.YieldFrom)) for x in _own_nodes(n)):
+                    self.generators.add(self.defs[id(n)])
                 if top:
                     mod.functions[n.name] = self.defs[id(n)]
             elif isinstance(n, ast.ClassDef) and top:
@@ -200,11 +237,13 @@ class CallGraph:
         me = self.defs[id(fn)]
         nodes = _own_nodes(fn)
         called = {id(n.func) for n in nodes if isinstance(n, ast.Call)}
+        handed_out = {id(n.value.func) for n in nodes if isinstance(n, ast.Yield) and isinstance(n.value, ast.Call)}
         for sub in nodes:
-            target = None
+            target, more = None, []
             if (isinstance(sub, ast.Attribute) and isinstance(sub.value, ast.Name) and owner
                     and sub.value.id == owner[2]):
                 target = self._method(owner[0], owner[1], sub.attr)
+                more = self._overrides(owner[1], sub.attr)
             elif (isinstance(sub, ast.Attribute) and isinstance(sub.value, ast.Call) and owner
                   and isinstance(sub.value.func, ast.Name) and sub.value.func.id == "super"):
                 target = self._method(owner[0], owner[1], sub.attr, skip_self=True)
@@ -217,8 +256,9 @@ class CallGraph:
                     target = hit[1]
                 elif hit and hit[0] == "class" and id(sub) in called:
                     target = self._method(*hit[1], "__init__")
-            if target:
-                self.graph.add_edge(me, target)
+            for t in ([target] if target else []) + more:
+                if not (id(sub) in handed_out and t in self.generators):
+                    self.graph.add_edge(me, t)
 
     def recursive(self) -> set[str]:
         """Every function on a cycle of the call graph (calling itself included)."""
@@ -229,8 +269,9 @@ class CallGraph:
         return found
 
 
-def _bindings(fn: ast.AST) -> dict[str, ast.AST | None]:
-    """The names `fn` binds locally: a nested def (its node), or anything else (None)."""
+def _bindings(fn: ast.AST, module: _Module) -> dict[str, Any]:
+    """The names `fn` binds locally: a nested def (its node), an import ((module, name or None)),
+    or anything else (None: a variable, which hides a function of the same name)."""
     a = fn.args
     names: dict[str, ast.AST | None] = {p.arg: None for p in a.posonlyargs + a.args + a.kwonlyargs}
     names.update({p.arg: None for p in (a.vararg, a.kwarg) if p})
@@ -243,7 +284,7 @@ def _bindings(fn: ast.AST) -> dict[str, ast.AST | None]:
         elif isinstance(n, ast.Name) and isinstance(n.ctx, (ast.Store, ast.Del)):
             names.setdefault(n.id, None)
         elif isinstance(n, (ast.Import, ast.ImportFrom)):
-            names.update({(x.asname or x.name).split(".")[0]: None for x in n.names})
+            names.update(_import_bindings(module, n))
         elif isinstance(n, (ast.Global, ast.Nonlocal)):
             outer.update(n.names)
         elif isinstance(n, ast.ExceptHandler) and n.name:
