@@ -12,6 +12,12 @@ generator and hands it to whoever runs this one (graphc.util.walk.trampoline run
 stack); nothing of g runs here. `yield from g()`, `for x in g()` and `list(g())` do run it: edges.
 A function is recursive when it lies on a cycle of this graph: it calls itself, or two or more
 functions call each other, in one module or across modules.
+
+What a static graph without types cannot see: a method called on another object (`item.walk()`
+inside `Item.walk`: only self/cls are resolved; a hand review of every call `x.m()` inside a
+method `m` found one, `viz/structure.py:Item.layer_names`, now iterative), and calls through
+values (the op registry's function fields, callbacks kept in objects, getattr). See
+docs/architecture.md, "No recursion", for the one re-entry through the op registry.
 """
 
 from __future__ import annotations
