@@ -29,6 +29,7 @@ from graphc.spec.validate import _depth_len, _is_numbers
 from graphc.spec.writer import _plain
 from graphc.spec.yaml_loader import LocList, LocMap
 from graphc.training.config import _substituted
+from graphc.util.walk import post_order, rebuild, trampoline
 from graphc.viewer.page_data import _fmt, view_data
 from graphc.viz.structure import layer_tree
 from graphc.viz.views import build_view, fmt_value
@@ -244,3 +245,49 @@ def test_traced_blocks_nested_past_the_limit():
         comp.add_block(block, LOC)
         _add_blocks(block, blocks)
     assert list(comp.spec.blocks) == [f"t{i}" for i in range(DEEP)] == list(blocks)
+
+
+# -- the helpers -------------------------------------------------------------------------------
+def test_rebuild_order_is_the_recursive_order():
+    """Leaves in depth-first order (so the first error is the recursive version's), parents after."""
+    seen = []
+
+    def split(v):
+        return (v, lambda done: ("list", done)) if isinstance(v, list) else None
+
+    def leaf(v):
+        seen.append(v)
+        if isinstance(v, str):
+            raise ValueError(v)
+        return v * 10
+    assert rebuild([1, [2, [3, []], 4], 5], split, leaf) == \
+        ("list", [10, ("list", [20, ("list", [30, ("list", [])]), 40]), 50])
+    assert seen == [1, 2, 3, 4, 5]
+    with pytest.raises(ValueError, match="^first$"):
+        rebuild([1, [[["first"]], "second"]], split, leaf)
+    assert post_order("a", lambda n: {"a": ["b", "c"], "b": ["d"]}.get(n, [])) == ["d", "b", "c", "a"]
+
+
+def test_trampoline_depth_and_exceptions():
+    """100,000 nested calls; an exception at the bottom is caught by a try around a call above."""
+    def count(n: int):
+        if n == 0:
+            return 0
+        return 1 + (yield count(n - 1))
+
+    def fail(n: int):
+        if n == 0:
+            raise KeyError("bottom")
+        yield fail(n - 1)
+
+    def catcher():
+        try:
+            yield fail(DEEP)
+        except KeyError as e:
+            return f"caught {e.args[0]}"
+
+    with shallow_stack():
+        assert trampoline(count(100_000)) == 100_000
+        assert trampoline(catcher()) == "caught bottom"
+        with pytest.raises(KeyError):
+            trampoline(fail(DEEP))
