@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from graphc.ir.types import DTYPES
+from graphc.ir.types import DTYPES, np_dtype
 from graphc.onnx_in.context import NodeContext
 from graphc.ops.registry import OPS, OnnxImport
 from graphc.ir.types import TensorType
@@ -200,7 +200,11 @@ def _cast(ctx: NodeContext):
     to = ctx.attr("to")
     if to not in _ONNX_DTYPES:
         raise ctx.unsupported(f"cast to element type {to} is not supported (supported: {', '.join(DTYPES)})")
-    return ctx.b.cast(ctx.x(0), to=_ONNX_DTYPES[to])
+    x, dtype = ctx.x(0), _ONNX_DTYPES[to]
+    if x.kind == "const" and x.data is not None and x.data.dtype == object and dtype in ("int32", "int64"):
+        # a shape with symbolic dims (tf2onnx casts shapes to int32 and back): the same dims, retyped
+        return _symbolic(ctx, x.data, dtype)
+    return ctx.b.cast(x, to=dtype)
 
 
 def _axes(ctx: NodeContext, index: int = 1) -> list | None:
@@ -242,15 +246,15 @@ def _slice(ctx: NodeContext):
             index[(axes[k] if axes else k)] = slice(s, e, steps[k] if steps else 1)
         data = x.data[tuple(index)]
         if data.dtype == object:
-            return ctx.b.graph.add_const(np.asarray(data.tolist() or [], dtype=np.int64), "slice") \
-                if not any(isinstance(d, str) for d in data.reshape(-1)) else _symbolic(ctx, data)
+            return ctx.b.graph.add_const(np.asarray(data.tolist() or [], dtype=np_dtype(x.dtype)), "slice") \
+                if not any(isinstance(d, str) for d in data.reshape(-1)) else _symbolic(ctx, data, x.dtype)
         return ctx.b.graph.add_const(np.ascontiguousarray(data), f"{ctx.b.layer}/slice")
     return ctx.b.slice(x, starts=list(starts), ends=list(ends), axes=axes, steps=steps)
 
 
-def _symbolic(ctx: NodeContext, data):
-
-    return Value(ctx.b.graph.fresh_name(f"{ctx.b.layer}/shape"), TensorType("int64", data.shape), kind="const",
+def _symbolic(ctx: NodeContext, data, dtype: str = "int64"):
+    """A shape vector with symbolic dims as a constant of integer type `dtype`."""
+    return Value(ctx.b.graph.fresh_name(f"{ctx.b.layer}/shape"), TensorType(dtype, data.shape), kind="const",
                  data=data)
 
 
