@@ -463,8 +463,8 @@ class _Reordered:
 
 
 def _lstm_vjp_gate_order(b, node, g):
-    """The gradient of an lstm whose parameters are not in PyTorch's gate order: `_lstm_vjp` on
-    the re-ordered parameters, its parameter gradients re-ordered back."""
+    """Hand-written LSTM gradient (`_lstm_vjp`, 8 nodes a step); with a `gate_order` other than
+    PyTorch's, on the parameters re-ordered to it, the parameter gradients re-ordered back."""
     if node.attrs.get("gate_order", "ifgo") == "ifgo":
         return _lstm_vjp(b, node, g)
     grads = _lstm_vjp(b, _Reordered(b, node), g)
@@ -490,7 +490,7 @@ _ONNX_OPS = {"rnn": ("RNN", "Transpose", "Reshape", "Concat", "Unsqueeze", "Shap
              **{k: (ONNX_OP[k], "Transpose", "Reshape", "Concat", "Split", "Unsqueeze", "Shape", "ConstantOfShape")
                 for k in ("lstm", "gru")}}
 _DOC = {"rnn": "Elman RNN layer, h = act(x W_ih^T + b_ih + h W_hh^T + b_hh)",
-        "lstm": "LSTM layer (PyTorch gate order i, f, g, o)",
+        "lstm": "LSTM layer (gate order i, f, g, o: PyTorch's; attribute gate_order, e.g. iofg: ONNX's)",
         "gru": "GRU layer (PyTorch gate order r, z, n; reset applied after the hidden matmul)"}
 
 # gate_order: absent means PyTorch's ifgo (so that spec-built LSTMs keep their digest and bytes)
