@@ -8,7 +8,8 @@ Needs TensorFlow and tf2onnx, which the project does not depend on: run it from 
 
 (tested with tensorflow-cpu 2.21.0, keras 3.15.1, tf2onnx 1.17.0, onnx 1.23.2; the versions are
 written into each `_io.npz` as `versions`). Fixed seeds: reruns with the same versions give the
-same weights and oracle values.
+same weights and byte-identical `_io.npz` oracles (two runs checked; the `.onnx` bytes differed,
+so regenerate both together).
 
 Each `NAME_io.npz` holds `x` (a fixed input), `y` (Keras's output for it), `dy` (the fixed
 cotangent of the loss `sum(y * dy)`) and, per ONNX initializer that is a Keras weight, `grad/INIT`:
