@@ -190,3 +190,26 @@ def test_torch_export_lstm_takes_state_dict_weights(tmp_path):
     got = ort.InferenceSession(exported, providers=["CPUExecutionProvider"]).run(None, {"x": x.numpy()})[0]
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
 
+
+
+def test_torch_export_bidirectional_lstm_takes_state_dict_weights(tmp_path):
+    """The same for a bidirectional nn.LSTM (legacy exporter): both directions' named weights."""
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.l = torch.nn.LSTM(C, H, batch_first=True, bidirectional=True)
+
+        def forward(self, x):
+            return self.l(x)[0]
+
+    torch.manual_seed(0)
+    net, x = Net().eval(), torch.randn(N, T, C)
+    path = str(tmp_path / "b.onnx")
+    torch.onnx.export(net, (x,), path, dynamo=False, do_constant_folding=False, input_names=["x"])
+    m = graphc.load(path)
+    node = next(n for n in m.graph.nodes if n.op == "lstm")
+    assert [v.name for v in node.inputs[1:]] == [f"l.{p}_l0{s}" for s in ("", "_reverse")
+                                                for p in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
+    got = ort.InferenceSession(m.onnx_bytes(), providers=["CPUExecutionProvider"]).run(None, {"x": x.numpy()})[0]
+    with torch.no_grad():
+        np.testing.assert_allclose(got, net(x).numpy(), rtol=1e-5, atol=1e-6)
