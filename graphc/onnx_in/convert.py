@@ -450,15 +450,21 @@ def _direction_part(v, d: int, dirs: int):
 
 
 def _row_segments(v) -> list:
-    """v's rows (axis 0) as (source, start, end) row ranges, through concat and slice along axis 0."""
-    p = v.producer
-    if p is not None and p.op == "concat" and p.attrs.get("axis") == 0:
-        return [seg for i in p.inputs for seg in _row_segments(i)]
-    if (p is not None and p.op == "slice" and list(p.attrs.get("axes") or [0]) == [0]
-            and list(p.attrs.get("steps") or [1]) == [1] and isinstance(p.inputs[0].shape[0], int)):
-        start, end, _ = slice(p.attrs["starts"][0], p.attrs["ends"][0]).indices(p.inputs[0].shape[0])
-        return [(p.inputs[0], start, end)] if end > start else []
-    return [(v, 0, v.shape[0])]
+    """v's rows (axis 0) as (source, start, end) row ranges, through concat and slice along axis 0
+    (concats of concats in order, on an explicit stack: no recursion)."""
+    out, todo = [], [v]
+    while todo:
+        v = todo.pop()
+        p = v.producer
+        if p is not None and p.op == "concat" and p.attrs.get("axis") == 0:
+            todo.extend(reversed(p.inputs))
+        elif (p is not None and p.op == "slice" and list(p.attrs.get("axes") or [0]) == [0]
+                and list(p.attrs.get("steps") or [1]) == [1] and isinstance(p.inputs[0].shape[0], int)):
+            start, end, _ = slice(p.attrs["starts"][0], p.attrs["ends"][0]).indices(p.inputs[0].shape[0])
+            out += [(p.inputs[0], start, end)] if end > start else []
+        else:
+            out.append((v, 0, v.shape[0]))
+    return out
 
 
 def _gate_source(segments: list, hidden: int):
