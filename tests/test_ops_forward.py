@@ -400,6 +400,7 @@ ORACLES: dict[str, Callable] = {
     "dropout_mask": _dropout_mask_oracle,
     "sin": _unary(lambda x, a: torch.sin(x)),
     "cos": _unary(lambda x, a: torch.cos(x)),
+    "einsum": lambda ins, a: [N(torch.einsum("".join(a["equation"].split()), *[T(x) for x in ins]))],
 }
 
 
@@ -698,6 +699,23 @@ CASES: dict[str, list[Case]] = {
                      C(rand(7, 30), _seed(8), rate=0.25, batched=(0,), id="batchN")],
     "sin": _unary_cases() + [C(rand(4, 5, low=-40, high=40), id="wide")],
     "cos": _unary_cases() + [C(rand(4, 5, low=-40, high=40), id="wide")],
+    "einsum": [C(rand(3, 4), rand(4, 5), equation="ij,jk->ik", id="matmul"),
+               C(rand(3, 4), rand(4, 5), equation="ij,jk", id="implicit"),
+               C(rand(7, 2, 3), rand(7, 3, 4), equation="bij, bjk -> bik", batched=(0, 1), id="batchN_spaces"),
+               C(rand(4, 4), equation="ii->i", id="diagonal"), C(rand(4, 4), equation="ii", id="trace"),
+               C(rand(3, 5, 5), equation="...ii->...i", id="batch_diagonal"),
+               C(rand(3, 4), equation="ij->i", id="sum"), C(rand(3, 4), equation="ij->ji", id="transpose"),
+               C(rand(3), rand(4), equation="i,j->ij", id="outer"), C(rand(5), rand(5), equation="i,i", id="inner"),
+               C(np.array(1.5, np.float32), equation="->", id="scalar"),
+               C(rand(2, 1, 3, 4), rand(5, 4, 2), equation="...ij,...jk->...ik", id="ellipsis_broadcast"),
+               C(rand(2, 3), rand(3, 4), rand(4, 5), equation="ab,bc,cd->ad", id="three"),
+               C(rand(3, 4), rand(4, 6), equation="ij,jk->i", id="summed_alone"),
+               C(rand(3, 3, 2), rand(2), equation="iij,j->ij", id="diagonal_and_product"),
+               C(rand(2, 3), rand(4), equation="ba,B", id="implicit_upper"),
+               C(rand(7, 3, 4), rand(4), equation="nij,j->ni", batched=(0,), id="batchN_vec"),
+               C(rand(7, 3), rand(3, 3), equation="ni,ii->n", batched=(0,), id="batchN_diag_other"),
+               C(rand(3, 4).astype(np.float64), rand(4, 2).astype(np.float64), equation="ij,jk->ik", id="float64"),
+               C(ints(3, 4), ints(4, 2), equation="ij,jk->ik", id="int64")],
 }
 
 
