@@ -235,8 +235,33 @@ def _reshape_oracle(ins, a):
     return [N(x.reshape(shape))]
 
 
+def _gru_reset_first_oracle(ins, a):
+    """GRU with linear_before_reset=0 (ONNX's default; torch.nn.GRU has only 1), step by step in torch
+    from the ONNX operator's equations: n = tanh(x W_n^T + b_in + (r * h) R_n^T + b_hn)."""
+    x = T(ins[0])
+    ys, hs = [], []
+    for d in range(len(ins) // 4):
+        w_ih, w_hh, b_ih, b_hh = (T(v) for v in ins[1 + 4 * d: 5 + 4 * d])
+        hidden = w_hh.shape[1]
+        h = torch.zeros(x.shape[0], hidden, dtype=x.dtype)
+        steps = range(x.shape[1]) if d == 0 else reversed(range(x.shape[1]))
+        out = [None] * x.shape[1]
+        for t in steps:
+            xr, xz, xn = (x[:, t] @ w_ih.T + b_ih).chunk(3, dim=-1)
+            r = torch.sigmoid(xr + h @ w_hh[:hidden].T + b_hh[:hidden])
+            z = torch.sigmoid(xz + h @ w_hh[hidden:2 * hidden].T + b_hh[hidden:2 * hidden])
+            n = torch.tanh(xn + (r * h) @ w_hh[2 * hidden:].T + b_hh[2 * hidden:])
+            h = (1 - z) * n + z * h
+            out[t] = h
+        ys.append(torch.stack(out, dim=1))
+        hs.append(h)
+    return [N(torch.cat(ys, dim=-1)), N(torch.cat(hs, dim=-1))]
+
+
 def _recurrent_oracle(kind: str):
     def oracle(ins, a):
+        if kind == "gru" and a.get("linear_before_reset", 1) == 0:
+            return _gru_reset_first_oracle(ins, a)
         x = T(ins[0])
         bidir = len(ins) == 9
         hidden = ins[2].shape[1]
@@ -458,6 +483,14 @@ def _rec_cases(kind: str) -> list[Case]:
             _rec(kind, 7, 3, 2, 3, bidir=True, batched=True, id="batchN_bidirectional")]
 
 
+def _gru_reset_first_cases() -> list[Case]:
+    """linear_before_reset=0: ONNX's default GRU."""
+    return [_rec("gru", 2, 5, 3, 4, id="reset_first", linear_before_reset=0),
+            _rec("gru", 3, 4, 2, 3, bidir=True, id="reset_first_bidirectional", linear_before_reset=0),
+            _rec("gru", 2, 1, 3, 2, id="reset_first_one_step", linear_before_reset=0),
+            _rec("gru", 7, 3, 3, 4, batched=True, id="reset_first_batchN", linear_before_reset=0)]
+
+
 CASES: dict[str, list[Case]] = {
     "add": _binary_cases() + [C(ints(3, 4), ints(4), id="int64")],
     "sub": _binary_cases() + [C(ints(3, 4), ints(3, 4), id="int64")],
@@ -645,7 +678,7 @@ CASES: dict[str, list[Case]] = {
                                 _rec("rnn", 2, 3, 3, 2, bidir=True, activation="relu", id="relu_bidirectional",
                                      no_ref=_REF_RNN_RELU)],
     "lstm": _rec_cases("lstm"),
-    "gru": _rec_cases("gru"),
+    "gru": _rec_cases("gru") + _gru_reset_first_cases(),
     # -- internal ops that gradient rules emit (graphc/ops/gradops.py), against torch autograd ---
     "maxpool_grad": [
         C(rand(2, 3, 6, 6), rand(2, 3, 3, 3), kernel=[2, 2], strides=[2, 2], pads=[0, 0, 0, 0], id="2x2"),

@@ -406,12 +406,7 @@ def _recurrent(ctx: NodeContext):
     PyTorch gate orders: W, R, B sliced per direction and gates re-ordered by graphc ops."""
     kind, gates, order = _GATES[ctx.op_type]
     fixed = {"layout": 0, "input_forget": 0} if kind == "lstm" else {"layout": 0}
-    if kind == "gru":
-        fixed["linear_before_reset"] = 1
-    ctx.only("hidden_size", "direction", "activations", **fixed)
-    if kind == "gru" and ctx.attr("linear_before_reset", 0) != 1:
-        raise ctx.unsupported("linear_before_reset=0 is not supported (graphc's GRU is PyTorch's, "
-                              "linear_before_reset=1)")
+    ctx.only("hidden_size", "direction", "activations", *(("linear_before_reset",) if kind == "gru" else ()), **fixed)
     acts = ctx.attr("activations", None)
     default = {"lstm": ["Sigmoid", "Tanh", "Tanh"], "gru": ["Sigmoid", "Tanh"], "rnn": ["Tanh"]}[kind]
     if acts and [a for a in acts[:len(default)]] != default and not (kind == "rnn" and acts[0] == "Relu"):
@@ -450,6 +445,8 @@ def _recurrent(ctx: NodeContext):
             b_ih = b_hh = zeros
         weights += [w_ih, w_hh, b_ih, b_hh]
     attrs = {"activation": (acts or ["Tanh"])[0].lower()} if kind == "rnn" else {}
+    if kind == "gru":
+        attrs["linear_before_reset"] = int(ctx.attr("linear_before_reset", 0))
     outs = b.emit(kind, x, *weights, **attrs)
     outs = outs if isinstance(outs, list) else [outs]
     y = b.transpose(b.reshape(outs[0], shape=[0, 0, dirs, hidden]), perm=[1, 2, 0, 3])  # [T, D, N, H]
