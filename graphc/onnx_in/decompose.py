@@ -187,31 +187,6 @@ def _not(ctx: NodeContext):
     return ctx.b.equal(ctx.x(0), ctx.b.const(False, "bool"))
 
 
-@decomposition("Upsample", "Resize")
-def _resize(ctx: NodeContext):
-    """Nearest-neighbour resizing by one integer factor on every spatial axis: graphc upsample."""
-    x = ctx.x(0)
-    mode = ctx.attr("mode", "nearest")
-    if ctx.op_type == "Resize":
-        ctx.only("mode", "nearest_mode", "coordinate_transformation_mode")
-        if ctx.has(3):
-            sizes = ctx.ints(3, "sizes")
-            scales = [s / d for s, d in zip(sizes, x.shape)] if all(isinstance(d, int) for d in x.shape) else None
-        else:
-            scales = ctx.const(2, "scales").tolist()
-        if mode == "nearest" and (ctx.attr("coordinate_transformation_mode"), ctx.attr("nearest_mode")) not in (
-                ("asymmetric", "floor"), ("asymmetric", "round_prefer_floor"), ("half_pixel", "round_prefer_floor")):
-            raise ctx.unsupported("only asymmetric/half_pixel nearest resizing by integer factors is supported")
-    else:
-        scales = ctx.const(1, "scales").tolist() if ctx.has(1) else ctx.attr("scales")
-    if mode != "nearest" or scales is None or [float(s) for s in scales[:2]] != [1.0, 1.0]:
-        raise ctx.unsupported(f"mode={mode} scales={scales}: only nearest resizing of spatial axes is supported")
-    factors = {float(s) for s in scales[2:]}
-    if len(factors) != 1 or not float(next(iter(factors))).is_integer():
-        raise ctx.unsupported(f"scales {scales}: one integer factor on every spatial axis is supported")
-    return ctx.b.upsample(x, scale=int(factors.pop()))
-
-
 @decomposition("Floor", "Ceil", "Round")
 def _rounding(ctx: NodeContext):
     """Only on constants (shape arithmetic, folded): these have no graphc op."""

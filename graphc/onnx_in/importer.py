@@ -22,6 +22,7 @@ from graphc.ir.graph import Graph, Value
 from graphc.ir.types import DTYPES, TensorType, np_dtype
 from graphc.export.onnx_load import load_model_file
 from graphc.onnx_in import convert  # noqa: F401  (installs the OpDef.onnx_import hooks)
+from graphc.onnx_in import resize  # noqa: F401  (Resize and Upsample)
 from graphc.onnx_in import scopes
 from graphc.onnx_in.context import NodeContext
 from graphc.onnx_in.decompose import DECOMPOSITIONS
