@@ -186,6 +186,25 @@ def test_value_info_disagreement_warns(tmp_path):
         graphc.load(path)
 
 
+def test_value_info_warning_is_one_cli_line(tmp_path):
+    """`graphc check` prints the disagreement as one graphc-style stderr line (not Python's
+    warnings format) and still succeeds."""
+    import subprocess
+    import sys
+
+    from onnx import TensorProto, helper
+
+    nodes = [helper.make_node("Relu", ["x"], ["r"], name="relu1"), helper.make_node("Neg", ["r"], ["y"], name="neg1")]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 3])],
+                              value_info=[helper.make_tensor_value_info("r", TensorProto.FLOAT, ["N", 4])])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(tmp_path / "model.onnx"))
+    r = subprocess.run([sys.executable, "-m", "graphc", "check", "model.onnx"], cwd=tmp_path, capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stderr.splitlines() == ["model.onnx: warning: node 'relu1' (Relu): file says [N, 4], graphc infers [N, 3]"]
+
+
 def test_old_opset_is_upgraded(tmp_path):
     from onnx import TensorProto, helper
 
