@@ -420,11 +420,12 @@ def _recurrent(ctx: NodeContext):
         raise ctx.unsupported("peepholes (input P) are not supported")
     b = ctx.b
     direction = ctx.attr("direction", "forward")
-    if direction == "reverse":
+    reverse = direction == "reverse"  # the forward op over time reversed, its y reversed back
+    if reverse and kind == "lstm":
         raise ctx.unsupported("direction=reverse is not supported")
     dirs = 2 if direction == "bidirectional" else 1
     hidden = int(ctx.attr("hidden_size"))
-    x = b.transpose(ctx.x(0), perm=[1, 0, 2])  # [N, T, C]
+    x = b.transpose(_time_reversed(b, ctx.x(0)) if reverse else ctx.x(0), perm=[1, 0, 2])  # [N, T, C]
 
     def reorder(w, axis):  # ONNX gate chunks -> PyTorch's order
         if gates == 1:
@@ -450,8 +451,19 @@ def _recurrent(ctx: NodeContext):
     outs = b.emit(kind, x, *weights, **attrs)
     outs = outs if isinstance(outs, list) else [outs]
     y = b.transpose(b.reshape(outs[0], shape=[0, 0, dirs, hidden]), perm=[1, 2, 0, 3])  # [T, D, N, H]
+    if reverse:
+        y = _time_reversed(b, y)
     states = [b.transpose(b.reshape(s, shape=[0, dirs, hidden]), perm=[1, 0, 2]) for s in outs[1:]]
     return [y] + states
+
+
+def _time_reversed(b, v):
+    """v with axis 0 (time, ONNX's layout 0) reversed: a Gather of fixed indices when T is fixed
+    (differentiable with a symbolic batch), else a Slice with step -1."""
+    steps = v.shape[0]
+    if isinstance(steps, int):
+        return b.gather(v, b.const(np.arange(steps - 1, -1, -1), "int64"), axis=0)
+    return b.slice(v, starts=[-1], ends=[-(2**62)], axes=[0], steps=[-1])
 
 
 for _kind, _onnx in (("lstm", "LSTM"), ("gru", "GRU"), ("rnn", "RNN")):
