@@ -213,9 +213,13 @@ def _mod(ctx: NodeContext):
 
 @decomposition("Pad")
 def _pad(ctx: NodeContext):
-    """Constant padding as a Concat of constant blocks built from slices of x (symbolic dims on
-    other axes allowed); negative pads crop with a slice."""
-    ctx.only("mode", "pads", "value", mode="constant")
+    """Padding as a Concat of blocks built from slices of x (symbolic dims on other axes allowed):
+    constant blocks, or for mode edge / reflect / wrap the edge element repeated, the mirrored
+    rows (without the edge) and the rows from the other end; negative pads crop with a slice."""
+    ctx.only("mode", "pads", "value")
+    mode = ctx.attr("mode", "constant")
+    if mode not in ("constant", "edge", "reflect", "wrap"):
+        raise ctx.unsupported(f"mode={mode!r} is not supported (constant, edge, reflect, wrap)")
     b, x = ctx.b, ctx.x(0)
     rank = x.type.rank
     pads = list(ctx.attrs["pads"]) if "pads" in ctx.attrs else ctx.ints(1, "pads")
@@ -234,12 +238,28 @@ def _pad(ctx: NodeContext):
         for n, front in ((lo, True), (hi, False)):
             if not n:
                 continue
-            if not isinstance(size, int) or n > size:
-                raise ctx.unsupported(f"padding {n} on axis {axis} of size {size} is not supported")
-            block = b.zeros_like(b.slice(y, starts=[0], ends=[n], axes=[axis]))
-            if value:
+            limit = size - 1 if mode == "reflect" else size
+            if not isinstance(size, int) or n > limit:
+                raise ctx.unsupported(f"mode={mode} padding {n} on axis {axis} of size {size} is not supported")
+            block = _pad_block(b, y, axis, size, n, front, mode)
+            if mode == "constant" and value:
                 block = b.add(block, b.const(value, y.dtype))
             parts.insert(0, block) if front else parts.append(block)
         if len(parts) > 1:
             y = b.concat(*parts, axis=axis)
     return y if y is not x else b.identity(x)
+
+
+def _pad_block(b, y, axis: int, size: int, n: int, front: bool, mode: str):
+    """The n rows Pad puts before (front) or after y along `axis` (of fixed length `size`)."""
+    cut = lambda start, end, step=1: b.slice(y, starts=[start], ends=[end], axes=[axis], steps=[step])  # noqa: E731
+    if mode == "constant":
+        return b.zeros_like(cut(0, n))
+    if mode == "edge":
+        edge = cut(0, 1) if front else cut(size - 1, size)
+        return b.concat(*[edge] * n, axis=axis) if n > 1 else edge
+    if mode == "wrap":
+        return cut(size - n, size) if front else cut(0, n)
+    # reflect: the n rows next to the edge, mirrored (the edge row itself not repeated)
+    end = size - 2 - n
+    return cut(n, 0, -1) if front else cut(size - 2, end if end >= 0 else -(2**62), -1)
