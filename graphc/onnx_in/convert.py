@@ -61,19 +61,44 @@ def _conv(ctx: NodeContext):
 
 @declare("conv_transpose", ("ConvTranspose",))
 def _conv_transpose(ctx: NodeContext):
-    ctx.only("kernel_shape", "strides", "pads", "dilations", "group", "output_padding", "auto_pad")
+    ctx.only("kernel_shape", "strides", "pads", "dilations", "group", "output_padding", "auto_pad", "output_shape")
     w = ctx.x(1)
     kernel = list(ctx.attr("kernel_shape", None) or w.shape[2:])
-    if ctx.attr("auto_pad", "NOTSET") not in ("NOTSET", "VALID"):
-        raise ctx.unsupported("auto_pad SAME_* is not supported for ConvTranspose")
     nd = len(kernel)
     strides = list(ctx.attr("strides", None) or [1] * nd)
     dilations = list(ctx.attr("dilations", None) or [1] * nd)
     pads = list(ctx.attr("pads", None) or [0] * (2 * nd))
     out_pad = list(ctx.attr("output_padding", None) or [0] * nd)
+    auto = ctx.attr("auto_pad", "NOTSET")
+    if ctx.attr("output_shape", None) or auto in ("SAME_UPPER", "SAME_LOWER"):
+        pads = _conv_transpose_pads(ctx, ctx.x(0), kernel, strides, dilations, out_pad, auto)
+    elif auto not in ("NOTSET", "VALID"):
+        raise ctx.unsupported(f"auto_pad={auto} is not supported for ConvTranspose")
     inputs = [v for v in ctx.inputs[:3] if v is not None]
     return ctx.b.conv_transpose(*inputs, strides=strides, pads=pads, dilations=dilations,
                                 group=ctx.attr("group", 1), output_padding=out_pad)
+
+
+def _conv_transpose_pads(ctx: NodeContext, x, kernel, strides, dilations, out_pad, auto: str) -> list[int]:
+    """ConvTranspose pads from `output_shape` (or, for auto_pad SAME_*, input size * stride), as the
+    operator defines them: the total padding split with the odd pixel at the end (SAME_UPPER: at
+    the start)."""
+    nd = len(kernel)
+    sizes = x.shape[2:]
+    if not all(isinstance(d, int) for d in sizes):
+        raise ctx.unsupported(f"output_shape / auto_pad need fixed spatial sizes, got {list(x.shape)}")
+    target = list(ctx.attr("output_shape", None) or [d * s for d, s in zip(sizes, strides)])[-nd:]
+    pads = [0] * (2 * nd)
+    for i in range(nd):
+        total = strides[i] * (sizes[i] - 1) + out_pad[i] + (kernel[i] - 1) * dilations[i] + 1 - target[i]
+        small, big = total // 2, total - total // 2
+        pads[i], pads[i + nd] = (small, big) if auto == "SAME_UPPER" else (big, small)
+        if pads[i] < 0:
+            raise ctx.unsupported(f"output_shape {target} is larger than the full transposed convolution")
+        if pads[i + nd] < 0:  # a larger output: the rows past the end, as output_padding adds them
+            out_pad[i] -= pads[i + nd]
+            pads[i + nd] = 0
+    return pads
 
 
 def _ceil_pads(ctx: NodeContext, op: str, x, kernel: list, strides: list, pads: list) -> None:
@@ -369,10 +394,18 @@ def _leaky(ctx: NodeContext):
     return ctx.b.leaky_relu(ctx.x(0), alpha=float(ctx.attr("alpha")))
 
 
+_SELU_ALPHA, _SELU_GAMMA = 1.6732632423543772, 1.0507009873554805
+
+
 @declare("selu", ("Selu",))
 def _selu(ctx: NodeContext):
-    ctx.only(alpha=1.6732632423543772, gamma=1.0507009873554805)
-    return ctx.b.selu(ctx.x(0))
+    """Selu; other alpha / gamma than the standard ones as gamma * elu(x, alpha), exactly."""
+    ctx.only("alpha", "gamma")
+    alpha, gamma = float(ctx.attr("alpha", _SELU_ALPHA)), float(ctx.attr("gamma", _SELU_GAMMA))
+    x = ctx.x(0)
+    if abs(alpha - _SELU_ALPHA) <= 1e-6 and abs(gamma - _SELU_GAMMA) <= 1e-6:
+        return ctx.b.selu(x)
+    return ctx.b.mul(ctx.b.elu(x, alpha=alpha), ctx.b.const(gamma, x.dtype))
 
 
 @declare("clip", ("Clip",))
