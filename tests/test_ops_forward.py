@@ -258,6 +258,12 @@ def _gru_reset_first_oracle(ins, a):
     return [N(torch.cat(ys, dim=-1)), N(torch.cat(hs, dim=-1))]
 
 
+def _mod_oracle(ins, a):
+    """torch.fmod (fmod: 1, the dividend's sign) or torch.remainder (fmod: 0, the divisor's sign)."""
+    fn = torch.fmod if a.get("fmod") else torch.remainder
+    return [N(fn(T(ins[0]), T(ins[1])))]
+
+
 def _recurrent_oracle(kind: str):
     def oracle(ins, a):
         if kind == "gru" and a.get("linear_before_reset", 1) == 0:
@@ -426,6 +432,10 @@ ORACLES: dict[str, Callable] = {
     "sin": _unary(lambda x, a: torch.sin(x)),
     "cos": _unary(lambda x, a: torch.cos(x)),
     "einsum": lambda ins, a: [N(torch.einsum("".join(a["equation"].split()), *[T(x) for x in ins]))],
+    "floor": _unary(lambda x, a: torch.floor(x)),
+    "ceil": _unary(lambda x, a: torch.ceil(x)),
+    "round": _unary(lambda x, a: torch.round(x)),
+    "mod": _mod_oracle,
 }
 
 
@@ -749,6 +759,21 @@ CASES: dict[str, list[Case]] = {
                C(rand(7, 3), rand(3, 3), equation="ni,ii->n", batched=(0,), id="batchN_diag_other"),
                C(rand(3, 4).astype(np.float64), rand(4, 2).astype(np.float64), equation="ij,jk->ik", id="float64"),
                C(ints(3, 4), ints(4, 2), equation="ij,jk->ik", id="int64")],
+    "floor": _unary_cases() + [C(small_ints_f(3, 4), id="integers")],
+    "ceil": _unary_cases() + [C(small_ints_f(3, 4), id="integers")],
+    "round": _unary_cases(lambda *s: rand(*s, low=-4, high=4)) + [
+        C(np.array([-2.5, -1.5, -0.5, 0.5, 1.5, 2.5, 0.49999997], np.float32), id="halves_to_even")],
+    "mod": [C(rand(3, 4, low=-6, high=6), pos(3, 4), fmod=1, id="fmod"),
+            C(rand(2, 3, 4, low=-6, high=6), -pos(4), fmod=1, id="fmod_bcast_negative_divisor"),
+            C(rand(7, 5, low=-6, high=6), pos(5), fmod=1, batched=(0,), id="fmod_batchN"),
+            C(rand(3, 4, low=-6, high=6).astype(np.float64), pos(3, 4).astype(np.float64), fmod=1, id="float64"),
+            C(ints(3, 4, low=-9, high=10), nonzero_ints(3, 4), id="int64_divisor_sign"),
+            C(ints(3, 4, low=-9, high=10), nonzero_ints(3, 4), fmod=1, id="int64_fmod"),
+            C(rand(3, 4, low=-6, high=6), rand(3, 4, low=0.5, high=3) * np.where(rand(3, 4) > 0, 1, -1).astype(
+                np.float32), id="float_divisor_sign"),
+            C(rand(7, 4, low=-6, high=6), -pos(4), batched=(0,), id="float_divisor_sign_batchN"),
+            C(np.array([-4.0, 4.0, -3.0, 0.0, -0.0], np.float32), np.array([2.0, -2.0, 1.5, -1.0, 1.0], np.float32),
+              id="float_exact_multiples")],
 }
 
 

@@ -187,28 +187,11 @@ def _not(ctx: NodeContext):
     return ctx.b.equal(ctx.x(0), ctx.b.const(False, "bool"))
 
 
-@decomposition("Floor", "Ceil", "Round")
-def _rounding(ctx: NodeContext):
-    """Only on constants (shape arithmetic, folded): these have no graphc op."""
-    fn = {"Floor": np.floor, "Ceil": np.ceil, "Round": np.round}[ctx.op_type]
-    value = ctx.const(0, "a rounded tensor")
-    return _const(ctx, fn(value).astype(value.dtype))
-
-
 @decomposition("CastLike")
 def _cast_like(ctx: NodeContext):
     ctx.only(saturate=1)
     x, like = ctx.x(0), ctx.x(1)
     return x if x.dtype == like.dtype and x.kind == "const" else ctx.b.cast(x, to=like.dtype)
-
-
-@decomposition("Mod")
-def _mod(ctx: NodeContext):
-    """Only on constants (shape arithmetic, folded): graphc has no mod op."""
-    a, b = ctx.const(0, "dividend"), ctx.const(1, "divisor")
-    if a.dtype == object or b.dtype == object:
-        raise ctx.unsupported("Mod of a symbolic dim is not supported")
-    return _const(ctx, (np.fmod(a, b) if ctx.attr("fmod", 0) else np.mod(a, b)).astype(a.dtype))
 
 
 @decomposition("Pad")
