@@ -378,8 +378,16 @@ def _expand(ctx: NodeContext):
 
 @declare("gelu", ("Gelu",), opsets=(20, 99))
 def _gelu(ctx: NodeContext):
-    ctx.only(approximate="none")
-    return ctx.b.gelu(ctx.x(0))
+    """Gelu; approximate='tanh' as its definition, 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))."""
+    ctx.only("approximate")
+    approximate, x, b = ctx.attr("approximate", "none"), ctx.x(0), ctx.b
+    if approximate == "none":
+        return b.gelu(x)
+    if approximate != "tanh":
+        raise ctx.unsupported(f"approximate={approximate!r} is not supported (none, tanh)")
+    c = lambda v: b.const(v, x.dtype)  # noqa: E731
+    inner = b.mul(b.add(x, b.mul(b.mul(b.mul(x, x), x), c(0.044715))), c(float(np.sqrt(2.0 / np.pi))))
+    return b.mul(b.mul(x, c(0.5)), b.add(b.tanh(inner), c(1.0)))
 
 
 @declare("elu", ("Elu",))
