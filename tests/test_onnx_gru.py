@@ -105,7 +105,7 @@ def test_grad_of_imported_gru_matches_finite_differences(tmp_path, direction):
 
 
 def test_onnx_gru_and_rnn_node_tests():
-    """ONNX's test_gru_* / test_simple_rnn_* node tests: all pass but layout=1 (refused, said why)."""
+    """ONNX's test_gru_* / test_simple_rnn_* node tests: all pass (layout=1 and reverse included)."""
     sys.path.insert(0, os.path.join(ROOT, "docs"))
     import gen_onnx_conformance as conf
 
@@ -114,7 +114,4 @@ def test_onnx_gru_and_rnn_node_tests():
     assert len(names) >= 12
     outcome = conf.run(data, names)
     for name, (kind, reason) in outcome.items():
-        if name.endswith("batchwise"):
-            assert kind == "refused" and "layout=1" in reason, (name, kind, reason)
-        else:
-            assert kind == "pass", (name, kind, reason)
+        assert kind == "pass", (name, kind, reason)
