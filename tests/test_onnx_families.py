@@ -99,10 +99,9 @@ def test_family_grad_matches_autograd(exported, name, dynamo):
     overall = max(float(np.abs(g).max()) for g in grads.values())
     for pname, want in grads.items():
         assert f"grad.{pname}" in outs, pname
-        if float(np.abs(want).max()) < 1e-6 * overall:
+        if pname.endswith("attention.key.bias"):
             # zero by symmetry (softmax ignores the key bias, which adds one number to a row of
             # scores): both sides are rounding noise, compared on the scale of the whole gradient
-            assert pname.endswith("attention.key.bias"), pname
             np.testing.assert_allclose(outs[f"grad.{pname}"], want, atol=1e-5 * overall)
             continue
         _close(outs[f"grad.{pname}"], want, rtol=1e-5)
