@@ -85,7 +85,8 @@ def reshape_shape(in_shape: tuple, target: list, op: str = "reshape") -> tuple:
         common = left & known
         rest = dims.div(dims.product((left - common).elements()), dims.product((known - common).elements()))
         if rest is None:
-            raise ShapeError(f"{op}: cannot reshape {shown}")
+            why = f": {in_static} elements do not divide by {out_static}" if in_static % out_static else ""
+            raise ShapeError(f"{op}: cannot reshape {shown}{why}")
         out[out.index(-1)] = rest
     elif dims.product(in_shape) != dims.product(out):
         raise ShapeError(f"{op}: cannot reshape {shown}: the element counts differ")
