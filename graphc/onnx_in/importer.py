@@ -32,7 +32,8 @@ MIN_OPSET = 13  # older models are upgraded to TARGET_OPSET first (model-zoo fil
 TARGET_OPSET = 21
 ONNX_DTYPES = {code: name for name, (_, code) in DTYPES.items()}
 # the exporters' own scalar and shape constants, not module weights
-_CONST_INIT = re.compile(r"^(onnx::|_|val_|/|\d+$)|::")
+# exporter-made constants, not weights: torch (onnx::, _, val_, /), tf2onnx (a TF Const, const_fold_opt__N)
+_CONST_INIT = re.compile(r"^(onnx::|_|val_|/|\d+$)|::|(^|/)Const(_\d+)?:0$|^(const_fold_opt|Const)__\d+$")
 # ops whose reference folds symbolic shape vectors (numpy object arrays of dims)
 _SHAPE_FOLDABLE = {"reshape", "concat", "gather", "unsqueeze", "squeeze", "slice", "cast", "identity", "flatten",
                    "where", "equal", "add", "sub", "mul", "div"}
