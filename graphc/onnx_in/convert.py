@@ -61,19 +61,44 @@ def _conv(ctx: NodeContext):
 
 @declare("conv_transpose", ("ConvTranspose",))
 def _conv_transpose(ctx: NodeContext):
-    ctx.only("kernel_shape", "strides", "pads", "dilations", "group", "output_padding", "auto_pad")
+    ctx.only("kernel_shape", "strides", "pads", "dilations", "group", "output_padding", "auto_pad", "output_shape")
     w = ctx.x(1)
     kernel = list(ctx.attr("kernel_shape", None) or w.shape[2:])
-    if ctx.attr("auto_pad", "NOTSET") not in ("NOTSET", "VALID"):
-        raise ctx.unsupported("auto_pad SAME_* is not supported for ConvTranspose")
     nd = len(kernel)
     strides = list(ctx.attr("strides", None) or [1] * nd)
     dilations = list(ctx.attr("dilations", None) or [1] * nd)
     pads = list(ctx.attr("pads", None) or [0] * (2 * nd))
     out_pad = list(ctx.attr("output_padding", None) or [0] * nd)
+    auto = ctx.attr("auto_pad", "NOTSET")
+    if ctx.attr("output_shape", None) or auto in ("SAME_UPPER", "SAME_LOWER"):
+        pads = _conv_transpose_pads(ctx, ctx.x(0), kernel, strides, dilations, out_pad, auto)
+    elif auto not in ("NOTSET", "VALID"):
+        raise ctx.unsupported(f"auto_pad={auto} is not supported for ConvTranspose")
     inputs = [v for v in ctx.inputs[:3] if v is not None]
     return ctx.b.conv_transpose(*inputs, strides=strides, pads=pads, dilations=dilations,
                                 group=ctx.attr("group", 1), output_padding=out_pad)
+
+
+def _conv_transpose_pads(ctx: NodeContext, x, kernel, strides, dilations, out_pad, auto: str) -> list[int]:
+    """ConvTranspose pads from `output_shape` (or, for auto_pad SAME_*, input size * stride), as the
+    operator defines them: the total padding split with the odd pixel at the end (SAME_UPPER: at
+    the start)."""
+    nd = len(kernel)
+    sizes = x.shape[2:]
+    if not all(isinstance(d, int) for d in sizes):
+        raise ctx.unsupported(f"output_shape / auto_pad need fixed spatial sizes, got {list(x.shape)}")
+    target = list(ctx.attr("output_shape", None) or [d * s for d, s in zip(sizes, strides)])[-nd:]
+    pads = [0] * (2 * nd)
+    for i in range(nd):
+        total = strides[i] * (sizes[i] - 1) + out_pad[i] + (kernel[i] - 1) * dilations[i] + 1 - target[i]
+        small, big = total // 2, total - total // 2
+        pads[i], pads[i + nd] = (small, big) if auto == "SAME_UPPER" else (big, small)
+        if pads[i] < 0:
+            raise ctx.unsupported(f"output_shape {target} is larger than the full transposed convolution")
+        if pads[i + nd] < 0:  # a larger output: the rows past the end, as output_padding adds them
+            out_pad[i] -= pads[i + nd]
+            pads[i + nd] = 0
+    return pads
 
 
 def _ceil_pads(ctx: NodeContext, op: str, x, kernel: list, strides: list, pads: list) -> None:
@@ -374,8 +399,16 @@ def _dim_like(ctx: NodeContext, dim: str, axis: int, rank: int):
 
 @declare("gelu", ("Gelu",), opsets=(20, 99))
 def _gelu(ctx: NodeContext):
-    ctx.only(approximate="none")
-    return ctx.b.gelu(ctx.x(0))
+    """Gelu; approximate='tanh' as its definition, 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))."""
+    ctx.only("approximate")
+    approximate, x, b = ctx.attr("approximate", "none"), ctx.x(0), ctx.b
+    if approximate == "none":
+        return b.gelu(x)
+    if approximate != "tanh":
+        raise ctx.unsupported(f"approximate={approximate!r} is not supported (none, tanh)")
+    c = lambda v: b.const(v, x.dtype)  # noqa: E731
+    inner = b.mul(b.add(x, b.mul(b.mul(b.mul(x, x), x), c(0.044715))), c(float(np.sqrt(2.0 / np.pi))))
+    return b.mul(b.mul(x, c(0.5)), b.add(b.tanh(inner), c(1.0)))
 
 
 @declare("elu", ("Elu",))
@@ -390,10 +423,18 @@ def _leaky(ctx: NodeContext):
     return ctx.b.leaky_relu(ctx.x(0), alpha=float(ctx.attr("alpha")))
 
 
+_SELU_ALPHA, _SELU_GAMMA = 1.6732632423543772, 1.0507009873554805
+
+
 @declare("selu", ("Selu",))
 def _selu(ctx: NodeContext):
-    ctx.only(alpha=1.6732632423543772, gamma=1.0507009873554805)
-    return ctx.b.selu(ctx.x(0))
+    """Selu; other alpha / gamma than the standard ones as gamma * elu(x, alpha), exactly."""
+    ctx.only("alpha", "gamma")
+    alpha, gamma = float(ctx.attr("alpha", _SELU_ALPHA)), float(ctx.attr("gamma", _SELU_GAMMA))
+    x = ctx.x(0)
+    if abs(alpha - _SELU_ALPHA) <= 1e-6 and abs(gamma - _SELU_GAMMA) <= 1e-6:
+        return ctx.b.selu(x)
+    return ctx.b.mul(ctx.b.elu(x, alpha=alpha), ctx.b.const(gamma, x.dtype))
 
 
 @declare("clip", ("Clip",))
@@ -432,14 +473,10 @@ def _all_equal(ctx: NodeContext, i: int, value) -> bool:
 def _recurrent_checks(ctx: NodeContext, kind: str, steps) -> None:
     """Refuse, naming the attribute or input, what graphc's recurrent ops cannot compute exactly."""
     fixed = {"input_forget": 0} if kind == "lstm" else {}
-    if kind == "gru":
-        fixed["linear_before_reset"] = 1
-    ctx.only("hidden_size", "direction", "activations", "layout", **fixed)
+    ctx.only("hidden_size", "direction", "activations", "layout", *(("linear_before_reset",) if kind == "gru" else ()),
+             **fixed)
     if ctx.attr("layout", 0) not in (0, 1):
         raise ctx.unsupported(f"layout={ctx.attr('layout')} is not an ONNX layout (0 or 1)")
-    if kind == "gru" and ctx.attr("linear_before_reset", 0) != 1:
-        raise ctx.unsupported("linear_before_reset=0 is not supported (graphc's GRU is PyTorch's, "
-                              "linear_before_reset=1)")
     acts = ctx.attr("activations", None)
     default = {"lstm": ["Sigmoid", "Tanh", "Tanh"], "gru": ["Sigmoid", "Tanh"], "rnn": ["Tanh"]}[kind]
     if acts and [a for a in acts[:len(default)]] != default and not (kind == "rnn" and acts[0] == "Relu"):
@@ -467,15 +504,21 @@ def _direction_part(v, d: int, dirs: int):
 
 
 def _row_segments(v) -> list:
-    """v's rows (axis 0) as (source, start, end) row ranges, through concat and slice along axis 0."""
-    p = v.producer
-    if p is not None and p.op == "concat" and p.attrs.get("axis") == 0:
-        return [seg for i in p.inputs for seg in _row_segments(i)]
-    if (p is not None and p.op == "slice" and list(p.attrs.get("axes") or [0]) == [0]
-            and list(p.attrs.get("steps") or [1]) == [1] and isinstance(p.inputs[0].shape[0], int)):
-        start, end, _ = slice(p.attrs["starts"][0], p.attrs["ends"][0]).indices(p.inputs[0].shape[0])
-        return [(p.inputs[0], start, end)] if end > start else []
-    return [(v, 0, v.shape[0])]
+    """v's rows (axis 0) as (source, start, end) row ranges, through concat and slice along axis 0
+    (concats of concats in order, on an explicit stack: no recursion)."""
+    out, todo = [], [v]
+    while todo:
+        v = todo.pop()
+        p = v.producer
+        if p is not None and p.op == "concat" and p.attrs.get("axis") == 0:
+            todo.extend(reversed(p.inputs))
+        elif (p is not None and p.op == "slice" and list(p.attrs.get("axes") or [0]) == [0]
+                and list(p.attrs.get("steps") or [1]) == [1] and isinstance(p.inputs[0].shape[0], int)):
+            start, end, _ = slice(p.attrs["starts"][0], p.attrs["ends"][0]).indices(p.inputs[0].shape[0])
+            out += [(p.inputs[0], start, end)] if end > start else []
+        else:
+            out.append((v, 0, v.shape[0]))
+    return out
 
 
 def _gate_source(segments: list, hidden: int):
@@ -547,7 +590,7 @@ the rows of PyTorch's weights (torch.onnx), the op takes those weights in their 
     hidden = int(ctx.attr("hidden_size"))
     x = ctx.x(0) if layout else b.transpose(ctx.x(0), perm=[1, 0, 2])  # [N, T, C]
     if direction == "reverse":
-        x = b.slice(x, **_REVERSE_T)
+        x = _time_reversed(b, x)
 
     def reorder(w, axis):  # ONNX gate chunks -> PyTorch's order (the LSTM keeps ONNX's)
         if gates == 1 or kind == "lstm":
@@ -573,13 +616,24 @@ the rows of PyTorch's weights (torch.onnx), the op takes those weights in their 
     attrs = {"activation": (ctx.attr("activations", None) or ["Tanh"])[0].lower()} if kind == "rnn" else {}
     if kind == "lstm":
         attrs["gate_order"] = gate_order
+    if kind == "gru":
+        attrs["linear_before_reset"] = int(ctx.attr("linear_before_reset", 0))
     outs = b.emit(kind, x, *weights, **attrs)
     outs = outs if isinstance(outs, list) else [outs]
-    y = outs[0] if direction != "reverse" else b.slice(outs[0], **_REVERSE_T)
+    y = outs[0] if direction != "reverse" else _time_reversed(b, outs[0])
     y = b.reshape(y, shape=[0, 0, dirs, hidden])  # [N, T, D, H]
     y = y if layout else b.transpose(y, perm=[1, 2, 0, 3])  # [T, D, N, H]
     states = [b.reshape(s, shape=[0, dirs, hidden]) for s in outs[1:]]  # [N, D, H]
     return [y] + (states if layout else [b.transpose(s, perm=[1, 0, 2]) for s in states])
+
+
+def _time_reversed(b, v):
+    """v [N, T, ...] with time reversed: a Gather of fixed indices when T is fixed (its gradient
+    allows a symbolic batch, a strided slice's does not), else a Slice with step -1."""
+    steps = v.shape[1]
+    if isinstance(steps, int):
+        return b.gather(v, b.const(np.arange(steps - 1, -1, -1), "int64"), axis=1)
+    return b.slice(v, **_REVERSE_T)
 
 
 for _kind, _onnx in (("lstm", "LSTM"), ("gru", "GRU"), ("rnn", "RNN")):

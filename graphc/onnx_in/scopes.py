@@ -171,12 +171,14 @@ def view_depth(graph: Graph, max_boxes: int = 16) -> int | None:
     tree = layer_tree(graph)
 
     def boxes(items, depth: int, limit: int | None) -> int:
-        total = 0
-        for item in items:
-            if item.kind == "layer" or (limit is not None and depth >= limit):
-                total += 1
-            else:
-                total += sum(boxes(copy, depth + 1, limit) for copy in item.copies)
+        total, todo = 0, [(items, depth)]
+        while todo:
+            items, depth = todo.pop()
+            for item in items:
+                if item.kind == "layer" or (limit is not None and depth >= limit):
+                    total += 1
+                else:
+                    todo.extend((copy, depth + 1) for copy in item.copies)
         return total
 
     if boxes(tree, 0, None) <= max_boxes:

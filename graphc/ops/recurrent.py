@@ -18,7 +18,7 @@ runs. `graphc compile --target onnxruntime` lowers `rnn` to a MatMul (the input 
 step) and a `Scan` instead: faster on onnxruntime than its `RNN` kernel (see `_lower_rnn_scan`),
 but OpenVINO cannot convert Scan (docs/runtimes.md). The native ops come
 with Transposes around them and the weights re-ordered to ONNX's gate order by Split/Concat nodes
-(lstm i, o, f, c; gru z, r, h with linear_before_reset=1, which is PyTorch's GRU). On initializers
+(lstm i, o, f, c; gru z, r, h with the op's linear_before_reset: 1 is PyTorch's GRU, 0 ONNX's default). On initializers
 onnxruntime folds the re-ordering away at session start.
 
 Gradient: `lstm` has a hand-written backprop through time (`_lstm_vjp`) that recomputes the gates
@@ -72,6 +72,8 @@ def _infer(kind: str):
                              f"ONNX's), got {a['gate_order']!r}")
         if a.get("activation", "tanh") not in RNN_ACTIVATIONS:
             raise ShapeError(f"{kind}: activation must be tanh or relu, got {a['activation']!r}")
+        if a.get("linear_before_reset", 1) not in (0, 1):
+            raise ShapeError(f"{kind}: linear_before_reset must be 0 or 1, got {a['linear_before_reset']!r}")
         if x.rank != 3:
             raise ShapeError(f"input has shape {format_shape(x.shape)}, {kind} needs [N, T, C] (batch first)")
         for t in ts[1:]:
@@ -103,7 +105,8 @@ def _sigmoid(v: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-v))
 
 
-def cell_ref(kind: str, xw: np.ndarray, h: np.ndarray, c: np.ndarray, w_hh, b_hh, activation: str):
+def cell_ref(kind: str, xw: np.ndarray, h: np.ndarray, c: np.ndarray, w_hh, b_hh, activation: str,
+             linear_before_reset: int = 1):
     """One step: xw = x_t @ w_ih.T + b_ih; returns the new (h, c)."""
     hw = h @ w_hh.T + b_hh
     if kind == "rnn":
@@ -116,7 +119,10 @@ def cell_ref(kind: str, xw: np.ndarray, h: np.ndarray, c: np.ndarray, w_hh, b_hh
     xr, xz, xn = np.split(xw, 3, axis=-1)
     hr, hz, hn = np.split(hw, 3, axis=-1)
     r, z = _sigmoid(xr + hr), _sigmoid(xz + hz)
-    n = np.tanh(xn + r * hn)
+    if not linear_before_reset:  # ONNX's default: the reset gate scales h before the matmul
+        hidden = h.shape[-1]
+        hn = (r * h) @ w_hh[2 * hidden:].T + b_hh[2 * hidden:]
+    n = np.tanh(xn + r * hn) if linear_before_reset else np.tanh(xn + hn)
     return (1.0 - z) * n + z * h, c
 
 
@@ -139,7 +145,8 @@ def recurrent_ref(kind: str, ins: list[np.ndarray], a: dict) -> list[np.ndarray]
         y = np.zeros((n, steps, hidden))
         xw = x @ w_ih.T + b_ih
         for t in (range(steps) if d == 0 else reversed(range(steps))):
-            h, c = cell_ref(kind, xw[:, t], h, c, w_hh, b_hh, a.get("activation", "tanh"))
+            h, c = cell_ref(kind, xw[:, t], h, c, w_hh, b_hh, a.get("activation", "tanh"),
+                            a.get("linear_before_reset", 1))
             y[:, t] = h
         ys.append(y), hs.append(h), cs.append(c)
     out = [np.concatenate(ys, axis=-1), np.concatenate(hs, axis=-1)]
@@ -272,7 +279,7 @@ def _lower(kind: str):
         outs = [ctx.tmp(node, s) if ctx.used(v) else "" for s, v in zip(("Y", "Y_h", "Y_c"), node.outputs)]
         attrs = {"hidden_size": int(hidden), "direction": "bidirectional" if ndir == 2 else "forward"}
         if kind == "gru":
-            attrs["linear_before_reset"] = 1
+            attrs["linear_before_reset"] = int(node.attrs.get("linear_before_reset", 1))
         if kind == "rnn":
             attrs["activations"] = [RNN_ACTIVATIONS[node.attrs["activation"]]] * ndir
         zeros = _zero_state(ctx, node, ndir, int(hidden))
@@ -294,8 +301,10 @@ def _lower(kind: str):
 
 
 # -- unrolled form and gradient -------------------------------------------------------------
-def _cell(b, kind: str, xw, h, c, w_hh, b_hh, hidden: int, activation: str):
+def _cell(b, kind: str, xw, h, c, w_hh, b_hh, hidden: int, activation: str, linear_before_reset: int = 1):
     """One step in graphc primitives; h and c are None at the first step (zero state)."""
+    if kind == "gru" and not linear_before_reset:
+        return _gru_cell_reset_first(b, xw, h, w_hh, b_hh, hidden)
     hw = b.gemm(h, w_hh, b_hh, trans_b=1) if h is not None else b_hh
     if kind == "rnn":
         return b.emit(activation, b.add(xw, hw)), None
@@ -308,6 +317,20 @@ def _cell(b, kind: str, xw, h, c, w_hh, b_hh, hidden: int, activation: str):
     hr, hz, hn = b.split(hw, axis=-1, sizes=[hidden] * 3)
     r, z = b.sigmoid(b.add(xr, hr)), b.sigmoid(b.add(xz, hz))
     n = b.tanh(b.add(xn, b.mul(r, hn)))
+    new = b.mul(b.sub(1.0, z), n)
+    return (new if h is None else b.add(new, b.mul(z, h))), None
+
+
+def _gru_cell_reset_first(b, xw, h, w_hh, b_hh, hidden: int):
+    """A GRU step with linear_before_reset=0 (ONNX's default): n = tanh(xn + (r * h) W_hn^T + b_hn)."""
+    xr, xz, xn = b.split(xw, axis=-1, sizes=[hidden] * 3)
+    w_rz, w_n = b.split(w_hh, axis=0, sizes=[2 * hidden, hidden])
+    b_rz, b_n = b.split(b_hh, axis=0, sizes=[2 * hidden, hidden])
+    hw = b.gemm(h, w_rz, b_rz, trans_b=1) if h is not None else b_rz
+    hr, hz = b.split(hw, axis=-1, sizes=[hidden] * 2)
+    r, z = b.sigmoid(b.add(xr, hr)), b.sigmoid(b.add(xz, hz))
+    hn = b.gemm(b.mul(r, h), w_n, b_n, trans_b=1) if h is not None else b_n
+    n = b.tanh(b.add(xn, hn))
     new = b.mul(b.sub(1.0, z), n)
     return (new if h is None else b.add(new, b.mul(z, h))), None
 
@@ -331,7 +354,7 @@ def unrolled(b, kind: str, inputs: list, attrs: dict) -> list:
         outs = [None] * steps
         for t in (range(steps) if d == 0 else reversed(range(steps))):
             h, c = _cell(b, kind, b.squeeze(per_step[t], axes=[1]), h, c, w_hh, b_hh, hidden,
-                         attrs.get("activation", "tanh"))
+                         attrs.get("activation", "tanh"), attrs.get("linear_before_reset", 1))
             outs[t] = b.unsqueeze(h, axes=[1])
         ys.append(b.concat(*outs, axis=1) if steps > 1 else outs[0])
         hs.append(h), cs.append(c)
@@ -491,10 +514,12 @@ _ONNX_OPS = {"rnn": ("RNN", "Transpose", "Reshape", "Concat", "Unsqueeze", "Shap
                 for k in ("lstm", "gru")}}
 _DOC = {"rnn": "Elman RNN layer, h = act(x W_ih^T + b_ih + h W_hh^T + b_hh)",
         "lstm": "LSTM layer (gate order i, f, g, o: PyTorch's; attribute gate_order, e.g. iofg: ONNX's)",
-        "gru": "GRU layer (PyTorch gate order r, z, n; reset applied after the hidden matmul)"}
+        "gru": "GRU layer (PyTorch gate order r, z, n; reset applied after the hidden matmul, or before it with "
+               "linear_before_reset: 0, ONNX's default)"}
 
-# gate_order: absent means PyTorch's ifgo (so that spec-built LSTMs keep their digest and bytes)
-_ATTRS = {"rnn": {"activation": "tanh"}, "lstm": {"gate_order": ABSENT}}
+# gate_order / linear_before_reset: absent means PyTorch's ifgo / 1 (so that spec-built LSTMs and GRUs keep
+# their digest and bytes)
+_ATTRS = {"rnn": {"activation": "tanh"}, "lstm": {"gate_order": ABSENT}, "gru": {"linear_before_reset": ABSENT}}
 
 for _kind in ("rnn", "lstm", "gru"):
     register(OpDef(_kind, _INPUTS, _infer(_kind), (lambda k: lambda ins, a: recurrent_ref(k, ins, a))(_kind),
