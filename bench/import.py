@@ -1,14 +1,15 @@
 """ONNX import: graphc against onnx.load + onnxsim.
 
-    python bench/import.py           # ResNet-50 (random weights, legacy export) + every test model (~5 min)
-    python bench/import.py --quick   # the small test models only
-    python bench/import.py --models lstm   # only these test models (both exporters), no ResNet-50
+    python bench/import.py           # ResNet-50 (random weights, legacy export) + every test model (~8 min)
+    python bench/import.py --quick   # a few small test models only
+    python bench/import.py --models lstm vit   # only these test models (both exporters), no ResNet-50
 
 - time: graphc import + -O2 + re-export of a ResNet-50-sized model (plain torch, random weights)
   against `onnx.load` + `onnxsim.simplify` of the same file (wall and CPU time, one process each
   after warm-up; the machine is shared, so timings are noisy);
-- node count after `graphc compile -O2` against onnxsim's, on every imported model (target: no
-  more nodes than onnxsim);
+- node count after `graphc compile -O2` against onnxsim's, on every imported model: the seed
+  models (tests/onnx_torch_models.py) and the vision / transformer families
+  (tests/onnx_torch_families.py), both exporters (target: no more nodes than onnxsim);
 - onnxruntime latency of graphc's re-exported file against the original file (same session
   options, 1 intra-op thread and all cores; target ratio <= 1.0).
 Results: bench/results/import.json (with the CPU model).
@@ -46,7 +47,23 @@ def _timed(fn):
     return result, time.perf_counter() - wall, time.process_time() - cpu
 
 
-def bench_model(name: str, path: str, x: np.ndarray, repeat: int) -> dict:
+def _for_onnxsim(model):
+    """The model with every `Constant` holding a `value` tensor: onnxsim's bundled optimizer
+    fails ("required undefined attribute 'value'") on the dynamo exporter's `value_ints` /
+    `value_float` constants. The same values, so onnxsim simplifies what it is meant to."""
+    from onnx import helper, numpy_helper
+
+    kinds = {"value_int": np.int64, "value_ints": np.int64, "value_float": np.float32, "value_floats": np.float32}
+    for node in model.graph.node:
+        if node.op_type == "Constant" and node.attribute and node.attribute[0].name in kinds:
+            a = node.attribute[0]
+            data = np.asarray(helper.get_attribute_value(a), dtype=kinds[a.name])
+            del node.attribute[:]
+            node.attribute.append(helper.make_attribute("value", numpy_helper.from_array(data)))
+    return model
+
+
+def bench_model(name: str, path: str, feeds: dict[str, np.ndarray], repeat: int) -> dict:
     import onnx
     import onnxsim
 
@@ -54,7 +71,7 @@ def bench_model(name: str, path: str, x: np.ndarray, repeat: int) -> dict:
 
     model, g_wall, g_cpu = _timed(lambda: graphc.load(path).onnx_bytes(opt_level=2))
     try:
-        (sim, _), s_wall, s_cpu = _timed(lambda: onnxsim.simplify(onnx.load(path)))
+        (sim, _), s_wall, s_cpu = _timed(lambda: onnxsim.simplify(_for_onnxsim(onnx.load(path))))
     except RuntimeError as e:  # onnxsim 0.4.36 asserts on some dynamo exports (an LSTM's)
         sim, s_wall, s_cpu = None, None, None
         print(f"{name}: onnxsim failed: {str(e).splitlines()[0][-120:]}", file=sys.stderr)
@@ -65,8 +82,8 @@ def bench_model(name: str, path: str, x: np.ndarray, repeat: int) -> dict:
     row["nodes_ratio_vs_onnxsim"] = row["nodes_graphc_O2"] / max(1, row["nodes_onnxsim"]) if sim is not None else None
     for threads in (1, os.cpu_count() or 1):
         ours, theirs = _session(model, threads), _session(path, threads)  # (a path: external data too)
-        np.testing.assert_allclose(ours.run(None, {"x": x})[0], theirs.run(None, {"x": x})[0], rtol=1e-4, atol=1e-4)
-        run_ours, run_theirs = (lambda s=ours: s.run(None, {"x": x})), (lambda s=theirs: s.run(None, {"x": x}))
+        np.testing.assert_allclose(ours.run(None, feeds)[0], theirs.run(None, feeds)[0], rtol=1e-4, atol=1e-4)
+        run_ours, run_theirs = (lambda s=ours: s.run(None, feeds)), (lambda s=theirs: s.run(None, feeds))
         number = calibrate(run_theirs, 0.05)
         t = compare({"graphc": run_ours, "original": run_theirs}, repeat=repeat, number=number)
         row[f"latency_threads_{threads}"] = {
@@ -75,37 +92,62 @@ def bench_model(name: str, path: str, x: np.ndarray, repeat: int) -> dict:
     return row
 
 
+def _cases(quick: bool, tmp: str, only: list[str] | None = None):
+    """(row name, exported path, numpy feeds) of every model (or those in `only`), exported with static shapes."""
+    import torch
+    import onnx_torch_families as families
+    from onnx_torch_models import MODELS, build, export
+
+    exporters = (False,) if quick else (False, True)
+    seeds = ["mlp", "cnn"] if quick else list(MODELS)
+    names = list(families.FAMILIES) if not quick else ["squeezenet"]
+    if only:
+        seeds, names = [n for n in only if n in MODELS], [n for n in only if n in families.FAMILIES]
+    for name in seeds:
+        for dynamo in exporters:
+            torch.manual_seed(1)
+            x = torch.randn(*MODELS[name][1])
+            tag = f"{name}-{'dynamo' if dynamo else 'legacy'}"
+            yield tag, export(build(name), x, os.path.join(tmp, f"{tag}.onnx"), dynamo), {"x": x.numpy()}
+    for name in names:
+        for dynamo in exporters:
+            feeds = families.inputs(name)
+            tag = f"{name}-{'dynamo' if dynamo else 'legacy'}"
+            path = families.export(families.build(name), feeds, os.path.join(tmp, f"{tag}.onnx"), dynamo)
+            yield tag, path, {k: v.numpy() for k, v in feeds.items()}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description="graphc ONNX import against onnx.load + onnxsim")
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--models", nargs="+", help="only these test models (tests/onnx_torch_models.py)")
+    parser.add_argument("--models", nargs="+", help="only these test models (tests/onnx_torch_models.py, "
+                        "tests/onnx_torch_families.py)")
     args = parser.parse_args()
     import torch
-    from onnx_torch_models import MODELS, build, export, resnet50
+    from onnx_torch_families import FAMILIES
+    from onnx_torch_models import MODELS, export, resnet50
+
+    unknown = sorted(set(args.models or ()) - set(MODELS) - set(FAMILIES))
+    if unknown:
+        parser.error(f"unknown models {', '.join(unknown)} (known: {', '.join([*MODELS, *FAMILIES])})")
 
     torch.set_num_threads(1)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        cases = [(n, MODELS[n][1]) for n in (args.models or (["mlp", "cnn"] if args.quick else MODELS))]
-        for name, shape in cases:
-            for dynamo in (False,) if args.quick else (False, True):
-                torch.manual_seed(1)
-                x = torch.randn(*shape)
-                path = export(build(name), x, os.path.join(tmp, f"{name}-{dynamo}.onnx"), dynamo)
-                rows.append(bench_model(f"{name}-{'dynamo' if dynamo else 'legacy'}", path, x.numpy(),
-                                        2 if args.quick else 5))
+        for name, path, feeds in _cases(args.quick, tmp, args.models):
+            rows.append(bench_model(name, path, feeds, 2 if args.quick else 5))
         if not args.quick and not args.models:
             torch.manual_seed(0)
             x = torch.randn(1, 3, 224, 224)
             path = export(resnet50().eval(), x, os.path.join(tmp, "resnet50.onnx"), False)
-            rows.append(bench_model("resnet50-legacy", path, x.numpy(), 3))
+            rows.append(bench_model("resnet50-legacy", path, {"x": x.numpy()}, 3))
     print_table([[r["model"], r["nodes_original"], r["nodes_graphc_O2"], r["nodes_onnxsim"],
                   round(r["import_export_s"]["graphc_wall"], 3), round(r["import_export_s"]["onnxsim_wall"] or 0, 3),
                   round(r["latency_threads_1"]["ratio"], 3)] for r in rows],
                 ["model", "nodes", "graphc -O2", "onnxsim", "graphc s", "onnxsim s", "latency ratio (1 thr)"])
     path = write_json("import" if not args.models else "import_" + "_".join(args.models),
                       {"quick": args.quick, "models": args.models, "rows": rows,
-                                 "note": "shared machine: timings are noisy; ratios from interleaved blocks"})
+                       "note": "shared machine: timings are noisy; ratios from interleaved blocks"})
     print(f"wrote {path}")
     return 0
 

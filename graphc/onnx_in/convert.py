@@ -375,9 +375,26 @@ def _expand(ctx: NodeContext):
     xs = (1,) * (rank - x.type.rank) + tuple(x.shape)
     padded = [1] * (rank - len(target)) + target
     shape = [1 if isinstance(d, str) and (d == xs[i] or x.kind == "const") else d for i, d in enumerate(padded)]
-    if any(isinstance(d, str) for d in shape):
-        raise ctx.unsupported(f"expanding to a symbolic shape {target} that differs from the input's")
-    return ctx.b.expand(x, shape=shape)
+    y = x
+    for i, d in enumerate(shape):
+        if isinstance(d, str):  # a symbolic batch (ViT's class token over N): broadcast against a [.., d, ..] view
+            y = ctx.b.expand_as(y, _dim_like(ctx, d, i, rank))
+            shape[i] = 1
+    return ctx.b.expand(y, shape=shape) if any(d != 1 for d in shape) or y is x else y
+
+
+def _dim_like(ctx: NodeContext, dim: str, axis: int, rank: int):
+    """A [1, .., dim at axis, .., 1] view of a value that has symbolic dim `dim` (a graph input
+    first): what `expand_as` broadcasts against to expand along a size known only at run time."""
+    graph = ctx.b.graph
+    carriers = list(graph.inputs) + [o for n in graph.nodes for o in n.outputs]
+    for v in carriers:
+        if dim in v.shape:
+            j = list(v.shape).index(dim)
+            others = [k for k in range(v.type.rank) if k != j]
+            part = ctx.b.slice(v, starts=[0] * len(others), ends=[1] * len(others), axes=others) if others else v
+            return ctx.b.reshape(part, shape=[-1 if k == axis else 1 for k in range(rank)])
+    raise ctx.unsupported(f"expanding to symbolic size {dim}, which no value before it has")
 
 
 @declare("gelu", ("Gelu",), opsets=(20, 99))

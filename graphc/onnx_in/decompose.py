@@ -246,3 +246,73 @@ def _pad_block(b, y, axis: int, size: int, n: int, front: bool, mode: str):
     # reflect: the n rows next to the edge, mirrored (the edge row itself not repeated)
     end = size - 2 - n
     return cut(n, 0, -1) if front else cut(size - 2, end if end >= 0 else -(2**62), -1)
+
+
+class TensorSequence(list):
+    """An ONNX sequence value while importing (SplitToSequence's parts): only the sequence ops
+    below read one; graphc's IR has no sequence type, so it never reaches a graphc op."""
+
+
+SEQUENCE_OPS = {"SequenceAt", "SequenceLength", "ConcatFromSequence"}
+
+
+@decomposition("SplitToSequence")
+def _split_to_sequence(ctx: NodeContext):
+    """`torch.split`/`chunk` as the dynamo exporter writes them: a graphc split whose parts form
+    the sequence (split: a chunk size, or sizes; omitted: size-1 parts, squeezed unless keepdims)."""
+    ctx.only("axis", "keepdims")
+    b, x = ctx.b, ctx.x(0)
+    axis = ctx.attr("axis", 0) % max(1, x.type.rank)
+    size = x.shape[axis]
+    if ctx.has(1):
+        split = np.asarray(ctx.const(1, "split"))
+        if split.dtype == object:
+            raise ctx.unsupported("split sizes computed from a symbolic dim are not supported")
+        if split.ndim == 0:
+            if not isinstance(size, int):
+                raise ctx.unsupported(f"splitting the symbolic axis {size} into chunks is not supported")
+            chunk = int(split)
+            sizes = [chunk] * (size // chunk) + ([size % chunk] if size % chunk else [])
+        else:
+            sizes = [int(s) for s in split.tolist()]
+        keep = True
+    else:
+        if not isinstance(size, int):
+            raise ctx.unsupported(f"splitting the symbolic axis {size} is not supported")
+        sizes, keep = [1] * size, bool(ctx.attr("keepdims", 1))
+    parts = b.emit("split", x, axis=axis, sizes=sizes) if len(sizes) > 1 else [b.identity(x)]
+    parts = parts if isinstance(parts, list) else [parts]
+    if not keep:
+        parts = [b.squeeze(p, axes=[axis]) for p in parts]
+    return [TensorSequence(parts)]
+
+
+def _sequence(ctx: NodeContext) -> TensorSequence:
+    seq = ctx.x(0)
+    if not isinstance(seq, TensorSequence):
+        raise ctx.unsupported("input 0 must be a sequence made by SplitToSequence")
+    return seq
+
+
+@decomposition("SequenceAt")
+def _sequence_at(ctx: NodeContext):
+    seq = _sequence(ctx)
+    position = int(np.asarray(ctx.const(1, "position")))
+    if not -len(seq) <= position < len(seq):
+        raise ctx.unsupported(f"position {position} is outside the sequence of {len(seq)} tensors")
+    return seq[position]
+
+
+@decomposition("SequenceLength")
+def _sequence_length(ctx: NodeContext):
+    return _const(ctx, np.asarray(len(_sequence(ctx)), np.int64))
+
+
+@decomposition("ConcatFromSequence")
+def _concat_from_sequence(ctx: NodeContext):
+    ctx.only("axis", "new_axis")
+    seq, axis = _sequence(ctx), ctx.attr("axis")
+    if ctx.attr("new_axis", 0):
+        rank = seq[0].type.rank + 1
+        seq = [ctx.b.unsqueeze(v, axes=[axis % rank]) for v in seq]
+    return ctx.b.concat(*seq, axis=axis) if len(seq) > 1 else ctx.b.identity(seq[0])

@@ -18,6 +18,7 @@ import onnx
 from onnx import numpy_helper
 
 from graphc.errors import GraphcError, Location, ShapeError, SpecError
+from graphc.ir import dims
 from graphc.ir.graph import Graph, Value
 from graphc.ir.types import DTYPES, TensorType, format_shape, np_dtype
 from graphc.export.onnx_load import load_model_file
@@ -25,7 +26,7 @@ from graphc.onnx_in import convert  # noqa: F401  (installs the OpDef.onnx_impor
 from graphc.onnx_in import resize  # noqa: F401  (Resize and Upsample)
 from graphc.onnx_in import scopes
 from graphc.onnx_in.context import NodeContext
-from graphc.onnx_in.decompose import DECOMPOSITIONS
+from graphc.onnx_in.decompose import DECOMPOSITIONS, SEQUENCE_OPS, TensorSequence
 from graphc.ops import OPS, Builder
 
 MIN_OPSET = 13  # older models are upgraded to TARGET_OPSET first (model-zoo files are opset 3-9)
@@ -35,7 +36,49 @@ ONNX_DTYPES = {code: name for name, (_, code) in DTYPES.items()}
 # exporter-made constants, not weights: torch (onnx::, _, val_, /), tf2onnx (a TF Const, const_fold_opt__N)
 _CONST_INIT = re.compile(r"^(onnx::|_|val_|/|\d+$)|::|(^|/)Const(_\d+)?:0$|^(const_fold_opt|Const)__\d+$")
 # ops whose reference folds symbolic shape vectors (numpy object arrays of dims)
-_SHAPE_FOLDABLE = {"reshape", "concat", "gather", "unsqueeze", "squeeze", "slice", "cast", "identity", "flatten"}
+_SHAPE_FOLDABLE = {"reshape", "concat", "gather", "unsqueeze", "squeeze", "slice", "cast", "identity", "flatten",
+                   "where", "equal", "add", "sub", "mul", "div"}
+
+
+def _symbolic_equal(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """`a == b` on shape vectors with symbolic dims, where that is known at import time: a dim
+    equals itself and differs from every negative number (the exporters test `shape == -1`).
+    A symbolic dim against a size >= 0 or another dim is not known: ValueError (kept as a node)."""
+    def eq(x, y) -> bool:
+        if isinstance(x, str) and isinstance(y, str):
+            if x != y:
+                raise ValueError(f"{x} == {y} is not known at import time")
+            return True
+        if isinstance(x, str) or isinstance(y, str):
+            if int(y if isinstance(x, str) else x) >= 0:
+                raise ValueError("a symbolic dim against a size is not known at import time")
+            return False
+        return bool(x == y)
+    a, b = np.broadcast_arrays(np.asarray(a, dtype=object), np.asarray(b, dtype=object))
+    return np.asarray([eq(x, y) for x, y in zip(a.reshape(-1), b.reshape(-1))], dtype=bool).reshape(a.shape)
+
+
+def _sym_div(a, b):
+    """Integer division of sizes (ONNX truncates; sizes are >= 0, so it floors)."""
+    if isinstance(b, int):
+        return dims.floordiv(a, b)
+    q = dims.div(a, b)
+    if q is None:
+        raise ValueError(f"{a} / {b} is not an integer dim")
+    return q
+
+
+_ARITH = {"add": dims.add_dims, "sub": lambda a, b: dims.add_dims(a, dims.mul(b, -1)), "mul": dims.mul,
+          "div": _sym_div}
+
+
+def _symbolic_arith(op: str, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Shape arithmetic (`N * heads`, `C / groups`) on shape vectors with symbolic dims: dim expressions."""
+    fn = _ARITH[op]
+    a, b = np.broadcast_arrays(np.asarray(a, dtype=object), np.asarray(b, dtype=object))
+    out = [fn(x if isinstance(x, str) else int(x), y if isinstance(y, str) else int(y))
+           for x, y in zip(a.reshape(-1), b.reshape(-1))]
+    return np.asarray(out, dtype=object).reshape(a.shape)
 
 
 class OnnxShapeWarning(UserWarning):
@@ -192,6 +235,9 @@ class Importer:
             else:
                 raise SpecError(f"node {node.name or node.op_type}: input '{name}' is not produced by any "
                                 "earlier node (is the graph topologically sorted?)", Location(self.file, 1, 1))
+        if node.op_type not in SEQUENCE_OPS and any(isinstance(v, TensorSequence) for v in inputs):
+            raise SpecError(f"node {node.name or node.op_type} ({node.op_type}): reads a sequence, which graphc imports "
+                            f"only into {', '.join(sorted(SEQUENCE_OPS))}", Location(self.file, 1, 1))
         entry = self.table[(node.domain if node.domain != "ai.onnx" else "", node.op_type)]
         start = len(graph.nodes)
         with self.b.scope(layer):
@@ -237,6 +283,10 @@ class Importer:
         try:
             if node.op == "cast" and symbolic:
                 results = [node.inputs[0].data]
+            elif node.op == "equal" and symbolic:
+                results = [_symbolic_equal(node.inputs[0].data, node.inputs[1].data)]
+            elif node.op in _ARITH and symbolic:
+                results = [_symbolic_arith(node.op, node.inputs[0].data, node.inputs[1].data)]
             else:
                 results = OPS[node.op].ref([v.data for v in node.inputs], node.attrs)
         except Exception:  # noqa: BLE001 - not foldable here: kept as a node
@@ -258,6 +308,9 @@ class Importer:
             value = self.values.get(vi.name)
             if value is None:
                 raise SpecError(f"graph output {vi.name} is not produced by any node", Location(self.file, 1, 1))
+            if isinstance(value, TensorSequence):
+                raise SpecError(f"graph output {vi.name} is a sequence, which graphc does not import",
+                                Location(self.file, 1, 1))
             if value.kind == "const" and value.data.dtype == object:
                 raise SpecError(f"graph output {vi.name} is a shape computed at run time, which graphc does not "
                                 "import", Location(self.file, 1, 1))

@@ -77,14 +77,16 @@ def reshape_shape(in_shape: tuple, target: list, op: str = "reshape") -> tuple:
     out_static = int(np.prod([d for d in out if isinstance(d, int) and d != -1], dtype=np.int64))
     shown = f"{format_shape(in_shape)} to {list(target)}"
     if -1 in out:
-        if out_static == 0 or in_static % out_static:
+        symbolic = any(isinstance(d, str) for d in in_shape)  # `N*2` holds a static factor too
+        if out_static == 0 or (in_static % out_static and not symbolic):
             raise ShapeError(f"{op}: cannot reshape {shown}: {in_static} elements do not divide by {out_static}")
         left = Counter(in_shape)  # cancel the dims both sides share, then divide what is left
         known = Counter(d for d in out if d != -1)
         common = left & known
         rest = dims.div(dims.product((left - common).elements()), dims.product((known - common).elements()))
         if rest is None:
-            raise ShapeError(f"{op}: cannot reshape {shown}")
+            why = f": {in_static} elements do not divide by {out_static}" if in_static % out_static else ""
+            raise ShapeError(f"{op}: cannot reshape {shown}{why}")
         out[out.index(-1)] = rest
     elif dims.product(in_shape) != dims.product(out):
         raise ShapeError(f"{op}: cannot reshape {shown}: the element counts differ")
