@@ -259,6 +259,29 @@ def test_deep_graph_is_not_recursive():
     assert gx is not None and sum(n.role == "backward" for n in g.nodes) >= 5000
 
 
+def test_conv_weight_gradient_is_one_im2col_conv_and_one_matmul():
+    """The weight cotangent of a padded, strided, dilated, grouped conv: one one-hot (depthwise)
+    Conv, one batched MatMul and one ReduceSum, no Slice/Concat chain; values against torch."""
+    g = Graph("t")
+    b = Builder(g)
+    x, gy = g.add_input("x", TensorType("float32", ("N", 4, 9, 8))), g.add_input("gy", TensorType("float32", ("N", 6, 5, 4)))
+    w = g.add_input("w", TensorType("float32", (6, 2, 3, 2)))
+    y = b.conv(x, w, strides=[2, 2], pads=[1, 0, 2, 1], dilations=[1, 2], group=2)
+    assert tuple(y.shape[1:]) == (6, 5, 4)
+    before = len(g.nodes)
+    (gw,) = gradients(g, [y], [gy], [w])
+    ops = [n.op for n in g.nodes[before:]]
+    assert ops.count("conv") == 1 and ops.count("matmul") == 1 and "slice" not in ops and "concat" not in ops, ops
+    g.outputs = [gw]
+    rng = np.random.default_rng(3)
+    xv, gv, wv = (rng.standard_normal(s).astype(np.float32) for s in ((5, 4, 9, 8), (5, 6, 5, 4), (6, 2, 3, 2)))
+    wt = torch.tensor(wv, requires_grad=True)
+    torch.nn.functional.conv2d(torch.nn.functional.pad(torch.tensor(xv), (0, 1, 1, 2)), wt, stride=2, dilation=(1, 2),
+                               groups=2).backward(torch.tensor(gv))
+    got = _run_model(to_onnx(g), {"x": xv, "gy": gv, "w": wv})[gw.name]
+    np.testing.assert_allclose(got, wt.grad.numpy(), rtol=1e-4, atol=1e-5)
+
+
 def test_integer_values_are_skipped():
     g, b, (x,) = _graph((3,))
     k = b.cast(x, to="int64")
