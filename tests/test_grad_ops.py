@@ -33,6 +33,7 @@ from graphc.ops import Builder
 from graphc.ir.types import TensorType, dtype_of_array, is_float
 from graphc.ops import interpret
 from graphc.ops import OPS
+from graphc.ops import nn as nn_ops
 from graphc.ops.registry import as_list
 
 C, rand, pos = fwd.C, fwd.rand, fwd.pos
@@ -259,9 +260,13 @@ def test_deep_graph_is_not_recursive():
     assert gx is not None and sum(n.role == "backward" for n in g.nodes) >= 5000
 
 
-def test_conv_weight_gradient_is_one_im2col_conv_and_one_matmul():
-    """The weight cotangent of a padded, strided, dilated, grouped conv: one one-hot (depthwise)
-    Conv, one batched MatMul and one ReduceSum, no Slice/Concat chain; values against torch."""
+@pytest.mark.parametrize("im2col", [True, False], ids=["im2col", "per_offset_matmuls"])
+def test_conv_weight_gradient_forms(im2col, monkeypatch):
+    """The weight cotangent of a padded, strided, dilated, grouped conv, values against torch:
+    small convs as one one-hot (depthwise) Conv, one batched MatMul and one ReduceSum, no
+    Slice/Concat chain; those past IM2COL_SAMPLE_BYTES as one MatMul per kernel offset."""
+    if not im2col:
+        monkeypatch.setattr(nn_ops, "IM2COL_SAMPLE_BYTES", 0)
     g = Graph("t")
     b = Builder(g)
     x, gy = g.add_input("x", TensorType("float32", ("N", 4, 9, 8))), g.add_input("gy", TensorType("float32", ("N", 6, 5, 4)))
@@ -271,7 +276,10 @@ def test_conv_weight_gradient_is_one_im2col_conv_and_one_matmul():
     before = len(g.nodes)
     (gw,) = gradients(g, [y], [gy], [w])
     ops = [n.op for n in g.nodes[before:]]
-    assert ops.count("conv") == 1 and ops.count("matmul") == 1 and "slice" not in ops and "concat" not in ops, ops
+    if im2col:
+        assert ops.count("conv") == 1 and ops.count("matmul") == 1 and "slice" not in ops and "concat" not in ops, ops
+    else:
+        assert ops.count("matmul") == 6 and "conv" not in ops, ops
     g.outputs = [gw]
     rng = np.random.default_rng(3)
     xv, gv, wv = (rng.standard_normal(s).astype(np.float32) for s in ((5, 4, 9, 8), (5, 6, 5, 4), (6, 2, 3, 2)))
