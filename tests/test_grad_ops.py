@@ -33,6 +33,7 @@ from graphc.ops import Builder
 from graphc.ir.types import TensorType, dtype_of_array, is_float
 from graphc.ops import interpret
 from graphc.ops import OPS
+from graphc.ops import nn as nn_ops
 from graphc.ops.registry import as_list
 
 C, rand, pos = fwd.C, fwd.rand, fwd.pos
@@ -261,6 +262,36 @@ def test_deep_graph_is_not_recursive():
     g.outputs = [b.sum(y)]
     (gx,) = gradients(g, g.outputs, [None], [x])
     assert gx is not None and sum(n.role == "backward" for n in g.nodes) >= 5000
+
+
+@pytest.mark.parametrize("im2col", [True, False], ids=["im2col", "per_offset_matmuls"])
+def test_conv_weight_gradient_forms(im2col, monkeypatch):
+    """The weight cotangent of a padded, strided, dilated, grouped conv, values against torch:
+    small convs as one one-hot (depthwise) Conv, one batched MatMul and one ReduceSum, no
+    Slice/Concat chain; those past IM2COL_SAMPLE_BYTES as one MatMul per kernel offset."""
+    if not im2col:
+        monkeypatch.setattr(nn_ops, "IM2COL_SAMPLE_BYTES", 0)
+    g = Graph("t")
+    b = Builder(g)
+    x, gy = g.add_input("x", TensorType("float32", ("N", 4, 9, 8))), g.add_input("gy", TensorType("float32", ("N", 6, 5, 4)))
+    w = g.add_input("w", TensorType("float32", (6, 2, 3, 2)))
+    y = b.conv(x, w, strides=[2, 2], pads=[1, 0, 2, 1], dilations=[1, 2], group=2)
+    assert tuple(y.shape[1:]) == (6, 5, 4)
+    before = len(g.nodes)
+    (gw,) = gradients(g, [y], [gy], [w])
+    ops = [n.op for n in g.nodes[before:]]
+    if im2col:
+        assert ops.count("conv") == 1 and ops.count("matmul") == 1 and "slice" not in ops and "concat" not in ops, ops
+    else:
+        assert ops.count("matmul") == 6 and "conv" not in ops, ops
+    g.outputs = [gw]
+    rng = np.random.default_rng(3)
+    xv, gv, wv = (rng.standard_normal(s).astype(np.float32) for s in ((5, 4, 9, 8), (5, 6, 5, 4), (6, 2, 3, 2)))
+    wt = torch.tensor(wv, requires_grad=True)
+    torch.nn.functional.conv2d(torch.nn.functional.pad(torch.tensor(xv), (0, 1, 1, 2)), wt, stride=2, dilation=(1, 2),
+                               groups=2).backward(torch.tensor(gv))
+    got = _run_model(to_onnx(g), {"x": xv, "gy": gv, "w": wv})[gw.name]
+    np.testing.assert_allclose(got, wt.grad.numpy(), rtol=1e-4, atol=1e-5)
 
 
 def test_integer_values_are_skipped():

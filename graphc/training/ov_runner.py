@@ -2,7 +2,7 @@
 graphc.training.runner's StepRunner / EvalRunner.
 
 As with onnxruntime's IO binding, carried arrays (parameters, optimizer state, step) stay where
-the runtime reads and writes them: two sets of numpy buffers shared with OpenVINO tensors and two
+the runtime reads and writes them: two sets of numpy buffers (graphc.training.buffers) shared with OpenVINO tensors and two
 infer requests; request k reads set k and writes set 1-k, then the roles swap. Nothing is copied
 through Python between steps; only the batch is set each step.
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from graphc.ir.types import np_dtype
+from graphc.training.buffers import CarriedBuffers
 from graphc.training.step import EvalStep, TrainStep
 from graphc.runtime.backends import ov_config, ov_core
 from graphc.export.onnx_export import to_onnx
@@ -44,7 +44,7 @@ def _port_index(compiled, ports) -> dict[str, int]:
     return {name: k for k, port in enumerate(ports) for name in port.get_names()}
 
 
-class OvStepRunner:
+class OvStepRunner(CarriedBuffers):
     """One train step on OpenVINO with double-buffered carried state (see the module doc)."""
 
     def __init__(self, step: TrainStep, threads: int | None = None):
@@ -52,43 +52,17 @@ class OvStepRunner:
 
         self.step = step
         self.compiled = _compiled(step.graph, threads)
-        types = {v.name: v for v in step.graph.inputs}
-        self.carried = step.carried
-        self.buffers: list[dict[str, np.ndarray]] = [
-            {i: np.zeros(types[i].shape, np_dtype(types[i].dtype)) for i, _ in self.carried} for _ in range(2)]
-        self.outputs = {"loss": np.zeros((), np.float32)}
-        for m in step.metrics:
-            self.outputs[f"metric.{m}"] = np.zeros((), np.float32)
+        super().__init__(step)
         outs = _port_index(self.compiled, self.compiled.outputs)
         self.requests = []
         for k in range(2):
             request = self.compiled.create_infer_request()
-            src, dst = self.buffers[k], self.buffers[1 - k]
-            for i, o in self.carried:
-                request.set_tensor(i, ov.Tensor(src[i], shared_memory=True))
-                request.set_output_tensor(outs[o], ov.Tensor(dst[i], shared_memory=True))
+            for i, o, src, dst in self.pairs(k):
+                request.set_tensor(i, ov.Tensor(src, shared_memory=True))
+                request.set_output_tensor(outs[o], ov.Tensor(dst, shared_memory=True))
             self.requests.append(request)
         self._scalars = {name: outs[name] for name in self.outputs}
-        self.parity = 0
-        self._seed = np.zeros((), np.int64)
         self.load(step.initial)
-
-    @property
-    def current(self) -> dict[str, np.ndarray]:
-        """The carried arrays the next step reads (views: copy before keeping them)."""
-        return self.buffers[self.parity]
-
-    def load(self, arrays: dict[str, np.ndarray]) -> None:
-        for name, buf in self.current.items():
-            if name in arrays:
-                buf[...] = arrays[name]
-
-    def snapshot(self) -> dict[str, np.ndarray]:
-        return {k: v.copy() for k, v in self.current.items()}
-
-    @property
-    def global_step(self) -> int:
-        return int(self.current["step"])
 
     def run(self, batch: dict[str, np.ndarray], seed: int | None = None) -> dict[str, float]:
         import openvino as ov
@@ -97,10 +71,10 @@ class OvStepRunner:
         for name in self.step.batch_inputs:
             request.set_tensor(name, ov.Tensor(np.asarray(batch[name], order="C"), shared_memory=True))
         if self.step.has_seed:
-            self._seed[...] = 0 if seed is None else seed
-            request.set_tensor("seed", ov.Tensor(self._seed, shared_memory=True))
+            self.seed[...] = 0 if seed is None else seed
+            request.set_tensor("seed", ov.Tensor(self.seed, shared_memory=True))
         request.infer()
-        self.parity = 1 - self.parity
+        self.swap()
         return {name: float(request.get_output_tensor(k).data) for name, k in self._scalars.items()}
 
 

@@ -1,8 +1,9 @@
 """Runs compiled train / eval steps on onnxruntime with IO binding.
 
-Carried arrays (parameters, optimizer state, step) live in two sets of numpy buffers that
-onnxruntime reads and writes in place (OrtValues over the same memory): a step reads set k and
-writes set 1-k, then the roles swap. Nothing is copied through Python between steps.
+Carried arrays (parameters, optimizer state, step) live in two sets of numpy buffers
+(graphc.training.buffers) that onnxruntime reads and writes in place (OrtValues over the same
+memory): a step reads set k and writes set 1-k, then the roles swap. Nothing is copied through
+Python between steps.
 """
 
 from __future__ import annotations
@@ -10,79 +11,47 @@ from __future__ import annotations
 import numpy as np
 
 from graphc.export.onnx_export import model_bytes
-from graphc.ir.types import np_dtype
 from graphc.runtime.session import make_session
+from graphc.training.buffers import CarriedBuffers
 from graphc.training.step import EvalStep, TrainStep
 from graphc.training.ov_runner import OvEvalRunner, OvStepRunner, check_openvino_step
 from graphc.runtime.backends import require
 from graphc.errors import SpecError
-from graphc.limits import require as require_memory
 
 
 def _session(graph, provider: str, threads: int | None = None):
     return make_session(model_bytes(graph), provider, quiet=True, threads=threads)
 
 
-class StepRunner:
-    """One train step session with double-buffered carried state."""
+class StepRunner(CarriedBuffers):
+    """One train step session with double-buffered carried state (graphc.training.buffers)."""
 
     def __init__(self, step: TrainStep, provider: str = "auto", threads: int | None = None, session=None):
         import onnxruntime as ort
 
         self.step = step
         self.session = session or _session(step.graph, provider, threads)
-        types = {v.name: v for v in step.graph.inputs}
-        self.carried = step.carried
-
-        require_memory(2 * sum(int(np.prod(types[i].shape, dtype=np.int64)) * np.dtype(np_dtype(types[i].dtype)).itemsize
-                        for i, _ in self.carried), "the training state (parameters and optimizer slots, two copies)")
-        self.buffers: list[dict[str, np.ndarray]] = [
-            {i: np.zeros(types[i].shape, np_dtype(types[i].dtype)) for i, _ in self.carried} for _ in range(2)]
-        self.outputs = {"loss": np.zeros((), np.float32)}
-        for m in step.metrics:
-            self.outputs[f"metric.{m}"] = np.zeros((), np.float32)
+        super().__init__(step)
         self.bindings = []
         for k in range(2):
             io = self.session.io_binding()
-            src, dst = self.buffers[k], self.buffers[1 - k]
-            for i, o in self.carried:
-                io.bind_ortvalue_input(i, ort.OrtValue.ortvalue_from_numpy(src[i]))
-                io.bind_ortvalue_output(o, ort.OrtValue.ortvalue_from_numpy(dst[i]))
+            for i, o, src, dst in self.pairs(k):
+                io.bind_ortvalue_input(i, ort.OrtValue.ortvalue_from_numpy(src))
+                io.bind_ortvalue_output(o, ort.OrtValue.ortvalue_from_numpy(dst))
             for name, arr in self.outputs.items():
                 io.bind_ortvalue_output(name, ort.OrtValue.ortvalue_from_numpy(arr))
             self.bindings.append(io)
-        self.parity = 0
-        self._seed = np.zeros((), np.int64)
         self.load(step.initial)
 
-    # -- state ----------------------------------------------------------------------------
-    @property
-    def current(self) -> dict[str, np.ndarray]:
-        """The carried arrays the next step reads (views: copy before keeping them)."""
-        return self.buffers[self.parity]
-
-    def load(self, arrays: dict[str, np.ndarray]) -> None:
-        for name, buf in self.current.items():
-            if name in arrays:
-                buf[...] = arrays[name]
-
-    def snapshot(self) -> dict[str, np.ndarray]:
-        return {k: v.copy() for k, v in self.current.items()}
-
-    @property
-    def global_step(self) -> int:
-        return int(self.current["step"])
-
-    # -- running --------------------------------------------------------------------------
     def run(self, batch: dict[str, np.ndarray], seed: int | None = None) -> dict[str, float]:
         io = self.bindings[self.parity]
         for name in self.step.batch_inputs:
             io.bind_cpu_input(name, batch[name])
         if self.step.has_seed:
-            self._seed[...] = 0 if seed is None else seed
-            io.bind_cpu_input("seed", self._seed)
+            self.seed[...] = 0 if seed is None else seed
+            io.bind_cpu_input("seed", self.seed)
         self.session.run_with_iobinding(io)
-        self.parity = 1 - self.parity
+        self.swap()
         return {k: float(v) for k, v in self.outputs.items()}
 
 
