@@ -31,7 +31,12 @@ def _sklearn(name: str) -> tuple[np.ndarray, np.ndarray]:
     datasets = require("sklearn.datasets", f"the bundled data set '{name}'")
     loader = {"digits": datasets.load_digits, "iris": datasets.load_iris,
               "breast_cancer": datasets.load_breast_cancer, "diabetes": datasets.load_diabetes}[name]
-    bunch = loader()
+    try:
+        bunch = loader()
+    except OSError as e:  # its data file unreadable (permissions) or missing (a broken install)
+        raise SpecError(f"cannot read the bundled data set '{name}': {e.strerror or e}: {e.filename}",
+                        hint="reinstall scikit-learn so this user can read its files (pip install --force-reinstall "
+                             "scikit-learn), or give your own arrays with data: {npz: file.npz}") from None
     return np.asarray(bunch.data), np.asarray(bunch.target)
 
 
