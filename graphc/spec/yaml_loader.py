@@ -259,7 +259,7 @@ def _yaml_hint(e: yaml.MarkedYAMLError) -> str | None:
     if "block end" in problem:
         return "indent this line like the lines around it"
     if "\\t" in problem:
-        return "replace the tab with spaces: YAML indentation uses spaces only"
+        return "replace the tab with spaces: YAML indents with spaces, not tabs"
     return None
 
 
