@@ -96,6 +96,45 @@ def test_fix_convention_can_fail():
     assert fix_part("a (b (c) d)") == "b (c) d" and fix_part("a (b) c") is None and fix_part("a b)") is None
 
 
+_TOKEN = re.compile(r"\$?[A-Za-z0-9_.-]+|'[^']*'")
+_SUGGESTED = re.compile(r"^(?:did you mean|rename it, like) '([^']+)'\??$")
+
+
+def _apply_suggestion(path: str) -> tuple[str, str, str] | None:
+    """(fixed text, old token, new token) when the case's fix is a did-you-mean or a rename of the
+    token written at its LINE:COL, else None."""
+    line, col, message, args, command = _header(path)
+    m = _SUGGESTED.match(fix_part(message) or "")
+    with open(path, encoding="utf-8", errors="replace") as f:
+        lines = f.read().split("\n")
+    token = _TOKEN.match(lines[line - 1][col - 1:]) if m and command == "check" and not args else None
+    if token is None or f"'{token.group(0).strip(chr(39)).lstrip('$')}'" not in message.replace("$", "'", 1) \
+            and f"'{token.group(0).strip(chr(39))}'" not in message and f"got {token.group(0)}" not in message:
+        return None
+    new = ("$" if token.group(0).startswith("$") else "") + m.group(1)
+    lines[line - 1] = lines[line - 1][:col - 1] + new + lines[line - 1][col - 1 + len(token.group(0)):]
+    return "\n".join(lines), token.group(0), new
+
+
+SUGGESTING = [f for f in FILES if _apply_suggestion(f) is not None]
+
+
+@pytest.mark.parametrize("path", SUGGESTING, ids=[os.path.relpath(f, BAD)[:-5] for f in SUGGESTING])
+def test_suggested_fix_fixes_it(path):
+    """An oracle for the fixes that name a replacement: writing it in place of the token at LINE:COL
+    leaves no error at that place (the spec checks, or fails elsewhere for another reason)."""
+    line, col, _, _, _ = _header(path)
+    fixed, old, new = _apply_suggestion(path)
+    try:
+        graphc.loads(fixed, file=os.path.basename(path))
+    except graphc.SpecError as e:
+        assert (e.loc.line, e.loc.col) != (line, col), (old, new, str(e))
+
+
+def test_suggestions_are_checked():
+    assert len(SUGGESTING) >= 20, [os.path.relpath(f, BAD) for f in SUGGESTING]
+
+
 def test_corpus_is_big_enough():
     counts = {kind: len(glob.glob(os.path.join(BAD, kind, "*.yaml"))) for kind in KINDS}
     assert sum(counts.values()) == len(FILES) >= 150, counts

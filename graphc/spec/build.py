@@ -92,11 +92,11 @@ def _need_ident(value: Any, loc: Location, what: str, dotted: bool = False) -> s
     if not isinstance(value, str) or not (DOTTED if dotted else IDENT).match(value):
         extra = " and dots, like enc.0.ln1" if dotted else ""
         raise SpecError(f"{what} must be an identifier (letters, digits, _{extra}), got {value!r}", loc,
-                        f"rename it, like '{_ident_like(value, dotted)}'")
+                        f"rename it, like '{ident_like(value, dotted)}'")
     return value
 
 
-def _ident_like(value: Any, dotted: bool = False) -> str:
+def ident_like(value: Any, dotted: bool = False) -> str:
     """A valid identifier close to `value`, for the hint: `my model` -> `my_model`, `1gen` -> `gen1`."""
     text = re.sub(r"[^A-Za-z0-9_.]" if dotted else r"[^A-Za-z0-9_]", "_", str(value)).strip(".") or "x"
     digits = re.match(r"\d*", text).group(0)
