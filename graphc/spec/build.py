@@ -19,7 +19,7 @@ from graphc.layers import LAYERS, LayerCtx
 from graphc.limits import check_params, check_shape
 from graphc.ops import Builder
 from graphc.ops import OPS
-from graphc.ops.registry import arity
+from graphc.ops.registry import REQUIRED as REQUIRED_ATTR, arity
 from graphc.spec.params import substitute
 from graphc.spec.refs import cycle_path, reads_of
 from graphc.spec.validate import check_attr_types
@@ -380,8 +380,11 @@ class ModelBuilder:
         op = next(iter(item))
         attrs = item[op]
         if attrs is not None and not isinstance(attrs, LocMap):
+            definition = LAYERS.get(op) or OPS.get(op)
+            required = [k for k, v in definition.attrs.items() if v is REQUIRED_ATTR] if definition else []
+            example = f"{required[0]}: {attrs!r}" if required and not isinstance(attrs, list) else "name: value, ..."
             raise SpecError(f"the attributes of {op} must be a mapping, got {attrs!r}", item.value_loc(op),
-                            f"write them like '- {op}: {{name: value, ...}}'")
+                            f"write them like '- {op}: {{{example}}}'")
         return str(op), attrs, item.key_loc(op), item
 
     def _kind(self, op: str, loc: Location) -> str:
