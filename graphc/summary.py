@@ -26,10 +26,6 @@ from graphc.ops.cost import numel
 from graphc.viz.structure import layer_tree
 from graphc.viz.style import family_of
 
-_ONNX_NAMES = {"Conv": "conv", "ConvTranspose": "conv_transpose", "Gemm": "gemm", "MatMul": "matmul",
-               "MaxPool": "maxpool", "AveragePool": "avgpool", "GlobalAveragePool": "global_avgpool",
-               "BatchNormalization": "batchnorm", "LayerNormalization": "layernorm", "Softmax": "softmax",
-               "LogSoftmax": "log_softmax"}
 _FREE_FAMILIES = ("shape", "regularization")
 
 
@@ -42,12 +38,12 @@ def nbytes(t: TensorType) -> int:
 
 
 def node_cost(node: Node) -> tuple[int, int, bool]:
-    """(MACs, FLOPs, known) of one node, per example: its op's cost rule (`OpDef.cost`). Nodes of
-    an imported ONNX file keep ONNX op types: those graphc has an op for use its rule, the rest
-    count by their family (shape ops 0, reductions per input element, math per output element)."""
+    """(MACs, FLOPs, known) of one node, per example: its op's cost rule (`OpDef.cost`). An op
+    without one counts by its family (shape ops 0, reductions per input element, math per output
+    element); an imported ONNX file is made of graphc ops too (graphc.onnx_in)."""
     if not node.outputs:
         return 0, 0, True
-    opdef = OPS.get(node.op) or OPS.get(_ONNX_NAMES.get(node.op, ""))
+    opdef = OPS.get(node.op)
     ins, outs = [v.type for v in node.inputs], [v.type for v in node.outputs]
     if opdef is not None and opdef.cost is not None:
         macs, flops = opdef.cost(ins, outs, node.attrs)

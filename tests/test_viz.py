@@ -312,3 +312,27 @@ def test_dot_errors_are_one_graphc_error():
         svg_text("digraph { a -> }")
     with pytest.raises(GraphcError, match="dot failed"):
         render("digraph { a -> }", "/nonexistent-dir/x.svg")
+
+
+@needs_dot
+def test_dot_past_its_time_limit_is_one_line_and_keeps_the_old_file(tmp_path):
+    """A real `dot` stopped by GRAPHC_DOT_TIMEOUT: exit 2, one line, the previous picture intact."""
+    out = tmp_path / "m.svg"
+    out.write_text("previous picture")
+    env = dict(os.environ, GRAPHC_DOT_TIMEOUT="0.001")
+    done = subprocess.run([sys.executable, "-m", "graphc", "viz", MNIST, "-o", str(out)], env=env,
+                          capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=120)
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 2, done.stderr
+    assert len(lines) == 1 and "dot ran past 0.001 s" in lines[0] and "GRAPHC_DOT_TIMEOUT" in lines[0]
+    assert out.read_text() == "previous picture"
+
+
+@pytest.mark.parametrize("value", ["soon", "-1"])
+def test_bad_dot_timeout_is_a_user_error(tmp_path, monkeypatch, capsys, value):
+    if shutil.which("dot") is None:
+        pytest.skip("Graphviz 'dot' not installed")
+    monkeypatch.setenv("GRAPHC_DOT_TIMEOUT", value)
+    assert main(["viz", MNIST, "-o", str(tmp_path / "m.svg")]) == 2
+    err = capsys.readouterr().err
+    assert "GRAPHC_DOT_TIMEOUT" in err and "Traceback" not in err

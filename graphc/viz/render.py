@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
 
 import graphviz
 
@@ -13,6 +15,7 @@ from graphc.util.atomic import write_bytes, write_text
 FORMATS = ("svg", "png", "pdf", "dot")
 ENGINE = "dot"
 INSTALL_HINT = "install Graphviz (Debian/Ubuntu: apt-get install graphviz; macOS: brew install graphviz)"
+DOT_TIMEOUT_S = 300.0  # GRAPHC_DOT_TIMEOUT overrides (seconds)
 
 
 def output_format(path: str) -> str:
@@ -24,16 +27,36 @@ def output_format(path: str) -> str:
     return ext
 
 
+def dot_timeout() -> float:
+    """Seconds `dot` may run: GRAPHC_DOT_TIMEOUT, else DOT_TIMEOUT_S."""
+    raw = os.environ.get("GRAPHC_DOT_TIMEOUT", "")
+    try:
+        value = float(raw) if raw else DOT_TIMEOUT_S
+    except ValueError:
+        raise GraphcError(f"GRAPHC_DOT_TIMEOUT={raw!r} is not a number of seconds; set it to e.g. 600") from None
+    if value <= 0:
+        raise GraphcError(f"GRAPHC_DOT_TIMEOUT={raw!r} must be positive; set it to e.g. 600")
+    return value
+
+
 def run_dot(source: str, fmt: str) -> bytes:
     """The `dot -T<fmt>` output of `source`; graphviz.ExecutableNotFound without Graphviz
-    (GRAPHC_NO_DOT=1 pretends it is missing), GraphcError when dot rejects the source."""
-    if os.environ.get("GRAPHC_NO_DOT"):
+    (GRAPHC_NO_DOT=1 pretends it is missing), GraphcError when dot rejects the source or runs
+    past dot_timeout() (the graphviz package's pipe() has no timeout, so dot runs here)."""
+    exe = None if os.environ.get("GRAPHC_NO_DOT") else shutil.which(ENGINE)
+    if exe is None:
         raise graphviz.ExecutableNotFound([ENGINE])
+    limit = dot_timeout()
     try:
-        return graphviz.Source(source).pipe(format=fmt, engine=ENGINE, quiet=True)
-    except graphviz.CalledProcessError as e:
-        detail = (e.stderr or b"").decode(errors="replace").strip() if isinstance(e.stderr, bytes) else str(e.stderr)
-        raise GraphcError(f"dot failed: {detail[:500]}") from None
+        done = subprocess.run([exe, f"-T{fmt}"], input=source.encode("utf-8"), capture_output=True,
+                              timeout=limit, check=False)
+    except subprocess.TimeoutExpired:
+        raise GraphcError(f"dot ran past {limit:g} s; draw less (--depth 1, or no --expand), write .dot "
+                          f"and render it yourself, or raise GRAPHC_DOT_TIMEOUT") from None
+    if done.returncode != 0:
+        detail = done.stderr.decode(errors="replace").strip()
+        raise GraphcError(f"dot failed: {detail[:500]}")
+    return done.stdout
 
 
 def render(source: str, path: str) -> tuple[str, str | None]:
