@@ -19,6 +19,7 @@ ray = pytest.importorskip("ray")
 
 import graphc
 from graphc.cli import main
+from graphc.distributed.scoring import NpyRows
 
 # digits MLP with dropout: masks must not depend on how the batch is split
 DROPOUT_MLP = """graphc: 1
@@ -182,6 +183,18 @@ def scoring_data(tmp_path_factory):
     pq.write_table(table, d / "x.parquet", row_group_size=300)
     expected = ort.InferenceSession(str(d / "mlp.onnx")).run(["logits"], {"x": x})[0]  # one onnxruntime call
     return d, expected
+
+
+def test_npy_rows_take_across_shards(tmp_path):
+    """NpyRows.take (no Ray): a run of rows spanning shards, and ids that are no run, equal numpy's x[ids]."""
+    x = np.arange(50 * 3, dtype=np.float32).reshape(50, 3)
+    files = []
+    for k, (a, b) in enumerate([(0, 20), (20, 21), (21, 50)]):
+        files.append(str(tmp_path / f"part-{k}.npy"))
+        np.save(files[-1], x[a:b])
+    rows = NpyRows(files)
+    for ids in ([18, 19, 20, 21, 22], [0], [49], [7, 2, 20, 33, 33], [21, 20]):
+        np.testing.assert_array_equal(rows.take(np.asarray(ids)), x[ids])
 
 
 @pytest.mark.parametrize("data,out", [("x.npy", "out.npz"),

@@ -43,6 +43,10 @@ _RNG = np.random.default_rng(77)
 EXCLUDE: dict[str, dict[str, str]] = {
     "relu": {"zeros": "integer-valued inputs sit on the kink at 0"},
     "pow": {"square_negative_base": "d/db a**b = a**b log(a) is NaN for a < 0 (also in PyTorch)"},
+    "floor": {"integers": "integer inputs sit on the jumps"},
+    "ceil": {"integers": "integer inputs sit on the jumps"},
+    "round": {"halves_to_even": "halves sit on the jumps"},
+    "mod": {"float_exact_multiples": "exact multiples of the divisor sit on the jumps"},
 }
 
 # Inputs PyTorch can differentiate, where it cannot do all of them.

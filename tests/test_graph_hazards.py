@@ -3,10 +3,10 @@ must build with no recursion anywhere in graphc."""
 
 from __future__ import annotations
 
-import ast
 import os
 
 import pytest
+from call_graph import recursive_functions
 from cli_harness import ROOT, assert_user_error, run_cli
 
 HEAD = "graphc: 1\nname: m\ninputs: {x: [N, 4]}\nlayers:\n"
@@ -78,59 +78,51 @@ def test_100k_layer_spec(tmp_path):
 
 
 # -- no recursion in graphc ------------------------------------------------------------------
-# Functions that call themselves walk YAML values, whose depth the loader caps at MAX_DEPTH (100):
-# their recursion is bounded by it. Nothing else in graphc may recurse.
-BOUNDED = {  # function -> why its recursion is bounded
-    **dict.fromkeys(["graphc/spec/params.py:substitute", "graphc/spec/validate.py:_is_numbers",
-                     "graphc/spec/validate.py:_depth_len", "graphc/training/config.py:walk",
-                     "graphc/passes/cse.py:freeze", "graphc/viz/views.py:fmt_value"],
-                    "walks a YAML value: the loader caps nesting at 100 levels"),
-    **dict.fromkeys(["graphc/functional/trace.py:locmap", "graphc/functional/trace.py:plain",
-                     "graphc/spec/writer.py:_plain", "graphc/ir/digest.py:_canon",
-                     "graphc/viewer/page_data.py:_fmt"],
-                    "walks an attribute or spec value: as deep as the YAML it could be written as (<= 100 levels)"),
-    **dict.fromkeys(["graphc/functional/trace.py:add_block", "graphc/functional/model.py:_add_blocks"],
-                    "one level per block used inside a block: bounded by the number of distinct blocks"),
-    "graphc/onnx_in/scopes.py:boxes": "one level per module scope of a node name (`/a/b/c/Conv`)",
-    "graphc/viewer/page_data.py:chunked": "chunks of 40: depth log40(layers), 4 levels at 100,000 layers",
-    "graphc/distributed/scoring.py:take": "one level: a batch that is not one run of rows is taken row by row",
-    "graphc/autodiff/graph.py:resolve_wrt": "one level: 'params' / 'inputs' inside a list of names",
-    "graphc/ir/symbolic.py:primary": "parses a symbolic dim expression; spec dims are identifiers, derived "
-                                     "expressions nest as deep as the ops that made them (to be made iterative)",
-}
-
-
-def _self_calls(package: str, root: str) -> set[str]:
-    """`file:function` for every function that calls itself by name (a method: through self)."""
-    found = set()
-    for folder, _, files in os.walk(package):
-        for f in sorted(files):
-            if not f.endswith(".py"):
-                continue
-            path = os.path.join(folder, f)
-            tree = ast.parse(open(path, encoding="utf-8").read())
-            methods = {id(m) for c in ast.walk(tree) if isinstance(c, ast.ClassDef) for m in c.body}
-            for node in ast.walk(tree):
-                if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                    continue
-                for sub in ast.walk(node):
-                    fn = sub.func if isinstance(sub, ast.Call) else None
-                    bare = isinstance(fn, ast.Name) and fn.id == node.name and id(node) not in methods
-                    via_self = (isinstance(fn, ast.Attribute) and isinstance(fn.value, ast.Name)
-                                and fn.value.id in ("self", "cls") and fn.attr == node.name and id(node) in methods)
-                    if bare or via_self:
-                        found.add(f"{os.path.relpath(path, root)}:{node.name}")
-    return found
+# tests/call_graph.py builds graphc's static call graph; a function on a cycle of it (calling
+# itself, or through others, in one module or across modules, or through self/cls methods) can
+# recurse. Nothing in graphc may: nested values, block nesting, layer trees and dim expressions
+# are walked with explicit stacks (graphc/util/walk.py), so depth is bounded by memory alone.
 
 
 def test_no_recursion_in_graphc():
-    recursive = _self_calls(os.path.join(ROOT, "graphc"), ROOT)
-    assert recursive - set(BOUNDED) == set(), "recursive functions: " + ", ".join(sorted(recursive - set(BOUNDED)))
+    recursive = recursive_functions(os.path.join(ROOT, "graphc"), ROOT)
+    assert recursive == set(), "recursive functions: " + ", ".join(sorted(recursive))
+
+
+def _write(root, files: dict[str, str]) -> None:
+    for name, text in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
 
 
 def test_recursion_finder_finds_recursion(tmp_path):
-    """The audit can fail: it finds a recursive function and a recursive method, not a lookalike."""
-    (tmp_path / "m.py").write_text("def f(n):\n    return f(n - 1) if n else 0\n\n\nclass A:\n"
-                                   "    def g(self):\n        return self.g()\n\n    def f(self):\n"
-                                   "        return f(1)\n")
-    assert _self_calls(str(tmp_path), str(tmp_path)) == {"m.py:f", "m.py:g"}
+    """The audit can fail: it finds self-calls, mutual recursion in a module and across modules
+    (through `from ... import`, a module alias and a re-export), methods through self and cls,
+    `yield from`, and a function passed on to call itself; not lookalikes (a method and a module
+    function of the same name, a local variable shadowing a function, a trampolined `yield g()`)."""
+    _write(tmp_path / "pkg", {
+        "__init__.py": "from pkg.b import ping\n",
+        "a.py": ("from pkg import b\nfrom .b import pong\n\n\n"
+                 "def f(n):\n    return f(n - 1) if n else 0\n\n\n"
+                 "def even(n):\n    return True if n == 0 else odd(n - 1)\n\n\n"
+                 "def odd(n):\n    return False if n == 0 else even(n - 1)\n\n\n"
+                 "def to_b(n):\n    return b.from_a(n)\n\n\n"
+                 "def to_pong(n):\n    return pong(n)\n\n\n"
+                 "def mapped(xs):\n    return list(map(mapped, xs)) if isinstance(xs, list) else xs\n\n\n"
+                 "def walk(t):\n    yield t\n    for c in t:\n        yield from walk(c)\n\n\n"
+                 "def gen(n):\n    x = yield gen(n - 1)\n    return x\n\n\n"
+                 "def shadow(f):\n    return f(1)\n\n\n"
+                 "class A:\n    def g(self):\n        return self.h()\n\n    def h(self):\n        return self.g()\n\n"
+                 "    @classmethod\n    def c(cls):\n        return cls.c()\n\n"
+                 "    def f(self):\n        return f(1)\n\n\n"
+                 "class B(A):\n    def h(self):\n        return super().h()\n"),
+        "b.py": ("def from_a(n):\n    from_a_helper = None\n    return deep(n)\n\n\n"
+                 "def deep(n):\n    import pkg.a as a\n    return a.to_b(n)\n\n\n"
+                 "def pong(n):\n    return ping(n)\n\n\n"
+                 "def ping(n):\n    from pkg.a import to_pong\n    return to_pong(n)\n"),
+    })
+    assert recursive_functions(str(tmp_path / "pkg"), str(tmp_path)) == {
+        "pkg/a.py:f", "pkg/a.py:even", "pkg/a.py:odd", "pkg/a.py:mapped", "pkg/a.py:walk",
+        "pkg/a.py:A.g", "pkg/a.py:A.h", "pkg/a.py:A.c", "pkg/a.py:B.h",
+    } | {"pkg/a.py:to_b", "pkg/b.py:from_a", "pkg/b.py:deep"} | {"pkg/a.py:to_pong", "pkg/b.py:pong", "pkg/b.py:ping"}

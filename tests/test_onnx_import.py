@@ -163,13 +163,13 @@ def test_unsupported_nodes_listed_in_one_error(tmp_path, capsys):
 def test_unsupported_attribute_is_an_error(tmp_path, capsys):
     from onnx import TensorProto, helper
 
-    node = helper.make_node("Gelu", ["x"], ["y"], name="g", approximate="tanh")
+    node = helper.make_node("Cast", ["x"], ["y"], name="c", to=TensorProto.FLOAT, saturate=0)
     graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2])],
                               [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2])])
     path = str(tmp_path / "a.onnx")
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 20)]), path)
     assert main(["check", path]) == 2
-    assert "approximate='tanh' is not supported" in capsys.readouterr().err
+    assert "attribute saturate=0 is not supported" in capsys.readouterr().err
 
 
 def test_value_info_disagreement_warns(tmp_path):
@@ -184,6 +184,25 @@ def test_value_info_disagreement_warns(tmp_path):
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
     with pytest.warns(UserWarning, match="relu1.*\\[2, 4\\]"):
         graphc.load(path)
+
+
+def test_value_info_warning_is_one_cli_line(tmp_path):
+    """`graphc check` prints the disagreement as one graphc-style stderr line (not Python's
+    warnings format) and still succeeds."""
+    import subprocess
+    import sys
+
+    from onnx import TensorProto, helper
+
+    nodes = [helper.make_node("Relu", ["x"], ["r"], name="relu1"), helper.make_node("Neg", ["r"], ["y"], name="neg1")]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 3])],
+                              value_info=[helper.make_tensor_value_info("r", TensorProto.FLOAT, ["N", 4])])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(tmp_path / "model.onnx"))
+    r = subprocess.run([sys.executable, "-m", "graphc", "check", "model.onnx"], cwd=tmp_path, capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stderr.splitlines() == ["model.onnx: warning: node 'relu1' (Relu): file says [N, 4], graphc infers [N, 3]"]
 
 
 def test_old_opset_is_upgraded(tmp_path):

@@ -235,8 +235,39 @@ def _reshape_oracle(ins, a):
     return [N(x.reshape(shape))]
 
 
+def _gru_reset_first_oracle(ins, a):
+    """GRU with linear_before_reset=0 (ONNX's default; torch.nn.GRU has only 1), step by step in torch
+    from the ONNX operator's equations: n = tanh(x W_n^T + b_in + (r * h) R_n^T + b_hn)."""
+    x = T(ins[0])
+    ys, hs = [], []
+    for d in range(len(ins) // 4):
+        w_ih, w_hh, b_ih, b_hh = (T(v) for v in ins[1 + 4 * d: 5 + 4 * d])
+        hidden = w_hh.shape[1]
+        h = torch.zeros(x.shape[0], hidden, dtype=x.dtype)
+        steps = range(x.shape[1]) if d == 0 else reversed(range(x.shape[1]))
+        out = [None] * x.shape[1]
+        for t in steps:
+            xr, xz, xn = (x[:, t] @ w_ih.T + b_ih).chunk(3, dim=-1)
+            r = torch.sigmoid(xr + h @ w_hh[:hidden].T + b_hh[:hidden])
+            z = torch.sigmoid(xz + h @ w_hh[hidden:2 * hidden].T + b_hh[hidden:2 * hidden])
+            n = torch.tanh(xn + (r * h) @ w_hh[2 * hidden:].T + b_hh[2 * hidden:])
+            h = (1 - z) * n + z * h
+            out[t] = h
+        ys.append(torch.stack(out, dim=1))
+        hs.append(h)
+    return [N(torch.cat(ys, dim=-1)), N(torch.cat(hs, dim=-1))]
+
+
+def _mod_oracle(ins, a):
+    """torch.fmod (fmod: 1, the dividend's sign) or torch.remainder (fmod: 0, the divisor's sign)."""
+    fn = torch.fmod if a.get("fmod") else torch.remainder
+    return [N(fn(T(ins[0]), T(ins[1])))]
+
+
 def _recurrent_oracle(kind: str):
     def oracle(ins, a):
+        if kind == "gru" and a.get("linear_before_reset", 1) == 0:
+            return _gru_reset_first_oracle(ins, a)
         x = T(ins[0])
         bidir = len(ins) == 9
         hidden = ins[2].shape[1]
@@ -400,6 +431,11 @@ ORACLES: dict[str, Callable] = {
     "dropout_mask": _dropout_mask_oracle,
     "sin": _unary(lambda x, a: torch.sin(x)),
     "cos": _unary(lambda x, a: torch.cos(x)),
+    "einsum": lambda ins, a: [N(torch.einsum("".join(a["equation"].split()), *[T(x) for x in ins]))],
+    "floor": _unary(lambda x, a: torch.floor(x)),
+    "ceil": _unary(lambda x, a: torch.ceil(x)),
+    "round": _unary(lambda x, a: torch.round(x)),
+    "mod": _mod_oracle,
 }
 
 
@@ -455,6 +491,14 @@ def _rec_cases(kind: str) -> list[Case]:
     return [_rec(kind, 2, 5, 3, 4, id="forward"), _rec(kind, 3, 4, 2, 3, bidir=True, id="bidirectional"),
             _rec(kind, 2, 1, 3, 2, id="one_step"), _rec(kind, 7, 3, 3, 4, batched=True, id="batchN"),
             _rec(kind, 7, 3, 2, 3, bidir=True, batched=True, id="batchN_bidirectional")]
+
+
+def _gru_reset_first_cases() -> list[Case]:
+    """linear_before_reset=0: ONNX's default GRU."""
+    return [_rec("gru", 2, 5, 3, 4, id="reset_first", linear_before_reset=0),
+            _rec("gru", 3, 4, 2, 3, bidir=True, id="reset_first_bidirectional", linear_before_reset=0),
+            _rec("gru", 2, 1, 3, 2, id="reset_first_one_step", linear_before_reset=0),
+            _rec("gru", 7, 3, 3, 4, batched=True, id="reset_first_batchN", linear_before_reset=0)]
 
 
 CASES: dict[str, list[Case]] = {
@@ -644,7 +688,7 @@ CASES: dict[str, list[Case]] = {
                                 _rec("rnn", 2, 3, 3, 2, bidir=True, activation="relu", id="relu_bidirectional",
                                      no_ref=_REF_RNN_RELU)],
     "lstm": _rec_cases("lstm"),
-    "gru": _rec_cases("gru"),
+    "gru": _rec_cases("gru") + _gru_reset_first_cases(),
     # -- internal ops that gradient rules emit (graphc/ops/gradops.py), against torch autograd ---
     "maxpool_grad": [
         C(rand(2, 3, 6, 6), rand(2, 3, 3, 3), kernel=[2, 2], strides=[2, 2], pads=[0, 0, 0, 0], id="2x2"),
@@ -698,6 +742,38 @@ CASES: dict[str, list[Case]] = {
                      C(rand(7, 30), _seed(8), rate=0.25, batched=(0,), id="batchN")],
     "sin": _unary_cases() + [C(rand(4, 5, low=-40, high=40), id="wide")],
     "cos": _unary_cases() + [C(rand(4, 5, low=-40, high=40), id="wide")],
+    "einsum": [C(rand(3, 4), rand(4, 5), equation="ij,jk->ik", id="matmul"),
+               C(rand(3, 4), rand(4, 5), equation="ij,jk", id="implicit"),
+               C(rand(7, 2, 3), rand(7, 3, 4), equation="bij, bjk -> bik", batched=(0, 1), id="batchN_spaces"),
+               C(rand(4, 4), equation="ii->i", id="diagonal"), C(rand(4, 4), equation="ii", id="trace"),
+               C(rand(3, 5, 5), equation="...ii->...i", id="batch_diagonal"),
+               C(rand(3, 4), equation="ij->i", id="sum"), C(rand(3, 4), equation="ij->ji", id="transpose"),
+               C(rand(3), rand(4), equation="i,j->ij", id="outer"), C(rand(5), rand(5), equation="i,i", id="inner"),
+               C(np.array(1.5, np.float32), equation="->", id="scalar"),
+               C(rand(2, 1, 3, 4), rand(5, 4, 2), equation="...ij,...jk->...ik", id="ellipsis_broadcast"),
+               C(rand(2, 3), rand(3, 4), rand(4, 5), equation="ab,bc,cd->ad", id="three"),
+               C(rand(3, 4), rand(4, 6), equation="ij,jk->i", id="summed_alone"),
+               C(rand(3, 3, 2), rand(2), equation="iij,j->ij", id="diagonal_and_product"),
+               C(rand(2, 3), rand(4), equation="ba,B", id="implicit_upper"),
+               C(rand(7, 3, 4), rand(4), equation="nij,j->ni", batched=(0,), id="batchN_vec"),
+               C(rand(7, 3), rand(3, 3), equation="ni,ii->n", batched=(0,), id="batchN_diag_other"),
+               C(rand(3, 4).astype(np.float64), rand(4, 2).astype(np.float64), equation="ij,jk->ik", id="float64"),
+               C(ints(3, 4), ints(4, 2), equation="ij,jk->ik", id="int64")],
+    "floor": _unary_cases() + [C(small_ints_f(3, 4), id="integers")],
+    "ceil": _unary_cases() + [C(small_ints_f(3, 4), id="integers")],
+    "round": _unary_cases(lambda *s: rand(*s, low=-4, high=4)) + [
+        C(np.array([-2.5, -1.5, -0.5, 0.5, 1.5, 2.5, 0.49999997], np.float32), id="halves_to_even")],
+    "mod": [C(rand(3, 4, low=-6, high=6), pos(3, 4), fmod=1, id="fmod"),
+            C(rand(2, 3, 4, low=-6, high=6), -pos(4), fmod=1, id="fmod_bcast_negative_divisor"),
+            C(rand(7, 5, low=-6, high=6), pos(5), fmod=1, batched=(0,), id="fmod_batchN"),
+            C(rand(3, 4, low=-6, high=6).astype(np.float64), pos(3, 4).astype(np.float64), fmod=1, id="float64"),
+            C(ints(3, 4, low=-9, high=10), nonzero_ints(3, 4), id="int64_divisor_sign"),
+            C(ints(3, 4, low=-9, high=10), nonzero_ints(3, 4), fmod=1, id="int64_fmod"),
+            C(rand(3, 4, low=-6, high=6), rand(3, 4, low=0.5, high=3) * np.where(rand(3, 4) > 0, 1, -1).astype(
+                np.float32), id="float_divisor_sign"),
+            C(rand(7, 4, low=-6, high=6), -pos(4), batched=(0,), id="float_divisor_sign_batchN"),
+            C(np.array([-4.0, 4.0, -3.0, 0.0, -0.0], np.float32), np.array([2.0, -2.0, 1.5, -1.0, 1.0], np.float32),
+              id="float_exact_multiples")],
 }
 
 

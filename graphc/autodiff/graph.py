@@ -20,17 +20,15 @@ def gradients(graph: Graph, ys: list[Value], cotangents: list[Value | None], wrt
 
 def resolve_wrt(graph: Graph, wrt: str | list[str] | None) -> list[Value]:
     """`params` (trainable parameters), `inputs` (float inputs), or names (a list or 'a,b')."""
-    if wrt is None or wrt == "params":
-        return [p for p in graph.params.values() if p.trainable and is_float(p.dtype)]
-    if wrt == "inputs":
-        return [v for v in graph.inputs if is_float(v.dtype)]
+    if wrt is None or wrt == "params" or wrt == "inputs":
+        return _group(graph, wrt or "params")
     names = [n.strip() for n in wrt.split(",")] if isinstance(wrt, str) else list(wrt)
     known = {v.name: v for v in graph.inputs}
     known.update(graph.params)
     picked = []
     for name in names:
         if name in ("params", "inputs"):
-            picked += [v for v in resolve_wrt(graph, name) if v not in picked]
+            picked += [v for v in _group(graph, name) if v not in picked]
             continue
         if name not in known:
             raise SpecError(f"--wrt: '{name}' is not a parameter or input of {graph.name}",
@@ -41,6 +39,13 @@ def resolve_wrt(graph: Graph, wrt: str | list[str] | None) -> list[Value]:
         if value not in picked:
             picked.append(value)
     return picked
+
+
+def _group(graph: Graph, group: str) -> list[Value]:
+    """`params`: the trainable float parameters; `inputs`: the float inputs."""
+    if group == "params":
+        return [p for p in graph.params.values() if p.trainable and is_float(p.dtype)]
+    return [v for v in graph.inputs if is_float(v.dtype)]
 
 
 def _loss_output(graph: Graph, loss: str) -> Value:

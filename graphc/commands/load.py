@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import os
 import sys
+import warnings
 
 from graphc.api import Model, load
 from graphc.ir.graph import Graph
+from graphc.onnx_in.importer import OnnxShapeWarning
 from graphc.ops.float64 import float64_runtime_warning
 from graphc.spec.params import parse_overrides
 
@@ -17,9 +19,18 @@ def is_onnx(args) -> bool:
 
 
 def load_model(args) -> Model:
-    """The Model of `args.spec`, with the overrides, seed, model choice and weights the flags give."""
-    return load(args.spec, parse_overrides(args.set), args.seed, getattr(args, "model", None),
-                getattr(args, "weights", None), getattr(args, "training", None))
+    """The Model of `args.spec`, with the overrides, seed, model choice and weights the flags give.
+    An imported model's shape warnings are one `FILE: warning: ...` line each on stderr."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", OnnxShapeWarning)
+        model = load(args.spec, parse_overrides(args.set), args.seed, getattr(args, "model", None),
+                     getattr(args, "weights", None), getattr(args, "training", None))
+    for w in caught:
+        if issubclass(w.category, OnnxShapeWarning):
+            print(str(w.message), file=sys.stderr)
+        else:  # anything else as it would have been shown
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno, source=w.source)
+    return model
 
 
 def load_graph(args) -> Graph:

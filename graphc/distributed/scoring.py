@@ -74,7 +74,11 @@ class NpyRows:
             self._maps = self._open()
         lo, hi = int(ids[0]), int(ids[-1]) + 1
         if hi - lo != len(ids):
-            return np.stack([self.take(np.asarray([i]))[0] for i in ids])
+            return np.stack([self._rows(int(i), int(i) + 1)[0] for i in ids])
+        return self._rows(lo, hi)
+
+    def _rows(self, lo: int, hi: int) -> np.ndarray:
+        """Rows lo..hi-1 (open maps), one slice per shard they span."""
         parts = []
         for k, m in enumerate(self._maps):
             a, b = max(lo, int(self.offsets[k])), min(hi, int(self.offsets[k + 1]))

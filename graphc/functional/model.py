@@ -24,6 +24,7 @@ from graphc.training.config import TRAINING_KEYS
 from graphc.spec.build import IDENT, ident_like
 from graphc.functional.trace import plain
 from graphc.errors import did_you_mean
+from graphc.util.walk import post_order
 
 
 def functional_spec(name: str, inputs: Any, outputs: Any, doc: str | None = None,
@@ -75,9 +76,8 @@ def functional_spec(name: str, inputs: Any, outputs: Any, doc: str | None = None
 
 
 def _add_blocks(block, blocks: dict[str, LocMap]) -> None:
-    for inner in block.blocks.values():
-        _add_blocks(inner, blocks)
-    blocks.setdefault(block.name, block.locmap)
+    for b in post_order(block, lambda b: list(b.blocks.values())):  # the blocks it uses first
+        blocks.setdefault(b.name, b.locmap)
 
 
 def training_section(kwargs: dict[str, Any], loc: Location) -> LocMap:

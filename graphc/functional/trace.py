@@ -22,6 +22,7 @@ from graphc.ir.graph import Value
 from graphc.ir.types import TensorType
 from graphc.spec.build import DOTTED, IDENT, ModelBuilder, Spec, _Entry, _Scope, ident_like
 from graphc.spec.yaml_loader import LocList, LocMap
+from graphc.util.walk import post_order, rebuild
 from graphc.ops import OPS
 from graphc.layers import LAYERS
 
@@ -47,23 +48,37 @@ def caller_loc() -> Location:
 
 def locmap(value: Any, loc: Location) -> Any:
     """Plain dicts/lists -> LocMap/LocList whose every location is `loc` (what the builder reads)."""
-    if isinstance(value, dict):
-        out = LocMap((k, locmap(v, loc)) for k, v in value.items())
-        out.loc, out.key_locs, out.value_locs = loc, {k: loc for k in out}, {k: loc for k in out}
-        return out
-    if isinstance(value, (list, tuple)):
-        items = LocList(locmap(v, loc) for v in value)
-        items.loc, items.item_locs = loc, [loc] * len(items)
-        return items
-    return value
+    def split(v: Any):
+        if isinstance(v, dict):
+            return list(v.values()), lambda done: _at_map(LocMap(zip(v, done)), loc)
+        if isinstance(v, (list, tuple)):
+            return list(v), lambda done: _at_list(LocList(done), loc)
+        return None
+    return rebuild(value, split)
+
+
+def _at_map(out: LocMap, loc: Location) -> LocMap:
+    out.loc, out.key_locs, out.value_locs = loc, {k: loc for k in out}, {k: loc for k in out}
+    return out
+
+
+def _at_list(items: LocList, loc: Location) -> LocList:
+    items.loc, items.item_locs = loc, [loc] * len(items)
+    return items
 
 
 def plain(value: Any) -> Any:
     """Python/numpy values -> what YAML would have read (lists, ints, floats, strings, bools)."""
-    if isinstance(value, dict):
-        return {str(k): plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [plain(v) for v in value]
+    def split(v: Any):
+        if isinstance(v, dict):
+            return list(v.values()), lambda done: {str(k): x for k, x in zip(v, done)}
+        if isinstance(v, (list, tuple)):
+            return list(v), list
+        return None
+    return rebuild(value, split, _plain_leaf)
+
+
+def _plain_leaf(value: Any) -> Any:
     if hasattr(value, "item") and hasattr(value, "dtype") and getattr(value, "shape", None) == ():
         return value.item()
     if hasattr(value, "tolist"):
@@ -134,14 +149,13 @@ class Component:
         return a
 
     def add_block(self, block: BlockDef, loc: Location) -> None:
-        for inner in block.blocks.values():
-            self.add_block(inner, loc)
-        old = self.blocks.get(block.name)
-        if old is not None and old.body != block.body:
-            raise SpecError(f"two different blocks are named '{block.name}'", loc,
-                            "name one with gc.repeat(fn, n, block='other_name')")
-        self.blocks[block.name] = block
-        self.spec.blocks[block.name] = block.locmap
+        for b in post_order(block, lambda b: list(b.blocks.values())):  # the blocks it uses first
+            old = self.blocks.get(b.name)
+            if old is not None and old.body != b.body:
+                raise SpecError(f"two different blocks are named '{b.name}'", loc,
+                                "name one with gc.repeat(fn, n, block='other_name')")
+            self.blocks[b.name] = b
+            self.spec.blocks[b.name] = b.locmap
 
     def add_model(self, model: Any, loc: Location) -> None:
         for name, body in model.spec.models.items():

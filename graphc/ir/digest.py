@@ -14,15 +14,27 @@ from typing import Any
 import numpy as np
 
 from graphc.ir.graph import Graph
+from graphc.util.walk import rebuild
 
 
 def _canon(value: Any) -> str:
+    """A canonical text of an attribute value (dict keys sorted, arrays by their SHA-256)."""
+    def split(v: Any):
+        if isinstance(v, np.ndarray):
+            return None
+        if isinstance(v, dict):
+            items = sorted(v.items(), key=lambda kv: str(kv[0]))
+            return ([x for _, x in items],
+                    lambda done: "{" + ",".join(f"{k!r}:{t}" for (k, _), t in zip(items, done)) + "}")
+        if isinstance(v, (list, tuple)):
+            return list(v), lambda done: "[" + ",".join(done) + "]"
+        return None
+    return rebuild(value, split, _canon_leaf)
+
+
+def _canon_leaf(value: Any) -> str:
     if isinstance(value, np.ndarray):
         return f"array({value.dtype},{value.shape},{hashlib.sha256(value.tobytes()).hexdigest()})"
-    if isinstance(value, dict):
-        return "{" + ",".join(f"{k!r}:{_canon(v)}" for k, v in sorted(value.items(), key=lambda kv: str(kv[0]))) + "}"
-    if isinstance(value, (list, tuple)):
-        return "[" + ",".join(_canon(v) for v in value) + "]"
     return repr(value)
 
 

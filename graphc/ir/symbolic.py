@@ -187,65 +187,82 @@ def _tokens(text: str) -> list[str]:
 
 
 def _parse(tokens: list[str]) -> Poly:
-    pos = 0
+    """Evaluate the grammar below as it is read, with an explicit stack of frames instead of
+    recursion, so an expression nests as deep as memory allows:
 
-    def peek():
-        return tokens[pos] if pos < len(tokens) else None
+        expr    := product (("+" | "-") product)*
+        product := primary (("*" | "/" | "//") primary)*
+        primary := "(" expr ")" | "-" primary | integer | name
 
-    def take():
-        nonlocal pos
-        pos += 1
-        return tokens[pos - 1]
-
-    def primary() -> Poly:
-        tok = take() if peek() is not None else None
-        if tok is None:
-            raise _Unparsed
-        if tok == "(":
-            value = expr()
-            if peek() != ")":
-                raise _Unparsed
-            take()
-            return value
-        if tok == "-":
-            return pscale(primary(), -1)
-        if tok.isdigit():
-            return const(int(tok))
-        if _IDENT.match(tok):
-            return atom(tok)
-        raise _Unparsed
-
-    def product_() -> Poly:
-        value = primary()
-        while peek() in ("*", "/", "//"):
-            op = take()
-            right = primary()
-            if op == "*":
-                value = pmul(value, right)
-            elif op == "/":
-                q = pdiv(value, right)
-                if q is None or constant_of(right) == 0:
+    A frame is [rule, state, value so far, pending operator]; `result` carries a finished rule's
+    value to the frame below. Operations are applied in the order the grammar reads them."""
+    pos, end = 0, len(tokens)
+    stack: list[list] = [["expr", 0, None, None]]
+    result: Poly = ()
+    while stack:
+        frame = stack[-1]
+        rule, state = frame[0], frame[1]
+        if rule == "primary":
+            if state == 0:
+                if pos >= end:
                     raise _Unparsed
-                value = q
-            else:
-                k = constant_of(right)
-                if k is None or k.denominator != 1 or k <= 0:
+                tok = tokens[pos]
+                pos += 1
+                if tok in ("(", "-"):
+                    frame[1] = 1 if tok == "(" else 2
+                    stack.append(["expr" if tok == "(" else "primary", 0, None, None])
+                    continue
+                stack.pop()
+                if tok.isdigit():
+                    result = const(int(tok))
+                elif _IDENT.match(tok):
+                    result = atom(tok)
+                else:
                     raise _Unparsed
-                value = pfloordiv(value, int(k))
-        return value
-
-    def expr() -> Poly:
-        value = product_()
-        while peek() in ("+", "-"):
-            op = take()
-            right = product_()
-            value = padd(value, right if op == "+" else pscale(right, -1))
-        return value
-
-    result = expr()
-    if pos != len(tokens):
+            elif state == 1:  # "(" expr: the ")" must follow
+                if pos >= end or tokens[pos] != ")":
+                    raise _Unparsed
+                pos += 1
+                stack.pop()
+            else:  # "-" primary
+                stack.pop()
+                result = pscale(result, -1)
+            continue
+        ops, operand = (("+", "-"), "product") if rule == "expr" else (("*", "/", "//"), "primary")
+        if state == 0:  # the first operand
+            frame[1] = 1
+            stack.append([operand, 0, None, None])
+            continue
+        frame[2] = result if state == 1 else _apply(frame[3], frame[2], result)
+        if pos < end and tokens[pos] in ops:
+            frame[1], frame[3] = 2, tokens[pos]
+            pos += 1
+            stack.append([operand, 0, None, None])
+            continue
+        stack.pop()
+        result = frame[2]
+    if pos != end:
         raise _Unparsed
     return result
+
+
+def _apply(op: str, value: Poly, right: Poly) -> Poly:
+    """`value op right` for a binary operator of the grammar (_Unparsed where it has no normal form)."""
+    if op == "+":
+        return padd(value, right)
+    if op == "-":
+        return padd(value, pscale(right, -1))
+    if op == "*":
+        return pmul(value, right)
+    if op == "/":
+        q = pdiv(value, right)
+        if q is None or constant_of(right) == 0:
+            raise _Unparsed
+        return q
+    k = constant_of(right)
+    if k is None or k.denominator != 1 or k <= 0:
+        raise _Unparsed
+    return pfloordiv(value, int(k))
 
 
 @lru_cache(maxsize=65536)

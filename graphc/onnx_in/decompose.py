@@ -187,39 +187,6 @@ def _not(ctx: NodeContext):
     return ctx.b.equal(ctx.x(0), ctx.b.const(False, "bool"))
 
 
-@decomposition("Upsample", "Resize")
-def _resize(ctx: NodeContext):
-    """Nearest-neighbour resizing by one integer factor on every spatial axis: graphc upsample."""
-    x = ctx.x(0)
-    mode = ctx.attr("mode", "nearest")
-    if ctx.op_type == "Resize":
-        ctx.only("mode", "nearest_mode", "coordinate_transformation_mode")
-        if ctx.has(3):
-            sizes = ctx.ints(3, "sizes")
-            scales = [s / d for s, d in zip(sizes, x.shape)] if all(isinstance(d, int) for d in x.shape) else None
-        else:
-            scales = ctx.const(2, "scales").tolist()
-        if mode == "nearest" and (ctx.attr("coordinate_transformation_mode"), ctx.attr("nearest_mode")) not in (
-                ("asymmetric", "floor"), ("asymmetric", "round_prefer_floor"), ("half_pixel", "round_prefer_floor")):
-            raise ctx.unsupported("only asymmetric/half_pixel nearest resizing by integer factors is supported")
-    else:
-        scales = ctx.const(1, "scales").tolist() if ctx.has(1) else ctx.attr("scales")
-    if mode != "nearest" or scales is None or [float(s) for s in scales[:2]] != [1.0, 1.0]:
-        raise ctx.unsupported(f"mode={mode} scales={scales}: only nearest resizing of spatial axes is supported")
-    factors = {float(s) for s in scales[2:]}
-    if len(factors) != 1 or not float(next(iter(factors))).is_integer():
-        raise ctx.unsupported(f"scales {scales}: one integer factor on every spatial axis is supported")
-    return ctx.b.upsample(x, scale=int(factors.pop()))
-
-
-@decomposition("Floor", "Ceil", "Round")
-def _rounding(ctx: NodeContext):
-    """Only on constants (shape arithmetic, folded): these have no graphc op."""
-    fn = {"Floor": np.floor, "Ceil": np.ceil, "Round": np.round}[ctx.op_type]
-    value = ctx.const(0, "a rounded tensor")
-    return _const(ctx, fn(value).astype(value.dtype))
-
-
 @decomposition("CastLike")
 def _cast_like(ctx: NodeContext):
     ctx.only(saturate=1)
@@ -227,20 +194,15 @@ def _cast_like(ctx: NodeContext):
     return x if x.dtype == like.dtype and x.kind == "const" else ctx.b.cast(x, to=like.dtype)
 
 
-@decomposition("Mod")
-def _mod(ctx: NodeContext):
-    """Only on constants (shape arithmetic, folded): graphc has no mod op."""
-    a, b = ctx.const(0, "dividend"), ctx.const(1, "divisor")
-    if a.dtype == object or b.dtype == object:
-        raise ctx.unsupported("Mod of a symbolic dim is not supported")
-    return _const(ctx, (np.fmod(a, b) if ctx.attr("fmod", 0) else np.mod(a, b)).astype(a.dtype))
-
-
 @decomposition("Pad")
 def _pad(ctx: NodeContext):
-    """Constant padding as a Concat of constant blocks built from slices of x (symbolic dims on
-    other axes allowed); negative pads crop with a slice."""
-    ctx.only("mode", "pads", "value", mode="constant")
+    """Padding as a Concat of blocks built from slices of x (symbolic dims on other axes allowed):
+    constant blocks, or for mode edge / reflect / wrap the edge element repeated, the mirrored
+    rows (without the edge) and the rows from the other end; negative pads crop with a slice."""
+    ctx.only("mode", "pads", "value")
+    mode = ctx.attr("mode", "constant")
+    if mode not in ("constant", "edge", "reflect", "wrap"):
+        raise ctx.unsupported(f"mode={mode!r} is not supported (constant, edge, reflect, wrap)")
     b, x = ctx.b, ctx.x(0)
     rank = x.type.rank
     pads = list(ctx.attrs["pads"]) if "pads" in ctx.attrs else ctx.ints(1, "pads")
@@ -259,12 +221,28 @@ def _pad(ctx: NodeContext):
         for n, front in ((lo, True), (hi, False)):
             if not n:
                 continue
-            if not isinstance(size, int) or n > size:
-                raise ctx.unsupported(f"padding {n} on axis {axis} of size {size} is not supported")
-            block = b.zeros_like(b.slice(y, starts=[0], ends=[n], axes=[axis]))
-            if value:
+            limit = size - 1 if mode == "reflect" else size
+            if not isinstance(size, int) or n > limit:
+                raise ctx.unsupported(f"mode={mode} padding {n} on axis {axis} of size {size} is not supported")
+            block = _pad_block(b, y, axis, size, n, front, mode)
+            if mode == "constant" and value:
                 block = b.add(block, b.const(value, y.dtype))
             parts.insert(0, block) if front else parts.append(block)
         if len(parts) > 1:
             y = b.concat(*parts, axis=axis)
     return y if y is not x else b.identity(x)
+
+
+def _pad_block(b, y, axis: int, size: int, n: int, front: bool, mode: str):
+    """The n rows Pad puts before (front) or after y along `axis` (of fixed length `size`)."""
+    cut = lambda start, end, step=1: b.slice(y, starts=[start], ends=[end], axes=[axis], steps=[step])  # noqa: E731
+    if mode == "constant":
+        return b.zeros_like(cut(0, n))
+    if mode == "edge":
+        edge = cut(0, 1) if front else cut(size - 1, size)
+        return b.concat(*[edge] * n, axis=axis) if n > 1 else edge
+    if mode == "wrap":
+        return cut(size - n, size) if front else cut(0, n)
+    # reflect: the n rows next to the edge, mirrored (the edge row itself not repeated)
+    end = size - 2 - n
+    return cut(n, 0, -1) if front else cut(size - 2, end if end >= 0 else -(2**62), -1)

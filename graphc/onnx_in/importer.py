@@ -19,9 +19,10 @@ from onnx import numpy_helper
 
 from graphc.errors import GraphcError, Location, ShapeError, SpecError
 from graphc.ir.graph import Graph, Value
-from graphc.ir.types import DTYPES, TensorType, np_dtype
+from graphc.ir.types import DTYPES, TensorType, format_shape, np_dtype
 from graphc.export.onnx_load import load_model_file
 from graphc.onnx_in import convert  # noqa: F401  (installs the OpDef.onnx_import hooks)
+from graphc.onnx_in import resize  # noqa: F401  (Resize and Upsample)
 from graphc.onnx_in import scopes
 from graphc.onnx_in.context import NodeContext
 from graphc.onnx_in.decompose import DECOMPOSITIONS
@@ -31,7 +32,8 @@ MIN_OPSET = 13  # older models are upgraded to TARGET_OPSET first (model-zoo fil
 TARGET_OPSET = 21
 ONNX_DTYPES = {code: name for name, (_, code) in DTYPES.items()}
 # the exporters' own scalar and shape constants, not module weights
-_CONST_INIT = re.compile(r"^(onnx::|_|val_|/|\d+$)|::")
+# exporter-made constants, not weights: torch (onnx::, _, val_, /), tf2onnx (a TF Const, const_fold_opt__N)
+_CONST_INIT = re.compile(r"^(onnx::|_|val_|/|\d+$)|::|(^|/)Const(_\d+)?:0$|^(const_fold_opt|Const)__\d+$")
 # ops whose reference folds symbolic shape vectors (numpy object arrays of dims)
 _SHAPE_FOLDABLE = {"reshape", "concat", "gather", "unsqueeze", "squeeze", "slice", "cast", "identity", "flatten"}
 
@@ -273,8 +275,10 @@ class Importer:
                                     Location(self.file, 1, 1))
 
     def _check_value_info(self) -> None:
-        """Warn where the file's value_info has a fixed dim that graphc's rules infer differently."""
+        """Warn where the file's value_info has a fixed dim that graphc's rules infer differently:
+        one line `FILE: warning: node 'NAME' (Op): file says [..], graphc infers [..]` each."""
         inferred = self.values
+        producers = {out: (i, n) for i, n in enumerate(self.model.graph.node) for out in n.output if out}
         for vi in list(self.model.graph.value_info) + list(self.model.graph.output):
             v = inferred.get(vi.name)
             if v is None or not vi.type.HasField("tensor_type") or not vi.type.tensor_type.HasField("shape"):
@@ -283,12 +287,22 @@ class Importer:
             ours = list(v.shape)
             if len(dims) != len(ours) or any(d is not None and isinstance(o, int) and d != o
                                              for d, o in zip(dims, ours)):
-                where = v.producer.name if v.producer is not None else vi.name
-                shown = "[" + ", ".join("?" if d is None else str(d) for d in dims) + "]"
-                message = (f"{self.file}: node {where}: the file says {vi.name} has shape {shown}, graphc's "
-                           f"shape rules infer {v.type}")
+                said = [d.dim_value if d.HasField("dim_value") else (d.dim_param or "?")
+                        for d in vi.type.tensor_type.shape.dim]
+                message = f"{self.file}: warning: {_node_label(producers, vi.name)}: file says {format_shape(said)}, " \
+                          f"graphc infers {format_shape(ours)}"
                 self.warnings.append(message)
-                warnings.warn(message, OnnxShapeWarning, stacklevel=3)
+                warnings.warn(OnnxShapeWarning(message), stacklevel=3)
+
+
+def _node_label(producers: dict, value: str) -> str:
+    """`node 'NAME' (Op)` of the ONNX node writing `value` (`output 'NAME'` of the node when it has
+    several; `value 'NAME'` when no node writes it)."""
+    if value not in producers:
+        return f"value '{value}'"
+    i, node = producers[value]
+    label = f"node '{node.name or '#' + str(i)}' ({node.op_type})"
+    return label + (f", output '{value}'" if len([o for o in node.output if o]) > 1 else "")
 
 
 def import_model(source: str | onnx.ModelProto, name: str | None = None) -> Graph:

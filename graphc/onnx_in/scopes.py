@@ -66,12 +66,30 @@ def module_path(node: onnx.NodeProto) -> tuple[list[str], str, list[str]]:
     return paths, _clean(parts[-1]), []
 
 
+_GENERATED = re.compile(r"^\w+__\d+$")  # tf2onnx's own nodes (LSTM__75, Transpose__36): no TF scope
+
+
+def _inherit_generated(og: onnx.GraphProto, paths: list) -> None:
+    """An unscoped node that tf2onnx made (a rewriter's LSTM, an NHWC Transpose) takes the module
+    path of the node that produces its first scoped input, so it groups with its Keras layer."""
+    producer = {out: i for i, n in enumerate(og.node) for out in n.output}
+    for i, node in enumerate(og.node):
+        if paths[i][0] or not _GENERATED.match(node.name or ""):
+            continue
+        for name in node.input:
+            j = producer.get(name)
+            if j is not None and paths[j][0]:
+                paths[i] = (list(paths[j][0]), paths[i][1], list(paths[j][2]))
+                break
+
+
 class LayerNamer:
     """Assigns each node its layer: its module path, or `<module>.<node>` for nodes that sit
     directly in a module containing other modules (a residual Add in `layer1.0`)."""
 
     def __init__(self, og: onnx.GraphProto):
         self.paths = [module_path(n) for n in og.node]
+        _inherit_generated(og, self.paths)
         self.blocks: set[str] = set()
         self.classes: dict[str, str] = {}
         for paths, _, classes in self.paths:
@@ -86,7 +104,7 @@ class LayerNamer:
         if paths and paths[-1] not in self.blocks:
             layer = paths[-1]
         else:
-            base = re.sub(r"_\d+$", "", short.split(".")[-1]).lower() or "node"  # /Add_3 -> add
+            base = re.sub(r"_+\d+$", "", short.split(".")[-1]).lower() or "node"  # /Add_3, LSTM__75 -> add, lstm
             layer = f"{paths[-1]}.{base}" if paths else base
             # dynamo: the nodes of one fx node share its name; legacy: each node is its own
             key = (layer, f"{'.'.join(paths)}/{short}" if _meta(node, _NAME_SCOPES) else node.name or str(index))
@@ -153,12 +171,14 @@ def view_depth(graph: Graph, max_boxes: int = 16) -> int | None:
     tree = layer_tree(graph)
 
     def boxes(items, depth: int, limit: int | None) -> int:
-        total = 0
-        for item in items:
-            if item.kind == "layer" or (limit is not None and depth >= limit):
-                total += 1
-            else:
-                total += sum(boxes(copy, depth + 1, limit) for copy in item.copies)
+        total, todo = 0, [(items, depth)]
+        while todo:
+            items, depth = todo.pop()
+            for item in items:
+                if item.kind == "layer" or (limit is not None and depth >= limit):
+                    total += 1
+                else:
+                    todo.extend((copy, depth + 1) for copy in item.copies)
         return total
 
     if boxes(tree, 0, None) <= max_boxes:

@@ -13,7 +13,7 @@ from graphc.ir import builder as ir_builder
 from graphc.ir import interp as ir_interp
 from graphc.ir.graph import Graph
 from graphc.ops.registry import OPS, REQUIRED, OpDef, evaluate, get_op, register
-from graphc.ops import elementwise, nn, reduce, shape  # noqa: F401  (registration)
+from graphc.ops import einsum, elementwise, nn, reduce, rounding, shape  # noqa: F401  (registration)
 from graphc.ops import attention, recurrent, sampling  # noqa: F401  (registration)
 from graphc.ops import gradops  # noqa: F401  (internal ops of gradient rules)
 

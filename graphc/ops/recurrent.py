@@ -3,6 +3,12 @@
 Inputs: `x [N, T, C]`, then per direction `w_ih [G*H, C]`, `w_hh [G*H, H]`, `b_ih [G*H]`,
 `b_hh [G*H]` in PyTorch's layouts and gate orders (lstm: i, f, g, o; gru: r, z, n; G = 4, 3, 1);
 a bidirectional op takes the four reverse-direction parameters after the forward ones (9 inputs).
+`lstm`'s attribute `gate_order` says how its parameters' rows are ordered: `ifgo` (PyTorch's,
+the default), `iofg` (ONNX's i, o, f, c) or any other order of the four letters. The ONNX importer
+sets it to the order of the tensors it finds (ONNX's, or PyTorch's when it sees through an
+exporter's re-ordering of `state_dict` weights), so that an imported LSTM re-exports with no
+re-ordering nodes on its weights beyond what the order needs; every part of the op (reference, lowering, gradient,
+unrolled form) honours it, the shape rule is the same for both.
 Initial states are zero. Outputs: `y [N, T, D*H]` (every step, forward then reverse features),
 `h [N, D*H]` (final hidden state of each direction, concatenated), lstm also `c [N, D*H]`.
 
@@ -12,7 +18,7 @@ runs. `graphc compile --target onnxruntime` lowers `rnn` to a MatMul (the input 
 step) and a `Scan` instead: faster on onnxruntime than its `RNN` kernel (see `_lower_rnn_scan`),
 but OpenVINO cannot convert Scan (docs/runtimes.md). The native ops come
 with Transposes around them and the weights re-ordered to ONNX's gate order by Split/Concat nodes
-(lstm i, o, f, c; gru z, r, h with linear_before_reset=1, which is PyTorch's GRU). On initializers
+(lstm i, o, f, c; gru z, r, h with the op's linear_before_reset: 1 is PyTorch's GRU, 0 ONNX's default). On initializers
 onnxruntime folds the re-ordering away at session start.
 
 Gradient: `lstm` has a hand-written backprop through time (`_lstm_vjp`) that recomputes the gates
@@ -32,7 +38,7 @@ from graphc.ir.reverse import gradients
 from graphc.ir.types import TensorType, format_shape, onnx_dtype
 from graphc.ops import cost
 from graphc.ops.common import int64, need_float
-from graphc.ops.registry import OpDef, as_list, register
+from graphc.ops.registry import ABSENT, OpDef, as_list, register
 from onnx import helper
 
 GATES = {"rnn": 1, "lstm": 4, "gru": 3}
@@ -40,6 +46,12 @@ ONNX_OP = {"rnn": "RNN", "lstm": "LSTM", "gru": "GRU"}
 # ONNX gate order as indices into PyTorch's gate chunks
 ONNX_GATE_ORDER = {"rnn": [0], "lstm": [0, 3, 1, 2], "gru": [1, 0, 2]}
 RNN_ACTIVATIONS = {"tanh": "Tanh", "relu": "Relu"}
+LSTM_GATES = "ifgo"  # lstm `gate_order`: any order of these letters; PyTorch's (default); ONNX's is iofg
+
+
+def gate_perm(order: str, want: str) -> list[int]:
+    """Indices into chunks stored in gate order `order` that give gate order `want`."""
+    return [order.index(g) for g in want]
 
 
 def directions(n_inputs: int) -> int:
@@ -55,8 +67,13 @@ def _infer(kind: str):
             raise ShapeError(f"{kind} takes 5 inputs (x, w_ih, w_hh, b_ih, b_hh) or 9 (bidirectional), got {len(ts)}")
         x = ts[0]
         need_float(x, kind)
+        if kind == "lstm" and sorted(str(a.get("gate_order", "ifgo"))) != sorted(LSTM_GATES):
+            raise ShapeError(f"lstm: gate_order must be an order of the gates i, f, g, o (ifgo: PyTorch's, iofg: "
+                             f"ONNX's), got {a['gate_order']!r}")
         if a.get("activation", "tanh") not in RNN_ACTIVATIONS:
             raise ShapeError(f"{kind}: activation must be tanh or relu, got {a['activation']!r}")
+        if a.get("linear_before_reset", 1) not in (0, 1):
+            raise ShapeError(f"{kind}: linear_before_reset must be 0 or 1, got {a['linear_before_reset']!r}")
         if x.rank != 3:
             raise ShapeError(f"input has shape {format_shape(x.shape)}, {kind} needs [N, T, C] (batch first)")
         for t in ts[1:]:
@@ -88,7 +105,8 @@ def _sigmoid(v: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-v))
 
 
-def cell_ref(kind: str, xw: np.ndarray, h: np.ndarray, c: np.ndarray, w_hh, b_hh, activation: str):
+def cell_ref(kind: str, xw: np.ndarray, h: np.ndarray, c: np.ndarray, w_hh, b_hh, activation: str,
+             linear_before_reset: int = 1):
     """One step: xw = x_t @ w_ih.T + b_ih; returns the new (h, c)."""
     hw = h @ w_hh.T + b_hh
     if kind == "rnn":
@@ -101,11 +119,22 @@ def cell_ref(kind: str, xw: np.ndarray, h: np.ndarray, c: np.ndarray, w_hh, b_hh
     xr, xz, xn = np.split(xw, 3, axis=-1)
     hr, hz, hn = np.split(hw, 3, axis=-1)
     r, z = _sigmoid(xr + hr), _sigmoid(xz + hz)
-    n = np.tanh(xn + r * hn)
+    if not linear_before_reset:  # ONNX's default: the reset gate scales h before the matmul
+        hidden = h.shape[-1]
+        hn = (r * h) @ w_hh[2 * hidden:].T + b_hh[2 * hidden:]
+    n = np.tanh(xn + r * hn) if linear_before_reset else np.tanh(xn + hn)
     return (1.0 - z) * n + z * h, c
 
 
+def _pytorch_order_ref(ins: list[np.ndarray], order: str) -> list[np.ndarray]:
+    """lstm parameters with rows in gate order `order` -> PyTorch's i, f, g, o (numpy)."""
+    perm = gate_perm(order, "ifgo")
+    return [ins[0]] + [np.concatenate([np.split(p, 4, axis=0)[k] for k in perm], axis=0) for p in ins[1:]]
+
+
 def recurrent_ref(kind: str, ins: list[np.ndarray], a: dict) -> list[np.ndarray]:
+    if kind == "lstm" and a.get("gate_order", "ifgo") != "ifgo":
+        ins = _pytorch_order_ref(ins, a["gate_order"])
     x = ins[0].astype(np.float64)
     n, steps, _ = x.shape
     ys, hs, cs = [], [], []
@@ -116,7 +145,8 @@ def recurrent_ref(kind: str, ins: list[np.ndarray], a: dict) -> list[np.ndarray]
         y = np.zeros((n, steps, hidden))
         xw = x @ w_ih.T + b_ih
         for t in (range(steps) if d == 0 else reversed(range(steps))):
-            h, c = cell_ref(kind, xw[:, t], h, c, w_hh, b_hh, a.get("activation", "tanh"))
+            h, c = cell_ref(kind, xw[:, t], h, c, w_hh, b_hh, a.get("activation", "tanh"),
+                            a.get("linear_before_reset", 1))
             y[:, t] = h
         ys.append(y), hs.append(h), cs.append(c)
     out = [np.concatenate(ys, axis=-1), np.concatenate(hs, axis=-1)]
@@ -223,11 +253,14 @@ def _lower_rnn_scan(ctx, node) -> None:
 
 
 def _lower(kind: str):
-    gates, order = GATES[kind], ONNX_GATE_ORDER[kind]
+    gates = GATES[kind]
 
     def lower(ctx, node) -> None:
         if kind == "rnn" and ctx.target == "onnxruntime":
             return _lower_rnn_scan(ctx, node)
+        order = ONNX_GATE_ORDER[kind]
+        if kind == "lstm" and node.attrs.get("gate_order", "ifgo") != "ifgo":
+            order = gate_perm(node.attrs["gate_order"], "iofg")  # rows stored in ONNX's order: no nodes
         ins = ctx.names(node.inputs)
         ndir = directions(len(ins))
         hidden = node.inputs[2].shape[1]
@@ -246,7 +279,7 @@ def _lower(kind: str):
         outs = [ctx.tmp(node, s) if ctx.used(v) else "" for s, v in zip(("Y", "Y_h", "Y_c"), node.outputs)]
         attrs = {"hidden_size": int(hidden), "direction": "bidirectional" if ndir == 2 else "forward"}
         if kind == "gru":
-            attrs["linear_before_reset"] = 1
+            attrs["linear_before_reset"] = int(node.attrs.get("linear_before_reset", 1))
         if kind == "rnn":
             attrs["activations"] = [RNN_ACTIVATIONS[node.attrs["activation"]]] * ndir
         zeros = _zero_state(ctx, node, ndir, int(hidden))
@@ -268,8 +301,10 @@ def _lower(kind: str):
 
 
 # -- unrolled form and gradient -------------------------------------------------------------
-def _cell(b, kind: str, xw, h, c, w_hh, b_hh, hidden: int, activation: str):
+def _cell(b, kind: str, xw, h, c, w_hh, b_hh, hidden: int, activation: str, linear_before_reset: int = 1):
     """One step in graphc primitives; h and c are None at the first step (zero state)."""
+    if kind == "gru" and not linear_before_reset:
+        return _gru_cell_reset_first(b, xw, h, w_hh, b_hh, hidden)
     hw = b.gemm(h, w_hh, b_hh, trans_b=1) if h is not None else b_hh
     if kind == "rnn":
         return b.emit(activation, b.add(xw, hw)), None
@@ -286,8 +321,24 @@ def _cell(b, kind: str, xw, h, c, w_hh, b_hh, hidden: int, activation: str):
     return (new if h is None else b.add(new, b.mul(z, h))), None
 
 
+def _gru_cell_reset_first(b, xw, h, w_hh, b_hh, hidden: int):
+    """A GRU step with linear_before_reset=0 (ONNX's default): n = tanh(xn + (r * h) W_hn^T + b_hn)."""
+    xr, xz, xn = b.split(xw, axis=-1, sizes=[hidden] * 3)
+    w_rz, w_n = b.split(w_hh, axis=0, sizes=[2 * hidden, hidden])
+    b_rz, b_n = b.split(b_hh, axis=0, sizes=[2 * hidden, hidden])
+    hw = b.gemm(h, w_rz, b_rz, trans_b=1) if h is not None else b_rz
+    hr, hz = b.split(hw, axis=-1, sizes=[hidden] * 2)
+    r, z = b.sigmoid(b.add(xr, hr)), b.sigmoid(b.add(xz, hz))
+    hn = b.gemm(b.mul(r, h), w_n, b_n, trans_b=1) if h is not None else b_n
+    n = b.tanh(b.add(xn, hn))
+    new = b.mul(b.sub(1.0, z), n)
+    return (new if h is None else b.add(new, b.mul(z, h))), None
+
+
 def unrolled(b, kind: str, inputs: list, attrs: dict) -> list:
     """The op's outputs computed step by step with graphc primitives (needs a fixed T)."""
+    if kind == "lstm" and attrs.get("gate_order", "ifgo") != "ifgo":
+        inputs = _pytorch_order(b, inputs, attrs["gate_order"])
     x = inputs[0]
     steps = x.shape[1]
     if not isinstance(steps, int):
@@ -303,7 +354,7 @@ def unrolled(b, kind: str, inputs: list, attrs: dict) -> list:
         outs = [None] * steps
         for t in (range(steps) if d == 0 else reversed(range(steps))):
             h, c = _cell(b, kind, b.squeeze(per_step[t], axes=[1]), h, c, w_hh, b_hh, hidden,
-                         attrs.get("activation", "tanh"))
+                         attrs.get("activation", "tanh"), attrs.get("linear_before_reset", 1))
             outs[t] = b.unsqueeze(h, axes=[1])
         ys.append(b.concat(*outs, axis=1) if steps > 1 else outs[0])
         hs.append(h), cs.append(c)
@@ -414,9 +465,39 @@ def _lstm_vjp(b, node, g):
     return grads
 
 
+def _reorder_rows(b, v, perm: list[int]):
+    """v's four gate chunks of rows (axis 0) taken in the order `perm`."""
+    parts = as_list(b.split(v, axis=0, sizes=[int(v.shape[0]) // 4] * 4))
+    return b.concat(*[parts[k] for k in perm], axis=0)
+
+
+def _pytorch_order(b, inputs: list, order: str) -> list:
+    """lstm inputs with parameters in gate order `order` -> the same with PyTorch's (graphc ops)."""
+    perm = gate_perm(order, "ifgo")
+    return [inputs[0]] + [_reorder_rows(b, p, perm) for p in inputs[1:]]
+
+
+class _Reordered:
+    """The lstm node as `_lstm_vjp` sees it: its parameters re-ordered to PyTorch's gates."""
+
+    def __init__(self, b, node):
+        self.inputs = _pytorch_order(b, list(node.inputs), node.attrs["gate_order"])
+        self.outputs, self.attrs = node.outputs, {**node.attrs, "gate_order": "ifgo"}
+
+
+def _lstm_vjp_gate_order(b, node, g):
+    """Hand-written LSTM gradient (`_lstm_vjp`, 8 nodes a step); with a `gate_order` other than
+    PyTorch's, on the parameters re-ordered to it, the parameter gradients re-ordered back."""
+    if node.attrs.get("gate_order", "ifgo") == "ifgo":
+        return _lstm_vjp(b, node, g)
+    grads = _lstm_vjp(b, _Reordered(b, node), g)
+    back = gate_perm("ifgo", node.attrs["gate_order"])
+    return grads[:1] + [None if d is None else _reorder_rows(b, d, back) for d in grads[1:]]
+
+
 def _vjp(kind: str):
     if kind == "lstm":
-        return _lstm_vjp
+        return _lstm_vjp_gate_order
 
     def vjp(b, node, g):  # reverse mode through the unrolled decomposition (the primitives' rules)
         outputs = unrolled(b, kind, list(node.inputs), node.attrs)
@@ -432,12 +513,17 @@ _ONNX_OPS = {"rnn": ("RNN", "Transpose", "Reshape", "Concat", "Unsqueeze", "Shap
              **{k: (ONNX_OP[k], "Transpose", "Reshape", "Concat", "Split", "Unsqueeze", "Shape", "ConstantOfShape")
                 for k in ("lstm", "gru")}}
 _DOC = {"rnn": "Elman RNN layer, h = act(x W_ih^T + b_ih + h W_hh^T + b_hh)",
-        "lstm": "LSTM layer (PyTorch gate order i, f, g, o)",
-        "gru": "GRU layer (PyTorch gate order r, z, n; reset applied after the hidden matmul)"}
+        "lstm": "LSTM layer (gate order i, f, g, o: PyTorch's; attribute gate_order, e.g. iofg: ONNX's)",
+        "gru": "GRU layer (PyTorch gate order r, z, n; reset applied after the hidden matmul, or before it with "
+               "linear_before_reset: 0, ONNX's default)"}
+
+# gate_order / linear_before_reset: absent means PyTorch's ifgo / 1 (so that spec-built LSTMs and GRUs keep
+# their digest and bytes)
+_ATTRS = {"rnn": {"activation": "tanh"}, "lstm": {"gate_order": ABSENT}, "gru": {"linear_before_reset": ABSENT}}
 
 for _kind in ("rnn", "lstm", "gru"):
     register(OpDef(_kind, _INPUTS, _infer(_kind), (lambda k: lambda ins, a: recurrent_ref(k, ins, a))(_kind),
-                   _lower(_kind), attrs={"activation": "tanh"} if _kind == "rnn" else {},
+                   _lower(_kind), attrs=_ATTRS.get(_kind, {}),
                    outputs=("y", "h", "c") if _kind == "lstm" else ("y", "h"), vjp=_vjp(_kind), family="recurrent",
                    public=False, min_inputs=5, doc=_DOC[_kind] + "; batch-first [N, T, C], zero initial state",
                    onnx_ops=_ONNX_OPS[_kind], cost=cost.recurrent))

@@ -84,8 +84,24 @@ def _reduce(name, ref, onnx_op, vjp, doc):
 
 _reduce("sum", np.sum, "ReduceSum", _sum_vjp, "sum over axis (an int, a list, or all when omitted)")
 _reduce("mean", np.mean, "ReduceMean", _mean_vjp, "mean over axis (an int, a list, or all when omitted)")
-_reduce("max", np.max, "ReduceMax", _max_vjp, "max over axis; ties share the gradient equally")
-_reduce("min", np.min, "ReduceMin", _max_vjp, "min over axis; ties share the gradient equally")
+def _extreme(fn, lowest: bool):
+    """np.max / np.min, where an empty set gives ONNX's identity: the lowest (max) or highest (min)
+    value of the dtype (-inf / inf for floats, False / True for bool)."""
+    def ref(x, axis, keepdims):
+        if x.size:
+            return fn(x, axis=axis, keepdims=keepdims)
+        if x.dtype == np.bool_:
+            start = not lowest
+        elif np.issubdtype(x.dtype, np.floating):
+            start = -np.inf if lowest else np.inf
+        else:
+            start = np.iinfo(x.dtype).min if lowest else np.iinfo(x.dtype).max
+        return fn(x, axis=axis, keepdims=keepdims, initial=start)
+    return ref
+
+
+_reduce("max", _extreme(np.max, True), "ReduceMax", _max_vjp, "max over axis; ties share the gradient equally")
+_reduce("min", _extreme(np.min, False), "ReduceMin", _max_vjp, "min over axis; ties share the gradient equally")
 
 
 def _argmax_infer(types, attrs):

@@ -22,6 +22,7 @@ from graphc.errors import ShapeError, did_you_mean
 from graphc.ir.types import TensorType
 
 REQUIRED = object()  # attribute default meaning "must be given"
+ABSENT = object()  # attribute default meaning "left out unless given" (readers use attrs.get)
 
 InferFn = Callable[[list[TensorType], dict], list[TensorType]]
 RefFn = Callable[[list[np.ndarray], dict], list[np.ndarray]]
@@ -164,7 +165,7 @@ def full_attrs(name: str, declared: dict[str, Any], given: dict, also: Sequence[
         elif default is REQUIRED:
             raise ShapeError(f"{name} needs the attribute '{key}'", attr=key,
                              hint=f"add it, like '- {name}: {{{key}: ...}}'")
-        else:
+        elif default is not ABSENT:
             result[key] = default
     return result
 

@@ -15,6 +15,7 @@ import numpy as np
 from graphc.ir.graph import Graph, Value
 from graphc.passes.log import PassLog
 from graphc.passes.rewrite import Editor, can_replace, is_output, is_pure
+from graphc.util.walk import rebuild
 
 NAME = "cse"
 LEVEL = 1
@@ -23,12 +24,18 @@ CONST_KEY_LIMIT = 4096  # constants up to this many elements are compared by con
 
 def freeze(obj: Any) -> Any:
     """A hashable, exact form of an attribute value."""
+    def split(v: Any):
+        if isinstance(v, (list, tuple)):
+            return list(v), tuple
+        if isinstance(v, dict):
+            return list(v.values()), lambda done: tuple(sorted(zip(v, done)))
+        return None
+    return rebuild(obj, split, _freeze_leaf)
+
+
+def _freeze_leaf(obj: Any) -> Any:
     if isinstance(obj, np.ndarray):
         return ("array", obj.dtype.str, obj.shape, obj.tobytes())
-    if isinstance(obj, (list, tuple)):
-        return tuple(freeze(o) for o in obj)
-    if isinstance(obj, dict):
-        return tuple(sorted((k, freeze(v)) for k, v in obj.items()))
     if isinstance(obj, float):
         return ("float", obj)  # 1 and 1.0 are the same key only when the op sees the same value
     return obj

@@ -9,7 +9,7 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generator
 
 from graphc.errors import Location, ShapeError, SpecError, did_you_mean
 from graphc.ir.digest import graph_digest
@@ -24,6 +24,7 @@ from graphc.spec.params import substitute
 from graphc.spec.refs import cycle_path, reads_of
 from graphc.spec.validate import check_attr_types
 from graphc.spec.yaml_loader import LocList, LocMap, load_yaml, read_spec_file
+from graphc.util.walk import trampoline
 from graphc.version import __version__
 
 SPEC_VERSION = 1
@@ -286,7 +287,7 @@ class ModelBuilder:
         for name, value in self._parse_inputs(body["inputs"], body.value_loc("inputs"), scope.params).items():
             scope.entries[name] = _Entry([g.add_input(name, value[0])], loc=value[1])
             scope.input_names.append(name)
-        self._build_layers(body, scope)
+        trampoline(self._build_layers(body, scope))
         check_params(g)
         g.outputs = self._outputs(body, scope)
         g.metadata = {"graphc_version": __version__, "spec_sha256": graph_digest(g, self.spec.seed),
@@ -333,7 +334,10 @@ class ModelBuilder:
         return result
 
     # -- layers -------------------------------------------------------------------------
-    def _build_layers(self, body: LocMap, scope: _Scope) -> None:
+    # Blocks and models used as layers nest: _build_layers -> _layer -> _expand_block -> _build_layers.
+    # These are generators run by `trampoline` (`x = yield self._f(...)` is the call), so the
+    # nesting lives on an explicit stack and is as deep as the spec is, not Python's recursion limit.
+    def _build_layers(self, body: LocMap, scope: _Scope) -> Generator:
         layers = body.get("layers")
         if not isinstance(layers, LocList) or not layers:
             raise SpecError("'layers:' must be a non-empty list of layers",
@@ -363,7 +367,7 @@ class ModelBuilder:
             scope.pending[name] = loc
         scope.reads = reads_of(names, [attrs.get("in") if attrs is not None else None for _, attrs, _, _ in items])
         for name, (op, attrs, loc, item) in zip(names, items):
-            self._build_layer(op, attrs, loc, name, scope)
+            yield self._layer(op, attrs, loc, name, scope)
             del scope.pending[name]
 
     def _split_item(self, item: Any, loc: Location):
@@ -402,6 +406,10 @@ class ModelBuilder:
         raise SpecError(f"unknown op '{op}'", loc, did_you_mean(op, known) or "use an op from docs/spec-language.md, or define a block of that name")
 
     def _build_layer(self, op: str, raw_attrs: LocMap | None, loc: Location, name: str, scope: _Scope) -> None:
+        """Build one layer (a block or model used as a layer with everything inside it)."""
+        trampoline(self._layer(op, raw_attrs, loc, name, scope))
+
+    def _layer(self, op: str, raw_attrs: LocMap | None, loc: Location, name: str, scope: _Scope) -> Generator:
         kind = self._kind(op, loc)
         attrs = substitute(raw_attrs, scope.params, loc) if raw_attrs is not None else LocMap()
         if raw_attrs is None:
@@ -419,10 +427,11 @@ class ModelBuilder:
         info = LayerInfo(full, op, dict(given), input_names, [], loc)
         try:
             if kind == "block":
-                outputs, out_names = self._expand_block(op, given, attrs, inputs, input_names, full, repeat, scope)
+                outputs, out_names = yield self._expand_block(op, given, attrs, inputs, input_names, full, repeat,
+                                                              scope)
                 info.block, info.repeat = op, repeat
             elif kind == "model":
-                outputs, out_names = self._expand_model(op, attrs, inputs, full, loc)
+                outputs, out_names = yield self._expand_model(op, attrs, inputs, full, loc)
                 info.block = op
             else:
                 outputs, out_names = self._build_primitive(
@@ -577,7 +586,7 @@ class ModelBuilder:
                                                           + ", ".join(f"{base}.{o}" for o in options)))
 
     # -- blocks and models --------------------------------------------------------------
-    def _expand_block(self, bname, given, attrs, inputs, input_names, full, repeat, scope):
+    def _expand_block(self, bname, given, attrs, inputs, input_names, full, repeat, scope) -> Generator:
         body = self.spec.blocks[bname]
         if bname in self.active:
             chain = self.active[self.active.index(bname):] + [bname]
@@ -620,14 +629,14 @@ class ModelBuilder:
                     value = self.builder.const(value, "float32", f"{prefix}{iname}")
                 inner.entries[str(iname)] = _Entry([value])
                 inner.input_names.append(str(iname))
-            self._build_layers(body, inner)
+            yield self._build_layers(body, inner)
             outs = self._outputs(body, inner)
             current = [outs[0]] + list(inputs[1:])
         self.active.pop()
         out_names = tuple(body["outputs"]) if "outputs" in body and len(outs) > 1 else ()
         return outs, out_names
 
-    def _expand_model(self, mname, attrs, inputs, full, loc):
+    def _expand_model(self, mname, attrs, inputs, full, loc) -> Generator:
         if mname in self.active:
             raise SpecError(f"model {mname} uses itself", loc,
                             "remove that layer: a model can use only the other models of the spec")
@@ -650,7 +659,7 @@ class ModelBuilder:
             inner.entries[iname] = _Entry([value])
             inner.input_names.append(iname)
         self.active.append(mname)
-        self._build_layers(body, inner)
+        yield self._build_layers(body, inner)
         self.active.pop()
         return self._outputs(body, inner), ()
 

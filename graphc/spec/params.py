@@ -11,6 +11,7 @@ import yaml
 
 from graphc.errors import Location, SpecError, did_you_mean
 from graphc.spec.yaml_loader import LocList, LocMap, load_scalar
+from graphc.util.walk import rebuild
 
 _REF = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
 _OPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
@@ -100,22 +101,34 @@ def substitute_str(text: str, params: Mapping[str, Any], loc: Location | None) -
 
 
 def substitute(value: Any, params: Mapping[str, Any], loc: Location | None) -> Any:
-    """Substitute parameters inside a value (recursively through lists and mappings)."""
-    if isinstance(value, str):
-        return substitute_str(value, params, loc)
-    if isinstance(value, LocList):
-        out = LocList(substitute(v, params, value.item_loc(i)) for i, v in enumerate(value))
-        out.loc, out.item_locs = value.loc, value.item_locs
-        return out
-    if isinstance(value, LocMap):
-        out = LocMap((k, substitute(v, params, value.value_loc(k))) for k, v in value.items())
-        out.loc, out.key_locs, out.value_locs = value.loc, value.key_locs, value.value_locs
-        return out
-    if isinstance(value, list):
-        return [substitute(v, params, loc) for v in value]
-    if isinstance(value, dict):
-        return {k: substitute(v, params, loc) for k, v in value.items()}
-    return value
+    """Substitute parameters inside a value (through lists and mappings, at any depth)."""
+
+    def split(item: tuple[Any, Location | None]):
+        v, at = item
+        if isinstance(v, LocList):
+            return [(x, v.item_loc(i)) for i, x in enumerate(v)], lambda done: _like_list(LocList(done), v)
+        if isinstance(v, LocMap):
+            return [(x, v.value_loc(k)) for k, x in v.items()], lambda done: _like_map(LocMap(zip(v, done)), v)
+        if isinstance(v, list):
+            return [(x, at) for x in v], list
+        if isinstance(v, dict):
+            return [(x, at) for x in v.values()], lambda done: dict(zip(v, done))
+        return None
+
+    def leaf(item: tuple[Any, Location | None]) -> Any:
+        return substitute_str(item[0], params, item[1]) if isinstance(item[0], str) else item[0]
+
+    return rebuild((value, loc), split, leaf)
+
+
+def _like_list(out: LocList, like: LocList) -> LocList:
+    out.loc, out.item_locs = like.loc, like.item_locs
+    return out
+
+
+def _like_map(out: LocMap, like: LocMap) -> LocMap:
+    out.loc, out.key_locs, out.value_locs = like.loc, like.key_locs, like.value_locs
+    return out
 
 
 def parse_overrides(pairs: list[str] | None) -> dict[str, Any]:

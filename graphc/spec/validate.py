@@ -32,17 +32,29 @@ def _is_int_list(v: Any) -> bool:
 
 def _is_numbers(v: Any) -> bool:
     """A number, or a (nested) rectangular list of numbers or bools."""
-    if isinstance(v, (int, float, bool)):
-        return True
-    if not isinstance(v, list) or not v:
-        return False
-    if all(isinstance(x, list) for x in v):
-        return all(_is_numbers(x) for x in v) and len({_depth_len(x) for x in v}) == 1
-    return all(isinstance(x, (int, float, bool)) for x in v)
+    todo = [v]
+    while todo:  # every list under v must pass, in any order: a worklist, no recursion
+        v = todo.pop()
+        if isinstance(v, (int, float, bool)):
+            continue
+        if not isinstance(v, list) or not v:
+            return False
+        if all(isinstance(x, list) for x in v):
+            if len({_depth_len(x) for x in v}) != 1:
+                return False
+            todo.extend(v)
+        elif not all(isinstance(x, (int, float, bool)) for x in v):
+            return False
+    return True
 
 
 def _depth_len(v: Any) -> tuple:
-    return (len(v),) + (_depth_len(v[0]) if v and isinstance(v[0], list) else ())
+    """The lengths down the first elements: (len(v), len(v[0]), ...) while they are lists."""
+    out = [len(v)]
+    while v and isinstance(v[0], list):
+        v = v[0]
+        out.append(len(v))
+    return tuple(out)
 
 
 def expected_type(key: str, default: Any, is_layer: bool) -> tuple[str, Any] | None:

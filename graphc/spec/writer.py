@@ -9,13 +9,19 @@ from typing import Any
 
 import yaml
 
+from graphc.util.walk import rebuild
+
 
 def _plain(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items() if not str(k).startswith("_")}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    return value
+    """Plain dicts and lists with string keys, keys starting with `_` left out."""
+    def split(v: Any):
+        if isinstance(v, dict):
+            keys = [str(k) for k in v if not str(k).startswith("_")]
+            return [x for k, x in v.items() if not str(k).startswith("_")], lambda done: dict(zip(keys, done))
+        if isinstance(v, list):
+            return v, list
+        return None
+    return rebuild(value, split)
 
 
 def flow(value: Any) -> str:

@@ -8,6 +8,7 @@ from typing import Any, Callable
 from graphc.errors import Location, SpecError, did_you_mean
 from graphc.spec.params import substitute
 from graphc.spec.yaml_loader import LocList, LocMap
+from graphc.util.walk import rebuild
 
 TRAINING_KEYS = ("model", "data", "validation", "loss", "regularization", "optimizer", "clip_grad_norm",
                  "schedule", "batch_size", "epochs", "metrics", "early_stopping", "seed", "shuffle", "gan")
@@ -377,16 +378,24 @@ def _gan(raw: Any, loc: Location) -> dict[str, Any]:
 
 def _substituted(t: LocMap, params: dict[str, Any]) -> LocMap:
     """Replace `$name` references in every value (keeping locations)."""
-    def walk(value: Any, loc: Location) -> Any:
+    def split(item: tuple[Any, Location]):
+        value = item[0]
         if isinstance(value, LocMap):
-            out = LocMap((k, walk(x, value.value_loc(k))) for k, x in value.items())
-            out.loc, out.key_locs, out.value_locs = value.loc, value.key_locs, value.value_locs
-            return out
+            return [(x, value.value_loc(k)) for k, x in value.items()], lambda done: _located(LocMap(zip(value, done)), value)
         if isinstance(value, LocList):
-            out = LocList(walk(x, value.item_loc(i)) for i, x in enumerate(value))
-            out.loc, out.item_locs = value.loc, value.item_locs
-            return out
-        if isinstance(value, str) and "$" in value:
-            return substitute(value, params, loc)
-        return value
-    return walk(t, t.loc)
+            return [(x, value.item_loc(i)) for i, x in enumerate(value)], lambda done: _located(LocList(done), value)
+        return None
+
+    def leaf(item: tuple[Any, Location]) -> Any:
+        value, loc = item
+        return substitute(value, params, loc) if isinstance(value, str) and "$" in value else value
+    return rebuild((t, t.loc), split, leaf)
+
+
+def _located(out: Any, like: Any) -> Any:
+    """`out` with the locations of `like` (the LocMap or LocList it was rebuilt from)."""
+    if isinstance(like, LocMap):
+        out.loc, out.key_locs, out.value_locs = like.loc, like.key_locs, like.value_locs
+    else:
+        out.loc, out.item_locs = like.loc, like.item_locs
+    return out

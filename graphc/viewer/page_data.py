@@ -21,6 +21,7 @@ from graphc.summary import node_cost
 import onnx
 from graphc.passes import optimize
 from graphc.autodiff import grad_graph
+from graphc.util.walk import rebuild
 
 CHUNK = 40  # most items one expanded group (or the top level) shows
 VIEW_NODE_LIMIT = 5000  # graphs with more nodes get only the layer view (gradient / passes views are 5x bigger)
@@ -72,11 +73,10 @@ class _Sources:
 
 
 def _fmt(value) -> str:
-    if isinstance(value, float):
-        return f"{value:g}"
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(_fmt(v) for v in value) + "]"
-    return str(value)
+    """An attribute value as the page shows it: floats with %g, lists in brackets, at any depth."""
+    def split(v):
+        return (list(v), lambda done: "[" + ", ".join(done) + "]") if isinstance(v, (list, tuple)) else None
+    return rebuild(value, split, lambda v: f"{v:g}" if isinstance(v, float) else str(v))
 
 
 class _Builder:
@@ -124,29 +124,40 @@ class _Builder:
         return t
 
     def place(self, items: list[Item], parent: int) -> None:
-        entries: list[tuple[str, object]] = []
-        for entry in fold_runs(items, self.feeds, self.types):
-            entries.append(("run" if isinstance(entry, Run) else entry.kind, entry))
-        self.chunked(entries, parent, self.place_one)
+        self.chunked(self.entries(items), parent, self.place_one)
+
+    def entries(self, items: list[Item]) -> list[tuple[str, object]]:
+        """The items with runs of identical layers folded, each as (kind, item or run)."""
+        return [("run" if isinstance(entry, Run) else entry.kind, entry)
+                for entry in fold_runs(items, self.feeds, self.types)]
 
     def chunked(self, entries: list, parent: int, put) -> None:
-        """Put `entries` under `parent`, in nested chunk groups when there are more than CHUNK."""
-        if len(entries) <= CHUNK:
-            for entry in entries:
-                put(entry, parent)
-            return
-        size = CHUNK ** max(1, math.ceil(math.log(len(entries), CHUNK)) - 1)
-        for start in range(0, len(entries), size):
-            part = entries[start:start + size]
-            if len(part) == 1:
-                put(part[0], parent)
-                continue
-            first, last = self.first_last(part[0]), self.first_last(part[-1])
-            n = sum(self.count(e) for e in part)
-            gid = self.t.add(parent, "group", f"{first[0]}..{last[1]}",
-                             f"{first[0]} ... {last[1]}\n{n:,} layers", family_color("block"), chunk=1)
-            self.t.details[gid] = {"kind": "chunk", "layers": n}
-            self.chunked(part, gid, put)
+        """Put `entries` under `parent`, in nested chunk groups when there are more than CHUNK.
+
+        `put(entry, parent)` places one entry and returns the entry lists it opens, as
+        `("chunk", entries, group)`: they are put the same way, depth first, before the entries
+        after it. An explicit stack, so that blocks may nest as deep as a spec writes them."""
+        todo: list[tuple[str, object, int]] = [("chunk", entries, parent)]
+        while todo:
+            task, obj, parent = todo.pop()
+            more: list = []
+            if task == "put":
+                more = put(obj, parent) or []
+            elif task == "group":  # a chunk of several entries: its group box, then its entries
+                first, last = self.first_last(obj[0]), self.first_last(obj[-1])
+                n = sum(self.count(e) for e in obj)
+                gid = self.t.add(parent, "group", f"{first[0]}..{last[1]}",
+                                 f"{first[0]} ... {last[1]}\n{n:,} layers", family_color("block"), chunk=1)
+                self.t.details[gid] = {"kind": "chunk", "layers": n}
+                more = [("chunk", obj, gid)]
+            elif len(obj) <= CHUNK:
+                more = [("put", entry, parent) for entry in obj]
+            else:
+                size = CHUNK ** max(1, math.ceil(math.log(len(obj), CHUNK)) - 1)
+                for start in range(0, len(obj), size):
+                    part = obj[start:start + size]
+                    more.append(("put", part[0], parent) if len(part) == 1 else ("group", part, parent))
+            todo.extend(reversed(more))
 
     def first_last(self, entry) -> tuple[str, str]:
         names = self.names(entry)
@@ -175,12 +186,13 @@ class _Builder:
                     total += int(value.data.size)
         return total
 
-    def place_one(self, entry, parent: int) -> None:
+    def place_one(self, entry, parent: int) -> list:
+        """Place one entry; returns the entry lists it opens (see `chunked`)."""
         kind, obj = entry
         t = self.t
         if kind == "layer":
             self.layer(obj.name, obj.info, parent)
-            return
+            return []
         if kind == "run":
             names = self.names(entry)
             period = len(obj.copies[0])
@@ -191,10 +203,8 @@ class _Builder:
             t.details[gid] = {"kind": "folded run", "copies": obj.count, "layers": len(names),
                               "params": self.params_of(names)}
             if period == 1:
-                self.chunked([("layer", copy[0]) for copy in obj.copies], gid, self.place_one)
-            else:
-                self.chunked([("copy", (None, copy)) for copy in obj.copies], gid, self.place_one)
-            return
+                return [("chunk", [("layer", copy[0]) for copy in obj.copies], gid)]
+            return [("chunk", [("copy", (None, copy)) for copy in obj.copies], gid)]
         if kind == "copy":
             name, items = obj
             names = [n for item in items for n in item.layer_names()]
@@ -204,8 +214,7 @@ class _Builder:
                         f"{label}\n{len(names)} layers" + (f", {nparams:,} params" if nparams else ""),
                         family_color("block"))
             t.details[gid] = {"kind": "copy", "layers": len(names), "params": self.params_of(names)}
-            self.place(items, gid)
-            return
+            return [("chunk", self.entries(items), gid)]
         info = obj.info  # a block use
         names = list(obj.layer_names())
         nparams = self.params_of(names)
@@ -216,10 +225,8 @@ class _Builder:
                           "params": nparams, **self.loc(info.loc)}
         t.layer_item[obj.name] = gid
         if info.repeat:
-            self.chunked([("copy", (f"{obj.name}.{c}", copy)) for c, copy in enumerate(obj.copies)], gid,
-                         self.place_one)
-        else:
-            self.place(obj.copies[0] if obj.copies else [], gid)
+            return [("chunk", [("copy", (f"{obj.name}.{c}", copy)) for c, copy in enumerate(obj.copies)], gid)]
+        return [("chunk", self.entries(obj.copies[0] if obj.copies else []), gid)]
 
     def loc(self, loc) -> dict:
         if loc is None:

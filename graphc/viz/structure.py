@@ -24,12 +24,13 @@ class Item:
 
     def layer_names(self) -> Iterator[str]:
         """Every leaf layer name under this item, in spec order."""
-        if self.kind == "layer":
-            yield self.name
-            return
-        for copy in self.copies:
-            for item in copy:
-                yield from item.layer_names()
+        todo = [self]
+        while todo:  # depth first, in spec order: an explicit stack, blocks nest at any depth
+            item = todo.pop()
+            if item.kind == "layer":
+                yield item.name
+            else:
+                todo.extend(reversed([inner for copy in item.copies for inner in copy]))
 
 
 @dataclass
@@ -49,18 +50,34 @@ def layer_tree(graph: Graph) -> list[Item]:
     groups: dict[str, Item] = {}
     root: list[Item] = []
 
-    def container(name: str) -> list[Item]:
+    def enclosing(name: str) -> tuple[str, int] | None:
+        """The innermost block use holding `name`, and the copy of it `name` is in."""
         parts = name.split(".")
         for i in range(len(parts) - 1, 0, -1):
             prefix = ".".join(parts[:i])
             if prefix in blocks:
-                group = group_of(prefix)
                 rest = parts[i]
-                copy = int(rest) if group.info.repeat is not None and rest.isdigit() else 0
-                while len(group.copies) <= copy:
-                    group.copies.append([])
-                return group.copies[copy]
-        return root
+                return prefix, int(rest) if blocks[prefix].repeat is not None and rest.isdigit() else 0
+        return None
+
+    def container(name: str) -> list[Item]:
+        """The item list `name` goes in, making the block groups around it that are missing."""
+        chain = []  # (block use, copy) from the innermost out, up to one already made
+        while (up := enclosing(name)) is not None:
+            chain.append(up)
+            if up[0] in groups:
+                break
+            name = up[0]
+        target = root
+        for prefix, copy in reversed(chain):
+            if prefix not in groups:
+                groups[prefix] = Item("block", prefix, blocks[prefix])
+                target.append(groups[prefix])
+            group = groups[prefix]
+            while len(group.copies) <= copy:
+                group.copies.append([])
+            target = group.copies[copy]
+        return target
 
     def group_of(name: str) -> Item:
         if name not in groups:

@@ -17,6 +17,7 @@ from graphc.ops import OPS
 from graphc.passes import optimize
 from graphc.viz.dot import Dot
 from graphc.viz.structure import Item, Run, fold_runs, layer_feeds, layer_tree
+from graphc.util.walk import rebuild
 from graphc.viz.style import (BACKWARD_COLOR, COLLAPSED_STYLE, INPUT_STYLE, OUTPUT_STYLE, PARAM_STYLE,
                               family_color, family_of, legend_label, shape_label, short)
 
@@ -42,11 +43,10 @@ class View:
 
 
 def fmt_value(v) -> str:
-    if isinstance(v, float):
-        return f"{v:g}"
-    if isinstance(v, (list, tuple)):
-        return "[" + ", ".join(fmt_value(x) for x in v) + "]"
-    return str(v)
+    """An attribute value as a label shows it: floats with %g, lists in brackets, at any depth."""
+    def split(x):
+        return (list(x), lambda done: "[" + ", ".join(done) + "]") if isinstance(x, (list, tuple)) else None
+    return rebuild(v, split, lambda x: f"{x:g}" if isinstance(x, float) else str(x))
 
 
 def layer_attrs_text(attrs: dict) -> str:
@@ -133,15 +133,31 @@ class _Drawer:
                 self.dot.edge(src, out, label=label)
 
     def place(self, items: list[Item], depth: int, path: dict) -> None:
+        """Draw the layer tree `items`: an explicit stack of tasks (blocks nest at any depth).
+
+        A task is ("items", items, depth, path), ("one", entry, depth, path), or ("then", fn):
+        `fn()` runs once the tasks before it are done (closing a cluster after its contents)."""
+        todo: list[tuple] = [("items", items, depth, path)]
+        while todo:
+            task = todo.pop()
+            if task[0] == "items":
+                more = self.place_items(*task[1:])
+            elif task[0] == "one":
+                more = self.place_one(*task[1:])
+            else:
+                task[1]()
+                more = []
+            todo.extend(reversed(more))
+
+    def place_items(self, items: list[Item], depth: int, path: dict) -> list[tuple]:
         seq: list[Item | Run] = items if self.o.expand else fold_runs(items, self.feeds, self.types)
         half = self.o.max_items // 2
         if self.o.expand or len(seq) <= self.o.max_items:
             head, middle, tail = seq, [], []
         else:
             head, middle, tail = seq[:half], seq[half:-half], seq[-half:]
-        for entry in head:
-            self.place_one(entry, depth, path)
-        if middle:
+
+        def skip() -> None:
             names = [n for entry in middle for n in _names(entry)]
             box = self.dot.node(self.new_id("skip"), label=f"... {len(names):,} layers not drawn ...\n"
                                 f"{names[0]} ... {names[-1]}\n(--expand draws them)", **COLLAPSED_STYLE)
@@ -149,10 +165,11 @@ class _Drawer:
             for name in names:
                 self.owner[name] = ([box], path)
             self.notes.append(f"elided {len(names):,} layers {names[0]} ... {names[-1]} (too many to draw)")
-        for entry in tail:
-            self.place_one(entry, depth, path)
+        return ([("one", entry, depth, path) for entry in head] + ([("then", skip)] if middle else [])
+                + [("one", entry, depth, path) for entry in tail])
 
-    def place_one(self, entry: Item | Run, depth: int, path: dict) -> None:
+    def place_one(self, entry: Item | Run, depth: int, path: dict) -> list[tuple]:
+        """Draw one entry now; returns the tasks that draw what it holds (see `place`)."""
         if isinstance(entry, Run):
             first, last = entry.copies[0][0].name, entry.copies[-1][-1].name
             fold = self.new_id("f")
@@ -160,15 +177,16 @@ class _Drawer:
             what = "identical layers" if len(entry.copies[0]) == 1 else f"layers ({len(entry.copies[0])}-layer pattern)"
             self.dot.cluster(fold, label=f"x{entry.count:,}   {first} ... {last}", style="dashed,rounded",
                              color="#666666", fontsize="11")
-            self.place(entry.copies[0], depth, {**path, fold: 0})
-            self.dot.end()
-            for c, window in enumerate(entry.copies[1:], 1):
-                self.alias(window, entry.copies[0], fold, c)
-            self.notes.append(f"collapsed {n:,} {what} {first} ... {last} into one x{entry.count:,} cluster")
-            return
+
+            def run_done() -> None:
+                self.dot.end()
+                for c, window in enumerate(entry.copies[1:], 1):
+                    self.alias(window, entry.copies[0], fold, c)
+                self.notes.append(f"collapsed {n:,} {what} {first} ... {last} into one x{entry.count:,} cluster")
+            return [("items", entry.copies[0], depth, {**path, fold: 0}), ("then", run_done)]
         if entry.kind == "layer":
             self.place_layer(entry, path)
-            return
+            return []
         info = entry.info
         repeat = info.repeat
         title = f"{entry.name}: {info.block}"
@@ -180,27 +198,30 @@ class _Drawer:
             self.kinds["collapsed"] = None
             for name in entry.layer_names():
                 self.owner[name] = ([box], path)
-            return
+            return []
         self.families["block"] = None
         if repeat and len(entry.copies) > 1 and not self.o.expand:
             fold = self.new_id("f")
             self.dot.cluster(fold, label=f"{title}   x{repeat}   ({nparams:,} params)", style="rounded,filled",
                              fillcolor=family_color("block"), color="#555555", penwidth="1.5")
-            self.place(entry.copies[0], depth + 1, {**path, fold: 0})
-            self.dot.end()
-            for c, copy in enumerate(entry.copies[1:], 1):
-                self.alias(copy, entry.copies[0], fold, c)
-            self.notes.append(f"folded {entry.name} ({info.block} x{repeat}): copy 0 drawn for all {repeat}")
-            return
+
+            def fold_done() -> None:
+                self.dot.end()
+                for c, copy in enumerate(entry.copies[1:], 1):
+                    self.alias(copy, entry.copies[0], fold, c)
+                self.notes.append(f"folded {entry.name} ({info.block} x{repeat}): copy 0 drawn for all {repeat}")
+            return [("items", entry.copies[0], depth + 1, {**path, fold: 0}), ("then", fold_done)]
         self.dot.cluster(self.new_id("c"), label=f"{title}   ({nparams:,} params)", style="rounded,filled",
                          fillcolor=family_color("block"), color="#555555")
+        tasks: list[tuple] = []
         for c, copy in enumerate(entry.copies):
             if repeat:
-                self.dot.cluster(self.new_id("c"), label=f"{entry.name}.{c}", style="rounded", color="#999999")
-            self.place(copy, depth + 1, path)
+                tasks.append(("then", lambda c=c: self.dot.cluster(self.new_id("c"), label=f"{entry.name}.{c}",
+                                                                   style="rounded", color="#999999")))
+            tasks.append(("items", copy, depth + 1, path))
             if repeat:
-                self.dot.end()
-        self.dot.end()
+                tasks.append(("then", self.dot.end))
+        return tasks + [("then", self.dot.end)]
 
     def alias(self, window: list[Item], ref: list[Item], fold: str, copy: int) -> None:
         """Map the layers of a hidden copy onto the boxes of the drawn one."""
