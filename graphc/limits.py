@@ -9,6 +9,7 @@ then stops with one located error giving that size.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import resource
@@ -39,6 +40,14 @@ def format_bytes(n: float) -> str:
         if n >= size:
             return f"{n / size:.1f} {unit}"
     return f"{int(n)} bytes"
+
+
+def _size_arg(n: float) -> str:
+    """The smallest whole `--max-memory` size, in the unit format_bytes shows, that holds n bytes."""
+    for unit, size in (("TiB", 2 ** 40), ("GiB", 2 ** 30), ("MiB", 2 ** 20)):
+        if n >= size:
+            return f"{math.ceil(n / size)}{unit}"
+    return "1MiB"
 
 
 def set_max_memory(limit: int | str | None) -> None:
@@ -93,11 +102,11 @@ def check_shape(shape, what: str) -> None:
         if isinstance(d, int):
             if d > INT64_MAX:
                 raise ShapeError(f"{what} has a dim of {d:.3e}, more than int64 can hold (2^63-1)",
-                                 hint="check the sizes")
+                                 hint="use a dim of at most 2^63-1")
             total *= d
     if total > INT64_MAX:
         raise ShapeError(f"{what} would have {total:.3e} elements, more than int64 can count (2^63-1)",
-                         hint="check the sizes")
+                         hint="use smaller dims: their product must be at most 2^63-1")
 
 
 # -- parameter memory ----------------------------------------------------------------------------
@@ -150,7 +159,7 @@ def check_params(graph) -> None:
                     f"({budget.count:,} values, {format_bytes(budget.used)}; {name} {list(shape)} alone is "
                     f"{format_bytes(np.prod(shape, dtype=float) * itemsize)}), more than {source} "
                     f"({format_bytes(limit)})", loc,
-                    "check the sizes, or raise the limit with --max-memory SIZE")
+                    f"use smaller sizes, or raise the limit with --max-memory {_size_arg(budget.peak)}")
 
 
 def require(nbytes: int, what: str) -> None:

@@ -13,10 +13,10 @@ HEAD = "graphc: 1\nname: m\ninputs: {x: [N, 4]}\nlayers:\n"
 
 CYCLES = {
     "two": ("  - dense: {units: 4, name: a, in: b}\n  - dense: {units: 4, name: b, in: a}\n",
-            "spec.yaml:5:36: error: cycle through in: a -> b -> a ('b' is defined later (line 6); "),
+            "spec.yaml:5:36: error: cycle through in: a -> b -> a; 'b' is defined later (line 6) (change "),
     "three_with_default_input": ("  - dense: {units: 4, name: a, in: c}\n  - dense: {units: 4, name: b}\n"
                                  "  - add: {in: [x, b], name: c}\n",
-                                 "spec.yaml:5:36: error: cycle through in: a -> c -> b -> a ('c' is defined later"),
+                                 "spec.yaml:5:36: error: cycle through in: a -> c -> b -> a; 'c' is defined later"),
     "suffix": ("  - lstm: {hidden: 4, name: r, in: s.h}\n  - dense: {units: 4, name: s, in: r.y}\n",
                "spec.yaml:5:36: error: cycle through in: r -> s -> r"),
     "self": ("  - add: {in: [x, me], name: me}\n", "spec.yaml:5:19: error: cycle: layer 'me' reads its own output"),

@@ -40,7 +40,7 @@ def test_dim_over_int64(tmp_path):
     _spec(tmp_path, f"inputs: {{x: [N, {2 ** 63}]}}\nlayers:\n  - relu:\n")
     line = assert_user_error(run_cli(["check", "spec.yaml"], cwd=tmp_path))
     assert line == ("spec.yaml:3:13: error: input x has a dim of 9.223e+18, more than int64 can hold (2^63-1) "
-                    "(check the sizes)")
+                    "(use a dim of at most 2^63-1)")
 
 
 def test_billion_unit_dense_refused_with_size(tmp_path):

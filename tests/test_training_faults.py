@@ -7,9 +7,12 @@ from __future__ import annotations
 
 import json
 import os
+import pathlib
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 
 import numpy as np
@@ -225,3 +228,137 @@ def test_unwritable_run_folder(tmp_path):
     spec = _spec(tmp_path, epochs=1)
     line = assert_user_error(_train(spec, tmp_path / "file" / "run"), located=False)
     assert line.startswith("error: cannot create the run folder") and "Not a directory" in line
+
+
+# A read-only output folder, for real: the CLI runs as the unprivileged uid 65534 (nobody), which
+# cannot write a root-owned folder. Needs root to switch users. When uid 65534 can start this
+# Python itself, the switch happens before exec (preexec_fn); when it cannot (the interpreter
+# lives under a private home, as with pyenv as root), a wrapper imports graphc and runs one warm-up
+# command as root (so every lazily imported module is loaded), then drops to uid 65534 and runs
+# the real command: the write still meets the kernel's permission check.
+NOBODY = 65534
+DROP_AFTER_WARM_UP = """
+import contextlib, io, json, os, sys
+warm, argv = json.loads(sys.argv[1]), sys.argv[4:]  # after: -c WARM -m graphc
+from graphc.cli import entry, main
+with contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()):
+    assert main(warm) == 0, "the warm-up command failed"
+os.setgroups([])
+os.setgid(65534)
+os.setuid(65534)
+sys.argv = ["graphc"] + argv
+entry()
+"""
+
+
+def _drop_privileges() -> None:
+    os.setgroups([])
+    os.setgid(NOBODY)
+    os.setuid(NOBODY)
+
+
+def _as_nobody(args: list[str], warm: list[str], cwd: str) -> subprocess.CompletedProcess:
+    """`graphc ARGS` as uid 65534: switched before exec when it can run this Python, else after a warm-up."""
+    try:
+        direct = subprocess.run([sys.executable, "-c", "import graphc, numpy, onnx"], cwd=cwd, capture_output=True,
+                                env=env(), preexec_fn=_drop_privileges, stdin=subprocess.DEVNULL,
+                                timeout=120).returncode == 0
+    except OSError:  # uid 65534 cannot even start the interpreter
+        direct = False
+    if direct:
+        command = [sys.executable, "-m", "graphc", *args]
+        return subprocess.run(command, cwd=cwd, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                              timeout=600, preexec_fn=_drop_privileges, env=env())
+    return run_cli(args, cwd=cwd, python=[sys.executable, "-c", DROP_AFTER_WARM_UP, json.dumps(warm)])
+
+
+@pytest.fixture
+def shared_tmp():
+    """A folder every user can read (pytest's own tmp folders are private to root)."""
+    if not hasattr(os, "geteuid") or os.geteuid() != 0:
+        pytest.skip("needs root, to run graphc as the unprivileged uid 65534")
+    base = tempfile.mkdtemp(prefix="graphc-readonly-")
+    os.chmod(base, 0o755)
+    yield base
+    shutil.rmtree(base, ignore_errors=True)
+
+
+def _tree(folder: str) -> dict[str, bytes]:
+    return {os.path.relpath(os.path.join(d, f), folder): open(os.path.join(d, f), "rb").read()
+            for d, _, files in os.walk(folder) for f in files}
+
+
+def _read_only_for_nobody(folder: str) -> None:
+    """Root-owned, readable by all, writable by root only."""
+    for d, dirs, files in os.walk(folder):
+        os.chmod(d, 0o755)
+        for f in files:
+            os.chmod(os.path.join(d, f), 0o644)
+
+
+def test_read_only_output_folder_compile(shared_tmp):
+    """`graphc compile -o` as nobody: into a folder it cannot write, and over a previous model there."""
+    spec = os.path.join(shared_tmp, "m.yaml")
+    with open(spec, "w") as f:
+        f.write("graphc: 1\nname: m\ninputs: {x: [N, 4]}\nlayers:\n  - dense: {units: 3}\n")
+    ro = os.path.join(shared_tmp, "ro")
+    os.mkdir(ro)
+    assert run_cli(["compile", spec, "-o", os.path.join(ro, "model.onnx")]).returncode == 0  # the previous, as root
+    _read_only_for_nobody(shared_tmp)
+    before = _tree(ro)
+    warm = ["compile", spec, "-o", os.path.join(shared_tmp, "warm.onnx")]
+    for target in (os.path.join(ro, "new.onnx"), os.path.join(ro, "model.onnx")):
+        r = _as_nobody(["compile", spec, "-o", target], warm, shared_tmp)
+        line = assert_user_error(r, located=False)
+        kept = " (the previous file is kept)" if target.endswith("model.onnx") else ""
+        assert line == (f"error: cannot write {target}: Permission denied{kept} (give a folder you can write "
+                        "(--out, -o), or change this folder's permissions)"), line
+        assert _tree(ro) == before  # the previous model intact, no temporary file left
+
+
+@pytest.mark.slow
+def test_read_only_output_folder_train(shared_tmp):
+    """`graphc train` as nobody: a run folder it cannot create, and a previous run it cannot overwrite.
+    (Its data is an .npz in the shared folder: uid 65534 may not read scikit-learn's bundled files.)"""
+    rng = np.random.default_rng(0)
+    np.savez(os.path.join(shared_tmp, "data.npz"), x=rng.normal(size=(120, 64)).astype(np.float32),
+             label=rng.integers(0, 10, size=120).astype(np.int64))
+    spec = _spec(pathlib.Path(shared_tmp), epochs=1)
+    with open(spec) as f:
+        text = f.read().replace("data: {dataset: digits, test_split: 0.2}", "data: {npz: data.npz}")
+    with open(spec, "w") as f:
+        f.write(text)
+    previous = os.path.join(shared_tmp, "previous")
+    assert _train(spec, previous).returncode == 0  # a good run, as root
+    _read_only_for_nobody(shared_tmp)
+    before = _tree(previous)
+    assert {"model.onnx", "weights.npz", "history.json"} <= set(before)
+    warm = ["train", spec, "--quiet", "--out", os.path.join(shared_tmp, "warm")]
+    new = os.path.join(shared_tmp, "previous", "new_run")
+    r = _as_nobody(["train", spec, "--quiet", "--out", new], warm, shared_tmp)
+    line = assert_user_error(r, located=False)
+    assert line == (f"error: cannot create the run folder {new}: Permission denied (give a folder you can write "
+                    "(--out, -o), or change this folder's permissions)"), line
+    r = _as_nobody(["train", spec, "--quiet", "--out", previous], warm, shared_tmp)
+    line = assert_user_error(r, located=False)
+    assert line.startswith(f"error: cannot write {previous}/") and "Permission denied" in line, line
+    assert line.endswith("(give a folder you can write (--out, -o), or change this folder's permissions)"), line
+    assert _tree(previous) == before  # every previous file intact, no temporary file left
+
+
+def test_unreadable_bundled_data_is_one_error(monkeypatch):
+    """scikit-learn's data file unreadable (found running as nobody): a SpecError naming it, no traceback."""
+    import sklearn.datasets
+
+    from graphc.errors import SpecError
+    from graphc.training import data
+
+    def denied():
+        raise PermissionError(13, "Permission denied", "/site-packages/sklearn/datasets/data/digits.csv.gz")
+
+    monkeypatch.setattr(sklearn.datasets, "load_digits", denied)
+    with pytest.raises(SpecError) as info:
+        data._sklearn("digits")
+    assert info.value.message == ("cannot read the bundled data set 'digits': Permission denied: "
+                                  "/site-packages/sklearn/datasets/data/digits.csv.gz")
+    assert info.value.hint.startswith("reinstall scikit-learn")

@@ -14,6 +14,7 @@ from graphc.training.loop import Trainer, format_report
 from graphc.training.progress import wants_bar
 from graphc.runtime.backends import require_onnxruntime_for
 from graphc.errors import SpecError
+from graphc.util.atomic import write_fix
 
 
 def run_dir(spec_path: str, spec_name: str, out: str | None) -> str:
@@ -27,7 +28,7 @@ def train_command(args) -> int:
     try:
         os.makedirs(out, exist_ok=True)
     except OSError as e:
-        raise SpecError(f"cannot create the run folder {out}: {e.strerror or e}") from None
+        raise SpecError(f"cannot create the run folder {out}: {e.strerror or e}", hint=write_fix(e)) from None
     try:
         with faults.stop_on_signals():
             return _train(model, cfg, out, args)

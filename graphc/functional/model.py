@@ -21,7 +21,7 @@ from graphc.functional.trace import (
 from graphc.spec.build import Spec
 from graphc.spec.yaml_loader import LocMap
 from graphc.training.config import TRAINING_KEYS
-from graphc.spec.build import IDENT
+from graphc.spec.build import IDENT, ident_like
 from graphc.functional.trace import plain
 from graphc.errors import did_you_mean
 from graphc.util.walk import post_order
@@ -33,7 +33,8 @@ def functional_spec(name: str, inputs: Any, outputs: Any, doc: str | None = None
     loc = caller_loc()
 
     if not isinstance(name, str) or not IDENT.match(name):
-        raise SpecError(f"a model name must be an identifier (letters, digits, _), got {name!r}", loc)
+        raise SpecError(f"a model name must be an identifier (letters, digits, _), got {name!r}", loc,
+                        f"rename it, like '{ident_like(name)}'")
     inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs or [])
     outputs = [outputs] if isinstance(outputs, Tensor) else list(outputs or [])
     for what, tensors in (("inputs", inputs), ("outputs", outputs)):

@@ -20,7 +20,7 @@ from typing import Any
 from graphc.errors import Location, SpecError
 from graphc.ir.graph import Value
 from graphc.ir.types import TensorType
-from graphc.spec.build import DOTTED, IDENT, ModelBuilder, Spec, _Entry, _Scope
+from graphc.spec.build import DOTTED, IDENT, ModelBuilder, Spec, _Entry, _Scope, ident_like
 from graphc.spec.yaml_loader import LocList, LocMap
 from graphc.util.walk import post_order, rebuild
 from graphc.ops import OPS
@@ -238,7 +238,8 @@ def scope(name: str, index: int | None = None) -> Iterator[None]:
     copies of a YAML block: `with gc.scope("enc", i): ...` gives `enc.0.ln1.weight`."""
     loc = caller_loc()
     if not isinstance(name, str) or not IDENT.match(name):
-        raise SpecError(f"a scope name must be an identifier (letters, digits, _), got {name!r}", loc)
+        raise SpecError(f"a scope name must be an identifier (letters, digits, _), got {name!r}", loc,
+                        f"rename it, like '{ident_like(name)}'")
     if index is not None and (isinstance(index, bool) or not isinstance(index, int) or index < 0):
         raise SpecError(f"a scope index must be a non-negative integer, got {index!r}", loc)
     _PREFIX.append(f"{name}.{index}." if index is not None else f"{name}.")
@@ -252,7 +253,8 @@ def Input(name: str, shape: list, dtype: str = "float32") -> Tensor:
     """A model input: `gc.Input("x", ["N", 784])` (dims: positive ints or identifiers)."""
     loc = caller_loc()
     if not isinstance(name, str) or not IDENT.match(name):
-        raise SpecError(f"an input name must be an identifier (letters, digits, _), got {name!r}", loc)
+        raise SpecError(f"an input name must be an identifier (letters, digits, _), got {name!r}", loc,
+                        f"rename it, like '{ident_like(name)}'")
     if not _BLOCK and name in _SESSIONS[0].inputs:
         new_session()
     _SESSIONS[-1].inputs.add(name)
@@ -306,7 +308,8 @@ def apply(op: str, inputs: list, attrs: dict[str, Any], name: str | None, loc: L
         local = f"{op}_{counts[key]}"
     else:
         if not isinstance(name, str) or not DOTTED.match(name):
-            raise SpecError(f"a layer name must be an identifier (letters, digits, _), got {name!r}", loc)
+            raise SpecError(f"a layer name must be an identifier (letters, digits, _), got {name!r}", loc,
+                            f"rename it, like '{ident_like(name, dotted=True)}'")
         local = name
     full = prefix + local
     if full in comp.names:
@@ -413,7 +416,7 @@ def repeat(fn: Callable, n: int, *inputs, name: str | None = None, block: str | 
     (`(x, memory)`) go to every copy. With inputs given (`gc.repeat(fn, n, x)`) it applies at once."""
     loc = caller_loc()
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise SpecError(f"gc.repeat: n must be a positive integer, got {n!r}", loc)
+        raise SpecError(f"gc.repeat: n must be a positive integer, got {n!r}", loc, "use a count of 1 or more, like gc.repeat(2)")
     bname = block or getattr(fn, "__name__", "block")
     if not IDENT.match(bname) or bname == "<lambda>":
         bname = "block"

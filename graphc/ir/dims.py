@@ -76,7 +76,7 @@ def same_dim(a: Dim, b: Dim) -> bool:
     return a == b
 
 
-def unify(a: Dim, b: Dim, what: str) -> Dim:
+def unify(a: Dim, b: Dim, what: str, hint: str | None = None) -> Dim:
     """Require two dims to be the same size; the error says why not and how to fix it."""
     if a == b:
         return a
@@ -84,8 +84,8 @@ def unify(a: Dim, b: Dim, what: str) -> Dim:
         return normalize(a)
     if isinstance(a, str) and isinstance(b, str):
         raise ShapeError(f"{what}: dims {a} and {b} must be equal",
-                         hint=f"they are independent symbolic sizes; use one name for both, e.g. {a}")
-    raise ShapeError(f"{what}: dims {a} and {b} must be equal")
+                         hint=f"use one name for both, e.g. {a}: they are independent symbolic sizes")
+    raise ShapeError(f"{what}: dims {a} and {b} must be equal", hint=hint or "make them the same size")
 
 
 def broadcast(shapes: Sequence[Sequence[Dim]], what: str) -> tuple:
@@ -98,11 +98,11 @@ def broadcast(shapes: Sequence[Sequence[Dim]], what: str) -> tuple:
         if len(dims) > 1:
             shown = " and ".join(format_shape(s) for s in shapes)
             symbolic = [d for d in dims if isinstance(d, str)]
-            hint = None
+            hint = f"make axis {axis - rank} the same size in both, or 1 in one of them"
             if len(symbolic) == len(dims):
-                hint = f"{' and '.join(sorted(symbolic))} are independent symbolic sizes; use one name"
+                hint = f"use one name: {' and '.join(sorted(symbolic))} are independent symbolic sizes"
             elif symbolic:
-                hint = "a symbolic dim cannot be proven equal to a fixed size"
+                hint = "use the same fixed size or name in both: a symbolic dim cannot be proven equal to a fixed size"
             raise ShapeError(f"{what}: shapes {shown} do not broadcast (axis {axis - rank})", hint=hint)
         out.append(dims.pop() if dims else 1)
     return tuple(out)
@@ -110,5 +110,6 @@ def broadcast(shapes: Sequence[Sequence[Dim]], what: str) -> tuple:
 
 def normalize_axis(axis: int, rank: int, what: str) -> int:
     if not -rank <= axis < max(rank, 1):
-        raise ShapeError(f"{what}: axis {axis} is out of range for rank {rank}")
+        raise ShapeError(f"{what}: axis {axis} is out of range for rank {rank}",
+                         hint=f"use an axis from {-rank} to {rank - 1}" if rank else "use axis 0")
     return axis % rank if rank else 0

@@ -115,12 +115,16 @@ class LayerCtx:
     def expect_rank(self, x: Value, ranks, layout: str, hint: str | None = None, index: int = 0) -> None:
         ranks = (ranks,) if isinstance(ranks, int) else tuple(ranks)
         if x.type.rank not in ranks:
+            if hint is None:
+                hint = "add a reshape layer before it?" if x.type.rank < min(ranks) else \
+                    "add a flatten or reshape layer before it?"
             raise ShapeError(f"input {self.input_names[index]} has shape {format_shape(x.shape)}, "
                              f"{self.op} needs {layout}", hint=hint)
 
     def expect_static(self, dim, what: str) -> int:
         if not isinstance(dim, int):
-            raise ShapeError(f"{self.op}: {what} must be a fixed size to create parameters, got symbolic {dim}")
+            raise ShapeError(f"{self.op}: {what} must be a fixed size to create parameters, got symbolic {dim}",
+                             hint=f"give that axis a fixed size in the input shape, in place of {dim}")
         return dim
 
     def use_dtype_of(self, x: Value) -> None:
@@ -143,7 +147,7 @@ def check_activation(name: Any) -> None:
     names = activations()
     if name is not None and name not in names and name != "none":
         raise ShapeError(f"unknown activation '{name}'", hint=did_you_mean(str(name), names)
-                         or f"one of {', '.join(names)}")
+                         or f"use one of: {', '.join(names)}")
 
 
 __all__ = ["LAYERS", "LayerCtx", "LayerDef", "REQUIRED", "activation", "check_activation", "layer"]

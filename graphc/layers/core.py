@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from graphc.errors import ShapeError
+from graphc.errors import ShapeError, did_you_mean
 from graphc.ir.types import format_shape
 from graphc.layers.base import REQUIRED, LayerCtx, activation, check_activation, layer
 from graphc.ops.shape import reshape_shape
@@ -13,13 +13,15 @@ from graphc.ops.shape import reshape_shape
 # -- attribute checks -----------------------------------------------------------------------
 def positive_int(value, what: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ShapeError(f"{what} must be a positive integer, got {value!r}")
+        close = "" if not isinstance(value, float) or not math.isfinite(value) or value <= 0 else \
+            f", like {math.floor(value)} or {math.floor(value) + 1}" if value >= 1 else ", like 1"
+        raise ShapeError(f"{what} must be a positive integer, got {value!r}", hint=f"use a whole number of 1 or more{close}")
     return value
 
 
 def non_negative_int(value, what: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ShapeError(f"{what} must be a non-negative integer, got {value!r}")
+        raise ShapeError(f"{what} must be a non-negative integer, got {value!r}", hint="use a whole number of 0 or more")
     return value
 
 
@@ -27,20 +29,23 @@ def per_axis(value, nd: int, what: str, check=positive_int) -> list[int]:
     """An int for every spatial axis, or a list of nd ints."""
     if isinstance(value, (list, tuple)):
         if len(value) != nd:
-            raise ShapeError(f"{what} needs {nd} value(s), got {list(value)}")
+            raise ShapeError(f"{what} needs {nd} value(s), got {list(value)}",
+                             hint=f"give one number for every axis, or a list of {nd}")
         return [check(v, what) for v in value]
     return [check(value, what)] * nd
 
 
-def positive_number(value, what: str) -> float:
+def positive_number(value, what: str, example: str = "1e-05") -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-        raise ShapeError(f"{what} must be a positive number, got {value!r}")
+        raise ShapeError(f"{what} must be a positive number, got {value!r}",
+                         hint=f"use a small positive number, like {example}, the default")
     return float(value)
 
 
 def rate(value, what: str = "rate") -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
-        raise ShapeError(f"{what} must be a number in [0, 1), got {value!r}")
+        raise ShapeError(f"{what} must be a number in [0, 1), got {value!r}",
+                         hint="use a fraction of at least 0 and below 1, like 0.5")
     return float(value)
 
 
@@ -64,7 +69,8 @@ def conv_pads(padding, nd: int, kernel: list[int], strides: list[int], dilations
             ends.append(total - total // 2)
         return begins + ends
     if isinstance(padding, str):
-        raise ShapeError(f"padding must be an integer, a list, 'same' or 'valid', got '{padding}'")
+        raise ShapeError(f"padding must be an integer, a list, 'same' or 'valid', got '{padding}'",
+                         hint=did_you_mean(padding, ("same", "valid")) or "use a number, a list, same or valid")
     if isinstance(padding, (list, tuple)) and len(padding) == 2 * nd and nd > 1:
         return [non_negative_int(p, "padding") for p in padding]
     pads = per_axis(padding, nd, "padding", non_negative_int)
@@ -116,7 +122,8 @@ def _conv_layer(nd: int, name: str, layout: str):
         check_activation(a["activation"])
         cin = ctx.expect_static(x.shape[1], "the channel axis")
         if cin % groups or filters % groups:
-            raise ShapeError(f"groups={groups} must divide the input channels ({cin}) and filters ({filters})")
+            raise ShapeError(f"groups={groups} must divide the input channels ({cin}) and filters ({filters})",
+                         hint="use groups that divide both, like groups: 1")
         pads = conv_pads(a["padding"], nd, kernel, strides, dilations, x.shape[2:])
         fan_in = cin // groups * math.prod(kernel)
         bound = 1.0 / math.sqrt(fan_in)
@@ -147,14 +154,17 @@ def conv_transpose2d(ctx: LayerCtx, inputs, a):
     for p, s, d in zip(out_pad, strides, dilations):
         if p >= s and p >= d:  # as PyTorch: the extra rows must fall inside one stride (or dilation) step
             raise ShapeError(f"output_padding {out_pad} must be smaller than the stride {strides} or the "
-                             f"dilation {dilations} along each axis (as PyTorch)")
+                             f"dilation {dilations} along each axis, as in PyTorch",
+                             hint=f"use output_padding: {max(max(s, d) - 1, 0)}, or a larger stride")
     check_activation(a["activation"])
     if a["padding"] in ("same", "valid"):
-        raise ShapeError("conv_transpose2d: padding must be an integer or a list")
+        raise ShapeError("conv_transpose2d: padding must be an integer or a list",
+                         hint="use a number or a list: same and valid are for conv layers")
     pads = conv_pads(a["padding"], 2, kernel, strides, dilations, x.shape[2:])
     cin = ctx.expect_static(x.shape[1], "the channel axis")
     if cin % groups or filters % groups:
-        raise ShapeError(f"groups={groups} must divide the input channels ({cin}) and filters ({filters})")
+        raise ShapeError(f"groups={groups} must divide the input channels ({cin}) and filters ({filters})",
+                         hint="use groups that divide both, like groups: 1")
     bound = 1.0 / math.sqrt(filters // groups * math.prod(kernel))
     w = ctx.param("weight", (cin, filters // groups, *kernel), "uniform", bound)
     ins = [x, w] + ([ctx.param("bias", (filters,), "uniform", bound)] if a["bias"] else [])
@@ -218,24 +228,28 @@ def reshape(ctx: LayerCtx, inputs, a):
             if d not in x.shape:
                 raise ShapeError(f"reshape: shape {format_shape(target)} names '{d}', which is not a dim of the "
                                  f"input {format_shape(x.shape)} (its dims: {dims_text})",
-                                 hint="a name in shape keeps that input dim; use -1 to infer a size")
+                                 hint="use -1 to infer a size, or one of the input's dim names: a name in shape "
+                                      "keeps that input dim")
             if i < x.type.rank and x.shape[i] == d:
                 spec.append(0)
             else:
                 spec.append(-1)
         elif isinstance(d, bool) or not isinstance(d, int) or d < -1:
-            raise ShapeError(f"shape: bad size {d!r}; sizes are positive, 0 (keep) or -1 (infer)")
+            raise ShapeError(f"shape: bad size {d!r}; sizes are positive, 0 (keep) or -1 (infer)",
+                             hint="use a positive size, 0, -1 or a dim name of the input")
         else:
             spec.append(d)
     if spec.count(-1) > 1:
         inferred = [str(d) for d, sp in zip(target, spec) if sp == -1]
         raise ShapeError(f"reshape: shape {format_shape(target)} leaves {len(inferred)} sizes to infer "
                          f"({', '.join(inferred)}), at most one can be; the input is {format_shape(x.shape)}",
-                         hint="a symbolic name is kept only at its own position in the input")
+                         hint="use transpose to reorder axes, or -1 for at most one size: a symbolic name is kept "
+                              "only at its own position in the input")
     out = reshape_shape(x.shape, spec)
     for i, d in enumerate(target):
         if isinstance(d, str) and out[i] != d:
-            raise ShapeError(f"reshape: symbolic dim {d} at position {i} would be {out[i]}")
+            raise ShapeError(f"reshape: symbolic dim {d} at position {i} would be {out[i]}",
+                             hint="use -1 there, or a name only where the input has it")
     return [ctx.b.reshape(x, shape=spec)]
 
 
@@ -260,7 +274,8 @@ def batchnorm(ctx: LayerCtx, inputs, a):
     positive_number(a["eps"], "eps")
     if isinstance(a["momentum"], bool) or not isinstance(a["momentum"], (int, float)) or not 0 <= a["momentum"] <= 1:
         raise ShapeError(f"momentum must be a number in [0, 1], got {a['momentum']!r}",
-                         hint="the weight of the batch statistics in the running ones; PyTorch's default is 0.1")
+                         hint="use a number like 0.1, PyTorch's default: the weight of the batch statistics in "
+                              "the running ones")
     ctx.expect_rank(x, (2, 3, 4, 5), "[N, C, ...]")
     ctx.use_dtype_of(x)
     c = ctx.expect_static(x.shape[1], "the channel axis")
@@ -286,7 +301,8 @@ def layernorm(ctx: LayerCtx, inputs, a):
 def embedding(ctx: LayerCtx, inputs, a):
     ids = inputs[0]
     if ids.dtype not in ("int32", "int64"):
-        raise ShapeError(f"input {ctx.input_names[0]} has dtype {ids.dtype}, embedding needs int64 or int32 ids")
+        raise ShapeError(f"input {ctx.input_names[0]} has dtype {ids.dtype}, embedding needs int64 or int32 ids",
+                         hint="add a cast layer before it, cast: {to: int64}, or give the input dtype: int64")
     vocab, dim = positive_int(a["vocab"], "vocab"), positive_int(a["dim"], "dim")
     w = ctx.param("weight", (vocab, dim), "normal")
     return [ctx.b.gather(w, ids, axis=0)]

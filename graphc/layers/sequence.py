@@ -125,14 +125,17 @@ def attention(ctx: LayerCtx, inputs, a):
         ctx.expect_rank(v, 3, "[N, T, D]", "add a reshape layer before it?" if v.type.rank < 3 else None, index=i)
     ctx.use_dtype_of(x)
     if context.dtype != x.dtype:
-        raise ShapeError(f"attention: context has dtype {context.dtype}, x has {x.dtype}")
+        raise ShapeError(f"attention: context has dtype {context.dtype}, x has {x.dtype}",
+                         hint=f"add a cast layer, cast: {{to: {x.dtype}}}, before one of them")
     width = ctx.expect_static(x.shape[2], "the feature axis (D) of x")
     ctx_width = ctx.expect_static(context.shape[2], "the feature axis of the context")
     heads = positive_int(a["heads"], "heads")
     dim = positive_int(a["dim"], "dim") if a["dim"] is not None else width
     if dim % heads:
+        fits = [h for h in range(2, min(dim, 64) + 1) if dim % h == 0][:2] or [1]
         raise ShapeError(f"attention: dim {dim} does not divide into heads={heads}",
-                         hint="dim must be a multiple of heads")
+                         hint=f"use heads that divide {dim}, like {' or '.join(map(str, fits))}, "
+                              f"or a dim that is a multiple of {heads}")
     causal, use_bias = _flag(a["causal"], "causal"), _flag(a["bias"], "bias")
     in_bound = math.sqrt(6.0 / (width + 3 * dim))  # xavier_uniform_ of PyTorch's [3*dim, D] in_proj_weight
     params = {}

@@ -25,7 +25,8 @@ def _matmul_infer(ts, a):
         raise ShapeError("matmul: inputs must have rank >= 1")
     xs = x.shape if x.rank > 1 else (1,) + x.shape
     ys = y.shape if y.rank > 1 else y.shape + (1,)
-    dims.unify(xs[-1], ys[-2], f"matmul: inner dims of {format_shape(x.shape)} @ {format_shape(y.shape)}")
+    dims.unify(xs[-1], ys[-2], f"matmul: inner dims of {format_shape(x.shape)} @ {format_shape(y.shape)}",
+               "make them equal, for example with a dense or transpose layer before one of the inputs")
     batch = dims.broadcast([xs[:-2], ys[:-2]], "matmul batch dims")
     out = batch + ((xs[-2],) if x.rank > 1 else ()) + ((ys[-1],) if y.rank > 1 else ())
     return [x.with_shape(out)]
@@ -471,7 +472,8 @@ def _gap_infer(ts, a):
     x = ts[0]
     need_float(x, "global_avgpool")
     if x.rank < 3:
-        raise ShapeError(f"input has shape {format_shape(x.shape)}, global_avgpool needs [N, C, spatial...]")
+        raise ShapeError(f"input has shape {format_shape(x.shape)}, global_avgpool needs [N, C, spatial...]",
+                         hint="add a reshape layer before it?")
     return [x.with_shape(x.shape[:2] + (1,) * (x.rank - 2))]
 
 
@@ -510,7 +512,8 @@ def _bn_infer(ts, a):
     x = ts[0]
     need_float(x, "batchnorm")
     if x.rank < 2:
-        raise ShapeError(f"input has shape {format_shape(x.shape)}, batchnorm needs [N, C, ...]")
+        raise ShapeError(f"input has shape {format_shape(x.shape)}, batchnorm needs [N, C, ...]",
+                         hint="add a reshape layer before it?")
     for t in ts[1:]:
         dims.unify(t.shape[0] if t.rank == 1 else None, x.shape[1], "batchnorm: parameter size vs channels")
     return [x]
@@ -653,7 +656,8 @@ register(OpDef("dropout", ("x",), lambda ts, a: [ts[0]], lambda ins, a: ins[0], 
 def _resize_infer(ts, a):
     x = ts[0]
     if x.rank < 3:
-        raise ShapeError(f"input has shape {format_shape(x.shape)}, upsample needs [N, C, spatial...]")
+        raise ShapeError(f"input has shape {format_shape(x.shape)}, upsample needs [N, C, spatial...]",
+                         hint="add a reshape layer before it?")
     s = int(a["scale"])
     return [x.with_shape(x.shape[:2] + tuple(dims.mul(d, s) for d in x.shape[2:]))]
 

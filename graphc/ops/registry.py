@@ -156,13 +156,15 @@ def full_attrs(name: str, declared: dict[str, Any], given: dict, also: Sequence[
         if key not in declared:
             raise ShapeError(f"{name} has no attribute '{key}'", attr=key,
                              hint=did_you_mean(str(key), list(declared) + list(also))
-                             or (f"attributes: {', '.join(declared)}" if declared else f"{name} takes no attributes"))
+                             or (f"use one of: {', '.join(declared)}" if declared
+                                 else f"remove it: {name} takes no attributes"))
     result = {}
     for key, default in declared.items():
         if key in given:
             result[key] = given[key]
         elif default is REQUIRED:
-            raise ShapeError(f"{name} needs the attribute '{key}'", attr=key)
+            raise ShapeError(f"{name} needs the attribute '{key}'", attr=key,
+                             hint=f"add it, like '- {name}: {{{key}: ...}}'")
         elif default is not ABSENT:
             result[key] = default
     return result

@@ -67,7 +67,8 @@ def reshape_shape(in_shape: tuple, target: list, op: str = "reshape") -> tuple:
     for i, d in enumerate(target):
         if d == 0:
             if i >= len(in_shape):
-                raise ShapeError(f"{op}: 0 at position {i} has no input dim to copy from {format_shape(in_shape)}")
+                raise ShapeError(f"{op}: 0 at position {i} has no input dim to copy from {format_shape(in_shape)}",
+                                 hint=f"use 0 only at positions 0 to {len(in_shape) - 1}, or give the size")
             out.append(in_shape[i])
         elif isinstance(d, int) and (d > 0 or d == -1):
             out.append(d)
@@ -79,17 +80,20 @@ def reshape_shape(in_shape: tuple, target: list, op: str = "reshape") -> tuple:
     if -1 in out:
         symbolic = any(isinstance(d, str) for d in in_shape)  # `N*2` holds a static factor too
         if out_static == 0 or (in_static % out_static and not symbolic):
-            raise ShapeError(f"{op}: cannot reshape {shown}: {in_static} elements do not divide by {out_static}")
+            raise ShapeError(f"{op}: cannot reshape {shown}: {in_static} elements do not divide by {out_static}",
+                             hint=f"make the fixed sizes multiply to a divisor of {in_static}")
         left = Counter(in_shape)  # cancel the dims both sides share, then divide what is left
         known = Counter(d for d in out if d != -1)
         common = left & known
         rest = dims.div(dims.product((left - common).elements()), dims.product((known - common).elements()))
         if rest is None:
             why = f": {in_static} elements do not divide by {out_static}" if in_static % out_static else ""
-            raise ShapeError(f"{op}: cannot reshape {shown}{why}")
+            raise ShapeError(f"{op}: cannot reshape {shown}{why}",
+                             hint="make the fixed sizes divide the input's, or use -1 for one of them")
         out[out.index(-1)] = rest
     elif dims.product(in_shape) != dims.product(out):
-        raise ShapeError(f"{op}: cannot reshape {shown}: the element counts differ")
+        raise ShapeError(f"{op}: cannot reshape {shown}: the element counts differ",
+                         hint="make the sizes multiply to the input's element count, or use -1 for one of them")
     return tuple(out)
 
 
@@ -246,7 +250,9 @@ def _concat_infer(ts, a):
     out = list(ts[0].shape)
     for k, t in enumerate(ts[1:], 1):
         if t.rank != rank or t.dtype != dtype:
-            raise ShapeError(f"concat: input {k} has type {t}, input 0 has {ts[0]}")
+            raise ShapeError(f"concat: input {k} has type {t}, input 0 has {ts[0]}",
+                             hint="add a cast layer so the inputs have the same dtype" if t.rank == rank
+                             else "add a reshape or flatten layer so the inputs have the same rank")
         for i in range(rank):
             if i == axis:
                 out[i] = dims.add_dims(out[i], t.shape[i])
@@ -385,7 +391,8 @@ register(OpDef("slice", ("x",), _slice_infer, _slice_ref, _slice_lower,
 def _gather_infer(ts, a):
     data, idx = ts
     if idx.dtype not in ("int32", "int64"):
-        raise ShapeError(f"gather: indices must be int32 or int64, got {idx.dtype}")
+        raise ShapeError(f"gather: indices must be int32 or int64, got {idx.dtype}",
+                         hint="add a cast layer before it: cast: {to: int64}")
     axis = dims.normalize_axis(a["axis"], data.rank, "gather")
     return [data.with_shape(data.shape[:axis] + idx.shape + data.shape[axis + 1:])]
 
@@ -407,7 +414,7 @@ def _one_hot_lower(ctx, n):
 def _one_hot_infer(ts, a):
     if ts[0].dtype not in ("int32", "int64"):
         raise ShapeError(f"one_hot: indices must be int32 or int64, got {ts[0].dtype}",
-                         hint="class labels are integers: add a cast layer, cast: {to: int64}")
+                         hint="add a cast layer, cast: {to: int64}: class labels are integers")
     return [TensorType(a["dtype"], ts[0].shape + (a["depth"],))]
 
 

@@ -19,7 +19,7 @@ from graphc.layers import LAYERS, LayerCtx
 from graphc.limits import check_params, check_shape
 from graphc.ops import Builder
 from graphc.ops import OPS
-from graphc.ops.registry import arity
+from graphc.ops.registry import REQUIRED as REQUIRED_ATTR, arity
 from graphc.spec.params import substitute
 from graphc.spec.refs import cycle_path, reads_of
 from graphc.spec.validate import check_attr_types
@@ -63,7 +63,7 @@ def _check_keys(mapping: LocMap, allowed, what: str) -> None:
     for key in mapping:
         if key not in allowed:
             raise SpecError(f"unknown key '{key}' in {what}", mapping.key_loc(key),
-                            did_you_mean(str(key), allowed) or f"allowed: {', '.join(allowed)}")
+                            did_you_mean(str(key), allowed) or f"use one of: {', '.join(allowed)}")
 
 
 def _attr_loc(e: ShapeError, attrs: LocMap, loc: Location) -> Location:
@@ -85,15 +85,23 @@ def _attr_loc(e: ShapeError, attrs: LocMap, loc: Location) -> Location:
 
 def _need_map(value: Any, loc: Location, what: str, example: str) -> LocMap:
     if not isinstance(value, LocMap):
-        raise SpecError(f"{what} must be a mapping, like {example}", getattr(value, "loc", loc))
+        raise SpecError(f"{what} must be a mapping", getattr(value, "loc", loc), f"write it like {example}")
     return value
 
 
 def _need_ident(value: Any, loc: Location, what: str, dotted: bool = False) -> str:
     if not isinstance(value, str) or not (DOTTED if dotted else IDENT).match(value):
         extra = " and dots, like enc.0.ln1" if dotted else ""
-        raise SpecError(f"{what} must be an identifier (letters, digits, _{extra}), got {value!r}", loc)
+        raise SpecError(f"{what} must be an identifier (letters, digits, _{extra}), got {value!r}", loc,
+                        f"rename it, like '{ident_like(value, dotted)}'")
     return value
+
+
+def ident_like(value: Any, dotted: bool = False) -> str:
+    """A valid identifier close to `value`, for the hint: `my model` -> `my_model`, `1gen` -> `gen1`."""
+    text = re.sub(r"[^A-Za-z0-9_.]" if dotted else r"[^A-Za-z0-9_]", "_", str(value)).strip(".") or "x"
+    digits = re.match(r"\d*", text).group(0)
+    return text[len(digits):] + digits if text[len(digits):].strip("_") else "_" + text
 
 
 @dataclass
@@ -129,7 +137,7 @@ class Spec:
         model = model or self.default_model()
         if model not in self.models:
             raise SpecError(f"no model '{model}' in this spec", self.loc,
-                            did_you_mean(model, self.models) or f"models: {', '.join(self.models)}")
+                            did_you_mean(model, self.models) or f"use one of: {', '.join(self.models)}")
         return ModelBuilder(self, model).build()
 
 
@@ -137,16 +145,21 @@ def parse_spec(text: str, file: str = "<spec>", overrides: dict[str, Any] | None
     root = load_yaml(text, file)
     top = Location(file, 1, 1)
     if not isinstance(root, LocMap):
-        raise SpecError("a spec is a YAML mapping starting with 'graphc: 1'", getattr(root, "loc", top))
+        raise SpecError("a spec is a YAML mapping starting with 'graphc: 1'", getattr(root, "loc", top),
+                        "remove the leading '- ': a spec is key: value lines" if isinstance(root, LocList)
+                        else "write key: value lines, starting with graphc: 1")
     _check_keys(root, TOP_KEYS, "the spec")
     if "graphc" not in root:
-        raise SpecError("missing 'graphc: 1' (the spec language version) at the top of the spec", root.loc)
+        raise SpecError("missing 'graphc: 1', the spec language version", root.loc,
+                        "add the line graphc: 1 at the top of the spec")
     if root["graphc"] != SPEC_VERSION:
         raise SpecError(f"unsupported spec language version {root['graphc']!r}; this graphc reads version "
                         f"{SPEC_VERSION}", root.value_loc("graphc"),
-                        f"write graphc: {SPEC_VERSION}, a number" if str(root["graphc"]) == str(SPEC_VERSION) else None)
+                        f"write graphc: {SPEC_VERSION}, a number" if str(root["graphc"]) == str(SPEC_VERSION)
+                        else f"write graphc: {SPEC_VERSION}")
     if "name" not in root:
-        raise SpecError("missing 'name:' (an identifier; it becomes the ONNX graph name)", root.loc)
+        raise SpecError("missing 'name:', an identifier that becomes the ONNX graph name", root.loc,
+                        "add a line like name: my_model")
     name = _need_ident(root["name"], root.value_loc("name"), "name")
     params = _spec_params(root, overrides or {})
     blocks = {}
@@ -157,12 +170,14 @@ def parse_spec(text: str, file: str = "<spec>", overrides: dict[str, Any] | None
             body = _need_map(body, raw.value_loc(bname), f"block {bname}", "{inputs: [x], layers: [...]}")
             _check_keys(body, BLOCK_KEYS, f"block {bname}")
             if bname in LAYERS or bname in OPS:
-                raise SpecError(f"block name '{bname}' is already the name of an op", raw.key_loc(bname))
+                raise SpecError(f"block name '{bname}' is already the name of an op", raw.key_loc(bname),
+                                f"rename the block, like {bname}_block")
             blocks[bname] = body
     if "models" in root:
         if "layers" in root or "inputs" in root:
             key = "layers" if "layers" in root else "inputs"
-            raise SpecError(f"a spec has either 'models:' or top-level '{key}:', not both", root.key_loc(key))
+            raise SpecError(f"a spec has either 'models:' or top-level '{key}:', not both", root.key_loc(key),
+                            f"move the top-level '{key}:' into one of the models, or remove 'models:'")
         raw = _need_map(root["models"], root.value_loc("models"), "models", "{generator: {inputs: ..., layers: ...}}")
         models = {}
         for mname, body in raw.items():
@@ -171,11 +186,13 @@ def parse_spec(text: str, file: str = "<spec>", overrides: dict[str, Any] | None
             _check_keys(body, MODEL_KEYS, f"model {mname}")
             models[mname] = body
         if not models:
-            raise SpecError("'models:' is empty", root.value_loc("models"))
+            raise SpecError("'models:' is empty", root.value_loc("models"),
+                            "add a model, like gen: {inputs: {z: [N, 8]}, layers: [{dense: {units: 4}}]}")
         multi = True
     else:
         if "layers" not in root:
-            raise SpecError("missing 'layers:' (the list of layers)", root.loc)
+            raise SpecError("missing 'layers:', the list of layers", root.loc,
+                            "add it, like layers: [{dense: {units: 10}}]")
         models = {name: root}
         multi = False
     training = root.get("training")
@@ -198,7 +215,7 @@ def _spec_params(root: LocMap, overrides: dict[str, Any]) -> dict[str, Any]:
         if key not in params:
             where = root.key_loc("params") if "params" in root else root.loc
             raise SpecError(f"--set {key}: the spec has no parameter '{key}'", where,
-                            hint=did_you_mean(key, params) or (f"parameters: {', '.join(params)}" if params
+                            hint=did_you_mean(key, params) or (f"use one of: {', '.join(params)}" if params
                                                               else "declare it under params:"))
         params[key] = value
     resolved: dict[str, Any] = {}
@@ -207,7 +224,9 @@ def _spec_params(root: LocMap, overrides: dict[str, Any]) -> dict[str, Any]:
             if isinstance(value, str) and key not in overrides else []
         if later:
             raise SpecError(f"parameter {key} uses ${later[0]}, which is declared after it",
-                            locs.get(key, root.loc), "a parameter can only use the ones declared before it")
+                            locs.get(key, root.loc),
+                            f"move {later[0]} before {key} in params: a parameter can only use the ones declared "
+                            "before it")
         resolved[key] = value if key in overrides else substitute(value, resolved, locs.get(key, root.loc))
     return resolved
 
@@ -263,7 +282,8 @@ class ModelBuilder:
         g.doc = str(body.get("doc") or self.spec.doc or "")
         scope = _Scope("", dict(self.spec.params))
         if "inputs" not in body:
-            raise SpecError("missing 'inputs:' (name: shape for each input)", body.loc)
+            raise SpecError("missing 'inputs:'", body.loc,
+                            "add it, with a name: shape for each input, like inputs: {x: [N, 784]}")
         for name, value in self._parse_inputs(body["inputs"], body.value_loc("inputs"), scope.params).items():
             scope.entries[name] = _Entry([g.add_input(name, value[0])], loc=value[1])
             scope.input_names.append(name)
@@ -286,23 +306,26 @@ class ModelBuilder:
             if isinstance(value, LocMap):
                 _check_keys(value, INPUT_KEYS, f"input {name}")
                 if "shape" not in value:
-                    raise SpecError(f"input {name} needs a shape, like {{shape: [N, 4], dtype: float32}}", value.loc)
+                    raise SpecError(f"input {name} needs a shape", value.loc,
+                                    f"add shape:, like {name}: {{shape: [N, 4], dtype: float32}}")
                 dtype = value.get("dtype", "float32")
                 if dtype not in DTYPES:
                     raise SpecError(f"input {name}: unknown dtype '{dtype}'", value.value_loc("dtype"),
-                                    did_you_mean(str(dtype), DTYPES) or f"one of {', '.join(DTYPES)}")
+                                    did_you_mean(str(dtype), DTYPES) or f"use one of: {', '.join(DTYPES)}")
                 shape, vloc = value["shape"], value.value_loc("shape")
             else:
                 shape = value
             if not isinstance(shape, list):
-                raise SpecError(f"input {name}: shape must be a list of dims, like [N, 784]", vloc)
+                raise SpecError(f"input {name}: shape must be a list of dims", vloc,
+                                f"write it like {name}: [N, 784]")
             for i, d in enumerate(shape):
                 dloc = shape.item_loc(i) if isinstance(shape, LocList) else vloc
                 if isinstance(d, bool) or not (isinstance(d, int) or (isinstance(d, str) and IDENT.match(d))):
                     raise SpecError(f"input {name}: dim {d!r} must be a positive integer or an identifier like N",
-                                    dloc)
+                                    dloc, "use a whole number like 4, or a name like N")
                 if isinstance(d, int) and d < 1:
-                    raise SpecError(f"input {name}: dim {d} must be positive", dloc)
+                    raise SpecError(f"input {name}: dim {d} must be positive", dloc,
+                                    "use a size of 1 or more, or a name like N for a size known only at run time")
             try:
                 check_shape(shape, f"input {name}")
             except ShapeError as e:
@@ -317,8 +340,9 @@ class ModelBuilder:
     def _build_layers(self, body: LocMap, scope: _Scope) -> Generator:
         layers = body.get("layers")
         if not isinstance(layers, LocList) or not layers:
-            raise SpecError("'layers:' must be a non-empty list of layers, like [{dense: {units: 10}}]",
-                            getattr(layers, "loc", body.key_loc("layers") if "layers" in body else body.loc))
+            raise SpecError("'layers:' must be a non-empty list of layers",
+                            getattr(layers, "loc", body.key_loc("layers") if "layers" in body else body.loc),
+                            "write it like layers: [{dense: {units: 10}}]")
         items = [self._split_item(item, layers.item_loc(i)) for i, item in enumerate(layers)]
         for _, attrs, _, _ in items:
             refs = attrs.get("in") if attrs is not None else None
@@ -349,13 +373,22 @@ class ModelBuilder:
     def _split_item(self, item: Any, loc: Location):
         if not isinstance(item, LocMap) or len(item) != 1:
             what = "several keys" if isinstance(item, LocMap) else f"{type(item).__name__} {item!r}"
+            if isinstance(item, LocMap) and item:
+                hint = "put each op in its own list item: " + ", then ".join(f"'- {k}: ...'" for k in item)
+            elif isinstance(item, str):
+                hint = f"write '- {item}:' with a colon, or '- {item}: {{...}}' with its attributes"
+            else:
+                hint = "write it like '- dense: {units: 10}'"
             raise SpecError(f"a layer is a mapping with exactly one key, the op (like '- dense: {{units: 10}}'), "
-                            f"got {what}", getattr(item, "loc", loc))
+                            f"got {what}", getattr(item, "loc", loc), hint)
         op = next(iter(item))
         attrs = item[op]
         if attrs is not None and not isinstance(attrs, LocMap):
-            raise SpecError(f"the attributes of {op} must be a mapping, like '- {op}: {{...}}', got {attrs!r}",
-                            item.value_loc(op))
+            definition = LAYERS.get(op) or OPS.get(op)
+            required = [k for k, v in definition.attrs.items() if v is REQUIRED_ATTR] if definition else []
+            example = f"{required[0]}: {attrs!r}" if required and not isinstance(attrs, list) else "name: value, ..."
+            raise SpecError(f"the attributes of {op} must be a mapping, got {attrs!r}", item.value_loc(op),
+                            f"write them like '- {op}: {{{example}}}'")
         return str(op), attrs, item.key_loc(op), item
 
     def _kind(self, op: str, loc: Location) -> str:
@@ -370,7 +403,7 @@ class ModelBuilder:
         known = list(self.spec.blocks) + list(LAYERS) + [k for k, v in OPS.items() if v.public]
         if self.spec.multi:
             known += list(self.spec.models)
-        raise SpecError(f"unknown op '{op}'", loc, did_you_mean(op, known) or "see docs/spec-language.md for the ops")
+        raise SpecError(f"unknown op '{op}'", loc, did_you_mean(op, known) or "use an op from docs/spec-language.md, or define a block of that name")
 
     def _build_layer(self, op: str, raw_attrs: LocMap | None, loc: Location, name: str, scope: _Scope) -> None:
         """Build one layer (a block or model used as a layer with everything inside it)."""
@@ -388,7 +421,8 @@ class ModelBuilder:
             inputs, input_names = self._resolve_inputs(attrs, loc, scope, name)
         repeat = attrs.get("repeat")
         if "repeat" in attrs and kind != "block":
-            raise SpecError(f"{full}: 'repeat' is only for blocks ({op} is not a block)", attrs.key_loc("repeat"))
+            raise SpecError(f"{full}: 'repeat' is only for blocks, and {op} is not a block", attrs.key_loc("repeat"),
+                            "remove repeat:, or put the layer in a block and repeat that")
         given = {k: v for k, v in attrs.items() if k not in RESERVED}
         info = LayerInfo(full, op, dict(given), input_names, [], loc)
         try:
@@ -436,13 +470,14 @@ class ModelBuilder:
             missing = e  # a missing one is reported after the given ones' types
         check_attr_types(definition.attrs, site.given, attrs, full, site.op, site.kind == "layer")
         if missing is not None:
-            raise SpecError(f"{full}: {missing.message}", site.loc)
+            raise SpecError(f"{full}: {missing.message}", site.loc, missing.hint)
         self._check_arity(definition, site)
         if site.kind == "layer":
             for value in site.inputs:
                 if not isinstance(value, Value):
                     raise SpecError(f"{full}: {site.op} reads tensors, but in: gives it the number {value!r}",
-                                    site.in_loc, "numbers in in: are constants for primitive ops like add and mul")
+                                    site.in_loc, "give it a layer or input name; numbers in in: are constants only "
+                                    "for primitive ops like add and mul")
         with self.builder.scope(full, site.loc):
             if site.kind == "layer":
                 scope = site.scope
@@ -481,7 +516,8 @@ class ModelBuilder:
             low, _ = arity(definition.inputs, getattr(definition, "min_inputs", None))
             shown = ", ".join(n.rstrip("*") for n in definition.inputs) or "none"
             raise SpecError(f"{site.full}: {e.message}", site.in_loc,
-                            f"give them with in: [{shown}]" if len(site.inputs) < max(low, 1) else None) from None
+                            f"give them with in: [{shown}]" if len(site.inputs) < max(low, 1)
+                            else f"remove the extra names: in: takes [{shown}]") from None
 
     # -- references ---------------------------------------------------------------------
     def _resolve_inputs(self, attrs: LocMap, loc: Location, scope: _Scope, name: str):
@@ -495,7 +531,7 @@ class ModelBuilder:
             if choice is not None:
                 return [scope.entries[choice].values[0]], [choice]
             raise SpecError(f"{scope.prefix}{name}: the first layer must say which input it reads, with in:", loc,
-                            f"inputs: {', '.join(scope.input_names)}")
+                            f"add in: naming one of the inputs: {', '.join(scope.input_names)}")
         refs = attrs["in"]
         in_loc = attrs.value_loc("in")
         items = list(refs) if isinstance(refs, list) else [refs]
@@ -512,23 +548,30 @@ class ModelBuilder:
 
     def _lookup(self, ref: Any, loc: Location, scope: _Scope, current: str, what: str = "in:") -> Value:
         if not isinstance(ref, str):
-            raise SpecError(f"{what} expects layer or input names, got {ref!r}", loc)
+            raise SpecError(f"{what} expects layer or input names, got {ref!r}", loc,
+                            "write a name or a list of names, like in: [a, b]" + (
+                                "; quote a name that YAML reads as a boolean, like 'yes'" if isinstance(ref, bool)
+                                else ""))
         base, suffix = _split_ref(ref, scope)
         if base == current:
             raise SpecError(f"cycle: layer '{current}' reads its own output", loc,
-                            "a layer can only read inputs and earlier layers")
+                            "read an input or an earlier layer instead: a layer can only read inputs and earlier "
+                            "layers")
         if base not in scope.entries:
             if base in scope.pending:
                 later = scope.pending[base]
                 path = cycle_path(scope.reads, current, base)
                 if path:
-                    raise SpecError(f"cycle through in: {' -> '.join(path)}", loc,
-                                    f"'{base}' is defined later (line {later.line}); a layer can only read inputs "
-                                    "and earlier layers")
+                    raise SpecError(f"cycle through in: {' -> '.join(path)}; '{base}' is defined later "
+                                    f"(line {later.line})", loc,
+                                    "change the in: of one of these layers: a layer can only read inputs and "
+                                    "earlier layers")
                 raise SpecError(f"'{base}' is defined later (line {later.line}); a layer can only read inputs and "
-                                f"earlier layers (this would be a cycle)", loc)
+                                f"earlier layers", loc, f"move '{base}' above this layer, or read an earlier one")
             raise SpecError(f"unknown name '{ref}' in {what}", loc,
-                            did_you_mean(base, scope.entries) or f"known here: {', '.join(scope.entries) or 'nothing'}")
+                            did_you_mean(base, scope.entries) or (f"use a name known here: {', '.join(scope.entries)}"
+                                                                  if scope.entries else
+                                                                  "declare it as an input or an earlier layer"))
         entry = scope.entries[base]
         if not suffix:
             return entry.values[0]
@@ -538,13 +581,17 @@ class ModelBuilder:
             return entry.values[entry.out_names.index(suffix)]
         options = [str(i) for i in range(len(entry.values))] + list(entry.out_names)
         raise SpecError(f"'{base}' has no output '{suffix}'", loc,
-                        did_you_mean(suffix, options) or f"its outputs: {', '.join(options)}")
+                        did_you_mean(suffix, options) or (f"use {base} itself: it has one output" if len(options) == 1
+                                                          else "use one of its outputs: "
+                                                          + ", ".join(f"{base}.{o}" for o in options)))
 
     # -- blocks and models --------------------------------------------------------------
     def _expand_block(self, bname, given, attrs, inputs, input_names, full, repeat, scope) -> Generator:
         body = self.spec.blocks[bname]
         if bname in self.active:
-            raise SpecError(f"block {bname} uses itself (recursion)", attrs.loc)
+            chain = self.active[self.active.index(bname):] + [bname]
+            raise SpecError(f"block {bname} uses itself: {' -> '.join(chain)}", attrs.loc,
+                            "remove that layer; to stack copies of a block, use repeat: where it is used")
         defaults = {}
         if "params" in body:
             raw = _need_map(body["params"], body.value_loc("params"), f"block {bname} params", "{heads: 4}")
@@ -553,19 +600,22 @@ class ModelBuilder:
             if key not in defaults:
                 raise SpecError(f"{full}: block {bname} has no parameter '{key}'", attrs.key_loc(key),
                                 did_you_mean(str(key), list(defaults) + list(RESERVED))
-                                or (f"its parameters: {', '.join(defaults)}" if defaults else "it takes none"))
+                                or (f"use one of its parameters: {', '.join(defaults)}" if defaults
+                                    else "remove it: the block takes no parameters"))
         block_inputs = body.get("inputs", ["x"])
         if not isinstance(block_inputs, list) or not block_inputs:
-            raise SpecError(f"block {bname}: inputs must be a list of names, like [x]", body.loc)
+            raise SpecError(f"block {bname}: inputs must be a list of names", body.loc, "write it like inputs: [x]")
         for i, iname in enumerate(block_inputs):
             _need_ident(iname, block_inputs.item_loc(i) if isinstance(block_inputs, LocList) else body.loc,
                         f"block {bname}: an input name")
         if len(inputs) != len(block_inputs):
             raise SpecError(f"{full}: block {bname} takes {len(block_inputs)} input(s) "
                             f"({', '.join(map(str, block_inputs))}), got {len(inputs)}",
-                            attrs.value_loc("in") if "in" in attrs else attrs.loc)
+                            attrs.value_loc("in") if "in" in attrs else attrs.loc,
+                            f"give {len(block_inputs)} name(s) with in:, like in: [{', '.join(map(str, block_inputs))}]")
         if repeat is not None and (isinstance(repeat, bool) or not isinstance(repeat, int) or repeat < 1):
-            raise SpecError(f"{full}: repeat must be a positive integer, got {repeat!r}", attrs.value_loc("repeat"))
+            raise SpecError(f"{full}: repeat must be a positive integer, got {repeat!r}", attrs.value_loc("repeat"),
+                            "use a count of 1 or more, like repeat: 2")
         params = dict(self.spec.params)
         params.update(substitute(defaults, params, body.loc))
         params.update(given)
@@ -588,20 +638,24 @@ class ModelBuilder:
 
     def _expand_model(self, mname, attrs, inputs, full, loc) -> Generator:
         if mname in self.active:
-            raise SpecError(f"model {mname} uses itself", loc)
+            raise SpecError(f"model {mname} uses itself", loc,
+                            "remove that layer: a model can use only the other models of the spec")
         body = self.spec.models[mname]
         declared = self._parse_inputs(body["inputs"], body.value_loc("inputs"), self.spec.params)
         if len(inputs) != len(declared):
             raise SpecError(f"{full}: model {mname} takes {len(declared)} input(s) ({', '.join(declared)}), "
-                            f"got {len(inputs)}", attrs.value_loc("in") if "in" in attrs else loc)
+                            f"got {len(inputs)}", attrs.value_loc("in") if "in" in attrs else loc,
+                            f"give {len(declared)} name(s) with in:, like in: [{', '.join(declared)}]")
         extra = [k for k in attrs if k not in RESERVED]
         if extra:
-            raise SpecError(f"{full}: a model used as a layer takes only name and in", attrs.key_loc(extra[0]))
+            raise SpecError(f"{full}: a model used as a layer takes only name and in, got '{extra[0]}'",
+                            attrs.key_loc(extra[0]), f"remove '{extra[0]}'; to change the model, edit models: {mname}")
         inner = _Scope(f"{full}.", dict(self.spec.params), f"{mname}.", share=True)
         for (iname, (itype, _)), value in zip(declared.items(), inputs):
             if isinstance(value, Value) and (value.type.rank != itype.rank or value.dtype != itype.dtype or any(
                     isinstance(a, int) and isinstance(b, int) and a != b for a, b in zip(value.shape, itype.shape))):
-                raise ShapeError(f"model {mname} input {iname} is {itype}, got {value.type}")
+                raise ShapeError(f"model {mname} input {iname} is {itype}, got {value.type}",
+                                 hint=f"give it a {itype} input, or change input {iname} of model {mname}")
             inner.entries[iname] = _Entry([value])
             inner.input_names.append(iname)
         self.active.append(mname)
@@ -613,7 +667,7 @@ class ModelBuilder:
     def _outputs(self, body: LocMap, scope: _Scope) -> list[Value]:
         if "outputs" not in body:
             if scope.last is None:
-                raise SpecError("the model has no layers", body.loc)
+                raise SpecError("the model has no layers", body.loc, "add layers:, like layers: [{dense: {units: 10}}]")
             return [scope.last[0]]
         refs = body["outputs"]
         if isinstance(refs, str):
@@ -621,14 +675,16 @@ class ModelBuilder:
         elif isinstance(refs, LocList) and refs:
             refs_list, locs = list(refs), refs.item_locs
         else:
-            raise SpecError("outputs must be a list of layer names, like [logits]", body.value_loc("outputs"))
+            raise SpecError("outputs must be a list of layer names", body.value_loc("outputs"),
+                            "write it like outputs: [logits]")
         values = []
         for ref, loc in zip(refs_list, locs):
             value = self._lookup(ref, loc, scope, current="", what="outputs:")
             if value.kind != "node":
-                raise SpecError(f"output '{ref}' is an input, not a layer", loc)
+                raise SpecError(f"output '{ref}' is an input, not a layer", loc,
+                                f"list a layer; to output {ref} unchanged, add a layer - identity: {{in: {ref}}}")
             if any(value is v for v in values):
-                raise SpecError(f"output '{ref}' is listed twice", loc)
+                raise SpecError(f"output '{ref}' is listed twice", loc, f"remove the second '{ref}'")
             values.append(value)
         return values
 

@@ -18,6 +18,17 @@ _OPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, as
         ast.FloorDiv: operator.floordiv, ast.Mod: operator.mod, ast.Pow: operator.pow}
 
 
+MAX_EXPONENT = 64
+
+
+class _Fix(ValueError):
+    """An evaluation error that knows its fix (the SpecError hint)."""
+
+    def __init__(self, message: str, hint: str):
+        super().__init__(message)
+        self.hint = hint
+
+
 def _eval(tree: ast.AST, names: Mapping[str, Any]):
     """Evaluate the arithmetic tree in post-order with an explicit stack (no recursion)."""
     stack: list[tuple[ast.AST, bool]] = [(tree.body if isinstance(tree, ast.Expression) else tree, False)]
@@ -29,7 +40,7 @@ def _eval(tree: ast.AST, names: Mapping[str, Any]):
         elif isinstance(node, ast.Name):
             value = names[node.id]
             if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise ValueError(f"${node.id} is {value!r}, not a number")
+                raise _Fix(f"${node.id} is {value!r}, not a number", f"use a parameter with a number in place of ${node.id}")
             values.append(value)
         elif isinstance(node, ast.BinOp) and type(node.op) in _OPS:
             if not ready:
@@ -37,11 +48,11 @@ def _eval(tree: ast.AST, names: Mapping[str, Any]):
                 continue
             right = values.pop()
             left = values.pop()
-            if isinstance(node.op, ast.Pow) and abs(right) > 64:
-                raise ValueError(f"exponent {right} is too large")
+            if isinstance(node.op, ast.Pow) and abs(right) > MAX_EXPONENT:
+                raise _Fix(f"exponent {right} is too large", f"use an exponent of at most {MAX_EXPONENT}")
             value = _OPS[type(node.op)](left, right)
             if abs(value) > 2 ** 62:
-                raise ValueError("the result is too large")
+                raise _Fix("the result is too large", "use smaller values: a result must be below 2^62")
             values.append(value)
         elif isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
             if not ready:
@@ -64,7 +75,7 @@ def substitute_str(text: str, params: Mapping[str, Any], loc: Location | None) -
     for ref in _REF.findall(text):
         if ref not in params:
             raise SpecError(f"unknown parameter ${ref}", loc,
-                            did_you_mean(ref, params) or (f"parameters here: {', '.join(sorted(params))}"
+                            did_you_mean(ref, params) or (f"use one of the parameters here: {', '.join(sorted(params))}"
                                                           if params else "declare it under params:"))
     whole = _REF.fullmatch(text.strip())
     if whole:
@@ -73,7 +84,7 @@ def substitute_str(text: str, params: Mapping[str, Any], loc: Location | None) -
     if len(expr) > MAX_EXPR_CHARS:
         raise SpecError(f"expression of {len(expr):,} characters, over the {MAX_EXPR_CHARS:,}-character limit", loc,
                         "split it into several params")
-    hint = "expressions may use numbers, $params, + - * / // % ** and parentheses"
+    hint = "write it with numbers, $params, + - * / // % ** and parentheses only"
     try:
         tree = ast.parse(expr.strip(), mode="eval")
     except SyntaxError:
@@ -81,9 +92,9 @@ def substitute_str(text: str, params: Mapping[str, Any], loc: Location | None) -
     try:
         value = _eval(tree, params)
     except ZeroDivisionError:
-        raise SpecError(f"cannot evaluate '{text}': division by zero", loc) from None
+        raise SpecError(f"cannot evaluate '{text}': division by zero", loc, "use a divisor that is not 0") from None
     except (ValueError, KeyError, TypeError, OverflowError) as e:
-        raise SpecError(f"cannot evaluate '{text}': {e}", loc, hint) from None
+        raise SpecError(f"cannot evaluate '{text}': {e}", loc, getattr(e, "hint", hint)) from None
     if isinstance(value, float) and value.is_integer() and "/" not in expr.replace("//", ""):
         value = int(value)
     return value
@@ -126,9 +137,10 @@ def parse_overrides(pairs: list[str] | None) -> dict[str, Any]:
     for pair in pairs or []:
         key, sep, raw = pair.partition("=")
         if not sep or not key.strip():
-            raise SpecError(f"--set takes key=value, got '{pair}'")
+            raise SpecError(f"--set takes key=value, got '{pair}'", hint=f"write it like --set {pair or 'name'}=VALUE")
         try:
             result[key.strip()] = load_scalar(raw) if raw.strip() else ""
         except yaml.YAMLError:
-            raise SpecError(f"--set {key}: cannot read the value '{raw}'") from None
+            raise SpecError(f"--set {key}: cannot read the value '{raw}'",
+                            hint="write a YAML scalar, like 0.3, true, relu or [1, 2], quoted for the shell") from None
     return result

@@ -92,4 +92,17 @@ def check_attr_types(defaults: dict[str, Any], given: dict[str, Any], attrs: Loc
         if rule is not None and not rule[1](value):
             raise SpecError(f"{full}: {op} attribute '{key}' must be {rule[0]}, got {value!r}",
                             attrs.value_loc(key),
-                            did_you_mean(str(value), DTYPES) if key in _DTYPE_ATTRS else None)
+                            _fix(key, defaults.get(key), value, rule[0]))
+
+
+def _fix(key: str, default: Any, value: Any, description: str) -> str:
+    """The hint for a wrong-typed attribute: a did-you-mean, or the right form with an example."""
+    if key in _DTYPE_ATTRS:
+        return did_you_mean(str(value), DTYPES) or f"use one of: {', '.join(DTYPES)}"
+    if description == "true or false":
+        return f"write {key}: true or {key}: false"
+    if key == "value":
+        return "write a number or a list of numbers, like value: [[1, 2], [3, 4]]"
+    example = {"a list of integers, like [0, 1]": "[0, 1]", "a positive integer": "2"}.get(
+        description, default if default is not None else -1)
+    return f"write {description.split(', like')[0]}, like {key}: {example}"

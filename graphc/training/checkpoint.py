@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from graphc.errors import SpecError
-from graphc.util.atomic import atomic_path
+from graphc.util.atomic import atomic_path, write_fix
 
 FILE = "checkpoint.npz"
 PREVIOUS = "checkpoint.prev.npz"
@@ -39,7 +39,7 @@ def save(directory: str, arrays: dict[str, np.ndarray], meta: dict[str, Any]) ->
     try:
         os.makedirs(directory, exist_ok=True)
     except OSError as e:
-        raise SpecError(f"cannot write {directory}: {e.strerror or e}") from None
+        raise SpecError(f"cannot write {directory}: {e.strerror or e}", hint=write_fix(e)) from None
     path = os.path.join(directory, FILE)
     payload = dict(arrays)
     meta = dict(meta, sha256=checksum(arrays))

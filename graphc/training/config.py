@@ -86,7 +86,7 @@ class TrainConfig:
 
 def _map(value: Any, loc: Location, what: str, example: str) -> LocMap:
     if not isinstance(value, LocMap):
-        raise SpecError(f"{what} must be a mapping, like {example}", getattr(value, "loc", loc))
+        raise SpecError(f"{what} must be a mapping", getattr(value, "loc", loc), f"write it like {example}")
     return value
 
 
@@ -94,7 +94,7 @@ def _keys(mapping: LocMap, allowed, what: str) -> None:
     for key in mapping:
         if key not in allowed:
             raise SpecError(f"unknown key '{key}' in {what}", mapping.key_loc(key),
-                            did_you_mean(str(key), allowed) or f"allowed: {', '.join(allowed)}")
+                            did_you_mean(str(key), allowed) or f"use one of: {', '.join(allowed)}")
 
 
 def _one_key(mapping: Any, loc: Location, what: str, choices, example: str) -> tuple[str, Any, Location]:
@@ -104,23 +104,32 @@ def _one_key(mapping: Any, loc: Location, what: str, choices, example: str) -> t
     else:
         mapping = _map(mapping, loc, what, example)
         if len(mapping) != 1:
-            raise SpecError(f"{what} must have exactly one key, like {example}", mapping.loc)
+            raise SpecError(f"{what} must have exactly one key", mapping.loc, f"write it like {example}")
         name = next(iter(mapping))
         args, key_loc = mapping[name], mapping.key_loc(name)
     if name not in choices:
         raise SpecError(f"unknown {what} '{name}'", key_loc, did_you_mean(str(name), choices)
-                        or f"one of {', '.join(choices)}")
+                        or f"use one of: {', '.join(choices)}")
     return name, args, key_loc
 
 
+# a typical value of each numeric setting, for the hints of its errors
+EXAMPLES = {"lr": 0.001, "momentum": 0.9, "batch_size": 64, "epochs": 10, "seed": 0, "patience": 5, "split": 0.2,
+            "test_split": 0.2, "clip_grad_norm": 1.0, "steps": 1000, "every": 10, "gamma": 0.1, "weight": 1.0}
+
+
 def _number(value: Any, loc: Location, what: str, low: float | None = None, high: float | None = None,
-            integer: bool = False) -> Any:
+            integer: bool = False, example: Any = None) -> Any:
+    key = what.split(": ")[-1].split()[-1]
+    if example is None:
+        example = EXAMPLES.get(key, low if low is not None else 1)
     ok = isinstance(value, int) if integer else isinstance(value, (int, float))
     if isinstance(value, bool) or not ok:
-        raise SpecError(f"{what} must be {'an integer' if integer else 'a number'}, got {value!r}", loc)
+        kind = "an integer" if integer else "a number"
+        raise SpecError(f"{what} must be {kind}, got {value!r}", loc, f"write {kind}, like {key}: {example}")
     if (low is not None and value < low) or (high is not None and value > high):
         rng = f">= {low}" if high is None else f"in [{low}, {high}]" if low is not None else f"<= {high}"
-        raise SpecError(f"{what} must be {rng}, got {value}", loc)
+        raise SpecError(f"{what} must be {rng}, got {value}", loc, f"use a value {rng}, like {key}: {example}")
     return value
 
 
@@ -134,12 +143,13 @@ def _args(raw: Any, loc: Location, what: str, defaults: dict[str, Any]) -> dict[
             value, vloc = given[key], given.value_loc(key)
             if isinstance(default, bool):
                 if not isinstance(value, bool):
-                    raise SpecError(f"{what}: {key} must be true or false, got {value!r}", vloc)
+                    raise SpecError(f"{what}: {key} must be true or false, got {value!r}", vloc,
+                                    f"write {key}: true or {key}: false")
             elif default is None or isinstance(default, (int, float)):
-                _number(value, vloc, f"{what}: {key}", 0)
+                _number(value, vloc, f"{what}: {key}", 0, example=default or None)
             result[key] = value
         elif default is None:
-            raise SpecError(f"{what} needs '{key}'", getattr(given, "loc", loc))
+            raise SpecError(f"{what} needs '{key}'", getattr(given, "loc", loc), f"add {key}: VALUE")
         else:
             result[key] = default
     return result
@@ -148,8 +158,8 @@ def _args(raw: Any, loc: Location, what: str, defaults: dict[str, Any]) -> dict[
 def _loss_terms(raw: Any, loc: Location) -> list[LossTerm]:
     if isinstance(raw, str):
         if raw in LOSSES:
-            raise SpecError(f"loss '{raw}' needs its inputs, like {{{raw}: {{{', '.join(a + ': ...' for a in LOSSES[raw])}}}}}",
-                            loc)
+            raise SpecError(f"loss '{raw}' needs its inputs", loc,
+                            f"write it like {{{raw}: {{{', '.join(a + ': ...' for a in LOSSES[raw])}}}}}")
         return [LossTerm("output", [raw], 1.0, loc)]
     items = list(raw) if isinstance(raw, LocList) else [raw]
     locs = raw.item_locs if isinstance(raw, LocList) else [loc]
@@ -161,29 +171,31 @@ def _loss_terms(raw: Any, loc: Location) -> list[LossTerm]:
         if "weight" in item:
             weight = float(_number(item["weight"], item.value_loc("weight"), "loss weight"))
         if len(keys) != 1:
-            raise SpecError("a loss is one mapping like {mse: {pred: y, target: t}} (with an optional weight)",
-                            item.loc)
+            raise SpecError("a loss is one mapping of one loss name, with an optional weight", item.loc,
+                            "write one loss per list item, like {mse: {pred: y, target: t}, weight: 0.5}")
         name = keys[0]
         if name not in LOSSES:
             raise SpecError(f"unknown loss '{name}'", item.key_loc(name),
-                            did_you_mean(str(name), LOSSES) or f"one of {', '.join(LOSSES)}")
+                            did_you_mean(str(name), LOSSES) or f"use one of: {', '.join(LOSSES)}")
         want = LOSSES[name]
         args = _map(item[name], item.value_loc(name), f"loss {name}", "{" + ", ".join(f"{a}: ..." for a in want) + "}")
         if "in" in args:
             _keys(args, ("in",), f"loss {name}")
             names = args["in"]
             if not isinstance(names, list) or len(names) != len(want):
-                raise SpecError(f"loss {name}: in must list {len(want)} names ({', '.join(want)})",
-                                args.value_loc("in"))
+                raise SpecError(f"loss {name}: in must list {len(want)} names", args.value_loc("in"),
+                                f"write in: [{', '.join(want)}] with the names of layers or inputs")
         else:
             _keys(args, want, f"loss {name}")
             missing = [a for a in want if a not in args]
             if missing:
-                raise SpecError(f"loss {name} needs '{missing[0]}'", args.loc)
+                raise SpecError(f"loss {name} needs '{missing[0]}'", args.loc,
+                                f"add {missing[0]}: NAME, the layer or input it reads")
             names = [args[a] for a in want]
         for n in names:
             if not isinstance(n, str):
-                raise SpecError(f"loss {name}: inputs are layer or input names, got {n!r}", args.loc)
+                raise SpecError(f"loss {name}: inputs are layer or input names, got {n!r}", args.loc,
+                                "write the name of a layer or an input")
         terms.append(LossTerm(name, [str(n) for n in names], weight, item.key_loc(name)))
     return terms
 
@@ -191,7 +203,7 @@ def _loss_terms(raw: Any, loc: Location) -> list[LossTerm]:
 # -- one parser per key of the section: parser(cfg, value, location) fills cfg ------------------
 def _model(cfg: TrainConfig, value: Any, loc: Location) -> None:
     if not isinstance(value, str):
-        raise SpecError("training: model must be a model name", loc)
+        raise SpecError("training: model must be a model name", loc, "write the name of one of the spec's models")
     cfg.model = value
 
 
@@ -199,15 +211,18 @@ def _data(cfg: TrainConfig, value: Any, loc: Location) -> None:
     data = _map(value, loc, "data", "{dataset: digits}")
     _keys(data, DATA_KEYS, "data")
     if ("dataset" in data) == ("npz" in data):
-        raise SpecError("data needs exactly one of 'dataset:' or 'npz:'", data.loc)
+        raise SpecError("data needs exactly one of 'dataset:' or 'npz:'", data.loc,
+                        "write data: {dataset: digits} or data: {npz: train.npz}")
     if "dataset" in data:
         if data["dataset"] not in DATASETS:
             raise SpecError(f"unknown dataset '{data['dataset']}'", data.value_loc("dataset"),
-                            did_you_mean(str(data["dataset"]), DATASETS) or f"bundled: {', '.join(DATASETS)}")
+                            did_you_mean(str(data["dataset"]), DATASETS)
+                            or f"use a bundled one: {', '.join(DATASETS)}; or your own arrays, data: {{npz: file.npz}}")
         cfg.dataset = data["dataset"]
     else:
         if not isinstance(data["npz"], str):
-            raise SpecError("data: npz must be a path to an .npz file", data.value_loc("npz"))
+            raise SpecError("data: npz must be a path to an .npz file", data.value_loc("npz"),
+                            "write a path, like npz: train.npz")
         cfg.npz = data["npz"]
     if "test_split" in data:
         cfg.test_split = float(_number(data["test_split"], data.value_loc("test_split"), "test_split", 0.0, 0.9))
@@ -215,7 +230,8 @@ def _data(cfg: TrainConfig, value: Any, loc: Location) -> None:
         cfg.split_seed = int(_number(data["split_seed"], data.value_loc("split_seed"), "split_seed", 0, integer=True))
     if "scale" in data:
         if not isinstance(data["scale"], bool):
-            raise SpecError("data: scale must be true or false", data.value_loc("scale"))
+            raise SpecError("data: scale must be true or false", data.value_loc("scale"),
+                            "write scale: true or scale: false")
         cfg.scale = data["scale"]
 
 
@@ -251,19 +267,21 @@ def _schedule(cfg: TrainConfig, value: Any, loc: Location) -> None:
     sched = _map(value, loc, "schedule", "{cosine: {steps: 1000}, warmup: {steps: 100}}")
     _keys(sched, SCHEDULES, "schedule")
     if "step" in sched and "cosine" in sched:
-        raise SpecError("schedule: use either step or cosine, not both", sched.key_loc("cosine"))
+        raise SpecError("schedule: use either step or cosine, not both", sched.key_loc("cosine"),
+                        "remove one of them")
     for key in sched:
         cfg.schedule[key] = _args(sched[key], sched.value_loc(key), f"schedule {key}", SCHEDULES[key])
 
 
 def _metrics(cfg: TrainConfig, value: Any, loc: Location) -> None:
     if not isinstance(value, list):
-        raise SpecError("metrics must be a list, like [accuracy, f1]", loc)
+        raise SpecError("metrics must be a list", loc,
+                        f"write it like metrics: [{value if isinstance(value, str) else 'accuracy, f1'}]")
     locs = value.item_locs if isinstance(value, LocList) else [loc] * len(value)
     for m, mloc in zip(value, locs):
         if m not in METRICS:
             raise SpecError(f"unknown metric '{m}'", mloc, did_you_mean(str(m), METRICS)
-                            or f"one of {', '.join(METRICS)}")
+                            or f"use one of: {', '.join(METRICS)}")
     cfg.metrics = [str(m) for m in value]
 
 
@@ -275,13 +293,14 @@ def _early_stopping(cfg: TrainConfig, value: Any, loc: Location) -> None:
     allowed = ["loss", "val_loss"] + [f"val_{m}" for m in cfg.metrics if m != "confusion_matrix"]
     if monitor not in allowed:
         raise SpecError(f"early_stopping cannot monitor '{monitor}'", es.value_loc("monitor"),
-                        did_you_mean(str(monitor), allowed) or f"one of {', '.join(allowed)}")
+                        did_you_mean(str(monitor), allowed) or f"use one of: {', '.join(allowed)}")
     cfg.monitor = monitor
     cfg.patience = int(_number(es.get("patience", 5), es.value_loc("patience"), "patience", 0, integer=True))
     cfg.min_delta = float(_number(es.get("min_delta", 0.0), es.value_loc("min_delta"), "min_delta", 0.0))
     mode = es.get("mode", "auto")
     if mode not in ("auto", "min", "max"):
-        raise SpecError(f"early_stopping mode must be auto, min or max, got {mode!r}", es.value_loc("mode"))
+        raise SpecError(f"early_stopping mode must be auto, min or max, got {mode!r}", es.value_loc("mode"),
+                        "use mode: auto, min or max")
     cfg.mode = mode
     if monitor.startswith("val_") and cfg.validation_split <= 0:
         raise SpecError(f"early_stopping monitors {monitor} but there is no validation split",
@@ -298,7 +317,7 @@ def _number_key(field_name: str, low: float, integer: bool = False) -> Parser:
 
 def _shuffle(cfg: TrainConfig, value: Any, loc: Location) -> None:
     if not isinstance(value, bool):
-        raise SpecError("shuffle must be true or false", loc)
+        raise SpecError("shuffle must be true or false", loc, "write shuffle: true or shuffle: false")
     cfg.shuffle = value
 
 
@@ -314,11 +333,12 @@ SECTION: dict[str, Parser] = {
     "metrics": _metrics, "early_stopping": _early_stopping, "seed": _number_key("seed", 0, integer=True),
     "shuffle": _shuffle,
 }
-# keys that must be there: (required unless, message)
-REQUIRED: dict[str, tuple[Callable[[TrainConfig], bool], str]] = {
-    "data": (lambda cfg: False, "training needs 'data:', like data: {dataset: digits} or data: {npz: train.npz}"),
-    "loss": (lambda cfg: cfg.gan is not None,
-             "training needs 'loss:', like loss: {cross_entropy: {logits: logits, target: label}}"),
+# keys that must be there: (required unless, message, hint)
+REQUIRED: dict[str, tuple[Callable[[TrainConfig], bool], str, str]] = {
+    "data": (lambda cfg: False, "training needs 'data:'",
+             "add it, like data: {dataset: digits} or data: {npz: train.npz}"),
+    "loss": (lambda cfg: cfg.gan is not None, "training needs 'loss:'",
+             "add it, like loss: {cross_entropy: {logits: logits, target: label}}"),
 }
 
 
@@ -337,7 +357,7 @@ def parse_training(raw: LocMap | None, params: dict[str, Any] | None = None,
         if key in t:
             parse(cfg, t[key], t.value_loc(key))
         elif key in REQUIRED and not REQUIRED[key][0](cfg):
-            raise SpecError(REQUIRED[key][1], t.loc)
+            raise SpecError(REQUIRED[key][1], t.loc, REQUIRED[key][2])
     return cfg
 
 
@@ -347,7 +367,7 @@ def _gan(raw: Any, loc: Location) -> dict[str, Any]:
     _keys(g, GAN_KEYS, "gan")
     for key in ("generator", "discriminator", "combined"):
         if not isinstance(g.get(key, key), str):
-            raise SpecError(f"gan: {key} must be a model name", g.value_loc(key))
+            raise SpecError(f"gan: {key} must be a model name", g.value_loc(key), "write the name of one of the models")
     out = {k: str(g.get(k, k)) for k in ("generator", "discriminator", "combined")}
     out["noise"] = g.get("noise", "z")
     out["real"] = g.get("real", "x")

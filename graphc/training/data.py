@@ -31,7 +31,12 @@ def _sklearn(name: str) -> tuple[np.ndarray, np.ndarray]:
     datasets = require("sklearn.datasets", f"the bundled data set '{name}'")
     loader = {"digits": datasets.load_digits, "iris": datasets.load_iris,
               "breast_cancer": datasets.load_breast_cancer, "diabetes": datasets.load_diabetes}[name]
-    bunch = loader()
+    try:
+        bunch = loader()
+    except OSError as e:  # its data file unreadable (permissions) or missing (a broken install)
+        raise SpecError(f"cannot read the bundled data set '{name}': {e.strerror or e}: {e.filename}",
+                        hint="reinstall scikit-learn so this user can read its files (pip install --force-reinstall "
+                             "scikit-learn), or give your own arrays with data: {npz: file.npz}") from None
     return np.asarray(bunch.data), np.asarray(bunch.target)
 
 
@@ -52,13 +57,13 @@ def load_arrays(cfg: TrainConfig, inputs: list[Value], spec_dir: str = ".") -> t
             path = cfg.npz
 
         if not os.path.exists(path):
-            raise SpecError(f"training data file {cfg.npz} not found (paths are relative to the spec's folder)", cfg.loc,
+            raise SpecError(f"training data file {cfg.npz} not found; paths are relative to the spec's folder", cfg.loc,
                             "give a path relative to the spec, or an absolute one")
         raw = read_npz(path)
         missing = [v.name for v in inputs if v.name not in raw]
         if missing:
             raise SpecError(f"data {cfg.npz} has no array named {missing[0]}", cfg.loc,
-                            f"it has: {', '.join(raw) or 'nothing'}; arrays are named like the model inputs")
+                            f"rename its arrays like the model inputs; it has: {', '.join(raw) or 'nothing'}")
         n = len(raw[inputs[0].name])
         arrays = {v.name: _shape_for(v, n, raw[v.name], f"array {v.name}") for v in inputs}
         feature = next((v.name for v in inputs if is_float(v.dtype)), None)
@@ -68,7 +73,8 @@ def load_arrays(cfg: TrainConfig, inputs: list[Value], spec_dir: str = ".") -> t
     floats = [v for v in inputs if is_float(v.dtype)]
     if not floats or len(inputs) > 2:
         raise SpecError(f"dataset {cfg.dataset} gives features and targets: the model needs one float input for "
-                        f"the features (and one for targets), it has {', '.join(v.name for v in inputs)}", cfg.loc)
+                        f"the features (and one for targets), it has {', '.join(v.name for v in inputs)}", cfg.loc,
+                        "give the model one float input and one for the targets, or use data: {npz: ...}")
     feature = floats[0]
     target = next((v for v in inputs if v is not feature), None)
     n = len(x)
