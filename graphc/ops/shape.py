@@ -89,7 +89,8 @@ def reshape_shape(in_shape: tuple, target: list, op: str = "reshape") -> tuple:
         if rest is None:
             why = f": {in_static} elements do not divide by {out_static}" if in_static % out_static else ""
             raise ShapeError(f"{op}: cannot reshape {shown}{why}",
-                             hint="make the fixed sizes divide the input's, or use -1 for one of them")
+                             hint=f"make the fixed sizes multiply to a divisor of {in_static}" if why
+                             else "make the fixed sizes divide the input's dims, or reshape fewer axes")
         out[out.index(-1)] = rest
     elif dims.product(in_shape) != dims.product(out):
         raise ShapeError(f"{op}: cannot reshape {shown}: the element counts differ",
