@@ -14,6 +14,7 @@ import warnings
 
 import torch
 import torch.nn.functional as F
+from onnx_torch_models import randomize_batchnorm
 from torch import nn
 
 
@@ -439,15 +440,7 @@ DYNAMIC = {"densenet", "inception", "squeezenet", "shufflenet", "vgg", "efficien
 def build(name: str, seed: int = 0) -> nn.Module:
     """The model with random weights and random batch-norm statistics, in eval mode."""
     torch.manual_seed(seed)
-    model = FAMILIES[name][0]()
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, nn.BatchNorm2d):
-                m.running_mean.uniform_(-0.5, 0.5)
-                m.running_var.uniform_(0.5, 1.5)
-                m.weight.uniform_(0.5, 1.5)
-                m.bias.uniform_(-0.5, 0.5)
-    return model.eval()
+    return randomize_batchnorm(FAMILIES[name][0]())
 
 
 def inputs(name: str, seed: int = 1) -> dict[str, torch.Tensor]:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import warnings
 
+import numpy as np
+import onnxruntime as ort
 import torch
 from torch import nn
 
@@ -158,7 +160,11 @@ DYNAMIC = {"mlp", "cnn", "resnet_block", "resnet", "mobilenet", "lstm"}  # expor
 def build(name: str, seed: int = 0) -> nn.Module:
     """The model with random weights and random batch-norm statistics, in eval mode."""
     torch.manual_seed(seed)
-    model = MODELS[name][0]()
+    return randomize_batchnorm(MODELS[name][0]())
+
+
+def randomize_batchnorm(model: nn.Module) -> nn.Module:
+    """`model` in eval mode, its batch norms given random statistics and affine weights (torch's RNG)."""
     with torch.no_grad():
         for m in model.modules():
             if isinstance(m, nn.BatchNorm2d):
@@ -167,6 +173,19 @@ def build(name: str, seed: int = 0) -> nn.Module:
                 m.weight.uniform_(0.5, 1.5)
                 m.bias.uniform_(-0.5, 0.5)
     return model.eval()
+
+
+def ort_session(data: bytes) -> ort.InferenceSession:
+    """A quiet onnxruntime CPU session of a serialized model (the oracle runtime of these tests)."""
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    return ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
+
+
+def assert_close(got, want, rtol: float = 1e-5) -> None:
+    """Elementwise within rtol, relative to the largest |want| near zero."""
+    scale = float(np.abs(want).max()) or 1.0
+    np.testing.assert_allclose(got, want, rtol=rtol, atol=rtol * scale)
 
 
 def export(model: nn.Module, x: torch.Tensor, path: str, dynamo: bool, dynamic: bool = False) -> str:

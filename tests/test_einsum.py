@@ -165,3 +165,21 @@ def test_onnx_einsum_node_tests():
                 assert kind == "refused" and "BFLOAT16" in reason, (name, kind, reason)
             else:
                 assert kind == "pass", (name, kind, reason)
+
+
+def test_spec_language_einsum_example_runs_as_written():
+    """The einsum example of docs/spec-language.md, as written, against numpy einsum + softmax."""
+    import re
+
+    doc = open(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "docs",
+                            "spec-language.md"), encoding="utf-8").read()
+    text = re.search(r"<!-- example: einsum -->\n```yaml\n(.*?)```", doc, re.S).group(1)
+    m = graphc.loads(text)
+    assert m.graph.outputs[0].shape == ("N", "T", "S")
+    rng = np.random.default_rng(0)
+    q, k = rng.standard_normal((2, 3, 8)).astype(np.float32), rng.standard_normal((2, 5, 8)).astype(np.float32)
+    s = np.einsum("nti,nsi->nts", q, k)
+    want = np.exp(s - s.max(-1, keepdims=True))
+    want /= want.sum(-1, keepdims=True)
+    (y,) = m.run({"q": q, "k": k}).values()
+    np.testing.assert_allclose(y, want, rtol=1e-5, atol=1e-6)

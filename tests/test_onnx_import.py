@@ -13,10 +13,11 @@ import os
 
 import numpy as np
 import onnx
-import onnxruntime as ort
 import pytest
 import torch
 from onnx_torch_models import DYNAMIC, MODELS, SLOW, build, export
+from onnx_torch_models import assert_close as _close
+from onnx_torch_models import ort_session as _session
 
 import graphc
 from graphc.cli import main
@@ -44,17 +45,6 @@ def exported(tmp_path_factory):
             cache[key] = (path, model, x)
         return cache[key]
     return get
-
-
-def _session(data: bytes) -> ort.InferenceSession:
-    options = ort.SessionOptions()
-    options.log_severity_level = 3
-    return ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
-
-
-def _close(got, want, rtol=1e-5):
-    scale = float(np.abs(want).max()) or 1.0
-    np.testing.assert_allclose(got, want, rtol=rtol, atol=rtol * scale)
 
 
 @pytest.mark.parametrize("name,dynamo", CASES)
