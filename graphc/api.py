@@ -15,10 +15,11 @@ from graphc.functional.model import functional_spec, training_section
 from graphc.functional.pyfile import load_python
 from graphc.functional.trace import caller_loc
 from graphc.export.onnx_export import model_bytes, to_onnx, write_onnx
+from graphc.export.fold import FOLD_ALL, FOLD_CONSTANTS
 from graphc.export.onnx_write import PROTOBUF_LIMIT
 from graphc.ir.graph import Graph
 from graphc.ops import interpret
-from graphc.passes import optimize
+from graphc.passes import folds_at_export, optimize
 from graphc.runtime.session import make_session, run
 from graphc.runtime.weights import load_weights, save_weights
 from graphc.spec.writer import spec_to_yaml
@@ -29,7 +30,7 @@ from graphc.training.gan import GanTrainer
 from graphc.training.loop import Trainer, TrainResult, share_weights
 from graphc.viz import to_dot, svg_text
 from graphc.viewer.html import write_html
-from graphc.onnx_in.model import onnx_spec
+from graphc.onnx_in.model import OnnxSpec, onnx_spec
 from graphc.distributed.api import fit_on_ray
 from graphc.export.onnx_export import OPSET, check_opset
 from graphc.runtime.backends import load_session, require_onnxruntime_for
@@ -132,17 +133,27 @@ class Model:
         graph.inputs = graph.used(graph.inputs)
         return optimize(graph, level=opt_level, passes=passes, explain=explain)
 
+    def _fold(self, opt_level: int, passes: list[str] | None) -> str | None:
+        """What the export folds (export/fold.py): nothing below -O2; constants; and parameters too
+        for an imported ONNX model, whose initializer names are its exporter's, where a spec's
+        initializers keep the contract's `<layer>.<param>` names and layouts."""
+        if not folds_at_export(opt_level, passes):
+            return None
+        return FOLD_ALL if isinstance(self.spec, OnnxSpec) else FOLD_CONSTANTS
+
     def to_onnx(self, opt_level: int = 2, passes: list[str] | None = None, explain: list | None = None,
                 opset: int | None = None, target: str = "portable"):
         """The ONNX model; `opset` 17..23 (default graphc's current one), `target` portable (runs on
         onnxruntime, OpenVINO and tract) or onnxruntime (faster forms only it runs); docs/runtimes.md."""
         check_opset(opset or OPSET, target)
-        return to_onnx(self.inference_graph(opt_level, passes, explain), opset=opset or OPSET, target=target)
+        return to_onnx(self.inference_graph(opt_level, passes, explain), opset=opset or OPSET, target=target,
+                       fold=self._fold(opt_level, passes))
 
     def onnx_bytes(self, opt_level: int = 2, passes: list[str] | None = None, explain: list | None = None,
                    opset: int | None = None, target: str = "portable") -> bytes:
         check_opset(opset or OPSET, target)
-        return model_bytes(self.inference_graph(opt_level, passes, explain), opset=opset or OPSET, target=target)
+        return model_bytes(self.inference_graph(opt_level, passes, explain), opset=opset or OPSET, target=target,
+                           fold=self._fold(opt_level, passes))
 
     def export(self, path: str, opt_level: int = 2, passes: list[str] | None = None, explain: list | None = None,
                external_data: bool | None = None, opset: int | None = None, target: str = "portable",
@@ -153,7 +164,7 @@ class Model:
         `inference_graph`."""
         check_opset(opset or OPSET, target)
         write_onnx(self.inference_graph(opt_level, passes, explain, in_place), path, external_data,
-                   opset=opset or OPSET, target=target)
+                   opset=opset or OPSET, target=target, fold=self._fold(opt_level, passes))
         return path
 
     def run(self, feeds: dict[str, Any], provider: str = "auto", runtime: str = "onnxruntime") -> dict[str, np.ndarray]:

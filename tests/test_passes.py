@@ -289,6 +289,54 @@ def test_simplify_reshape_chains():
     close(out[1], np.exp(xv))
 
 
+def test_simplify_exporter_layout_chain_collapses():
+    # PyTorch's LSTM export, re-imported: y [N, T, H] -> [N, T, 1, H] -> [T, 1, N, H] -> [T, N, H] -> [N, T, H]
+    g, b, (x,) = graph(x=("N", 5, 4))
+    y = b.exp(x)
+    chain = b.transpose(b.squeeze(b.transpose(b.reshape(y, shape=[0, 5, 1, 4]), perm=[1, 2, 0, 3]), axes=[1]),
+                        perm=[1, 0, 2])
+    g.outputs = [b.relu(chain)]
+    apply(g, "simplify")
+    assert ops(g) == ["exp", "relu"]
+    xv = rand(3, 5, 4)
+    close(run_ort(g, {"x": xv})[0], np.maximum(np.exp(xv), 0))
+
+
+def test_simplify_transpose_moves_over_unit_reshape_to_meet_another():
+    g, b, (x,) = graph(x=(2, 3, 4))
+    t = b.transpose(b.exp(x), perm=[2, 0, 1])  # [4, 2, 3]
+    u = b.transpose(b.unsqueeze(t, axes=[0]), perm=[0, 3, 1, 2])  # [1, 3, 4, 2]
+    g.outputs = [u]
+    apply(g, "simplify")
+    assert ops(g) == ["exp", "transpose", "reshape"]
+    assert g.nodes[1].attrs["perm"] == [1, 2, 0]
+    xv = rand(2, 3, 4)
+    close(run_ort(g, {"x": xv})[0], np.exp(xv).transpose(2, 0, 1)[None].transpose(0, 3, 1, 2))
+
+
+def test_simplify_leaves_transposes_over_real_reshapes_and_lone_ones():
+    g, b, (x,) = graph(x=(2, 3, 4))
+    merged = b.transpose(b.reshape(b.transpose(x, perm=[1, 0, 2]), shape=[6, 4]), perm=[1, 0])  # dims merged
+    lone = b.transpose(b.unsqueeze(b.exp(x), axes=[1]), perm=[1, 0, 2, 3])  # nothing to meet on either side
+    g.outputs = [merged, lone]
+    log = PassLog("simplify")
+    assert not PASSES["simplify"].run(g, log), log.lines
+
+
+def test_simplify_one_index_slice_and_squeeze_is_a_gather():
+    g, b, (x,) = graph(x=(1, 5, 4))
+    last = b.squeeze(b.slice(x, starts=[4], ends=[5], axes=[1]), axes=[1])  # x[:, 4] (x[:, -1] on import)
+    pair = b.squeeze(b.slice(x, starts=[1], ends=[3], axes=[1]), axes=[0])  # not one index: stays
+    g.outputs = [last, pair]
+    apply(g, "simplify")
+    assert ops(g) == ["gather", "slice", "squeeze"]
+    assert g.nodes[0].attrs["axis"] == 1
+    xv = rand(1, 5, 4)
+    out = run_ort(g, {"x": xv})
+    close(out[0], xv[:, 4])
+    close(out[1], xv[0, 1:3])
+
+
 def test_simplify_slices_of_concat():
     g, b, (p, q, r) = graph(p=("N", 2), q=("N", 3), r=("N", 4))
     cat = b.concat(p, q, r, axis=1)

@@ -6,6 +6,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
+from graphc.export.fold import FOLD_ALL, Folder
 from graphc.export.onnx_write import Pieces, Weight, write_model
 from graphc.export.onnx_write import model_bytes as weights_model_bytes
 from graphc.ir.graph import Graph, NameSet, Node, Value
@@ -134,8 +135,8 @@ def _weight(array: np.ndarray, name: str) -> Weight:
     return Weight(None, array, name, code)  # the header is built when written
 
 
-def to_onnx_parts(graph: Graph, with_value_info: bool = True, opset: int = OPSET,
-                  target: str = "portable", pieces: Pieces | None = None) -> tuple[onnx.ModelProto, list[Weight]]:
+def to_onnx_parts(graph: Graph, with_value_info: bool = True, opset: int = OPSET, target: str = "portable",
+                  pieces: Pieces | None = None, fold: str | None = None) -> tuple[onnx.ModelProto, list[Weight]]:
     """Lower every node: the ModelProto without the parameters and constants, and those (in
     initializer order, before the lowering's own constants), for graphc.export.onnx_write.
     `opset` 17..23; target "portable" (the default) writes forms every runtime runs, "onnxruntime"
@@ -143,7 +144,9 @@ def to_onnx_parts(graph: Graph, with_value_info: bool = True, opset: int = OPSET
 
     With `pieces`, the nodes and value infos are serialized into it a chunk at a time instead of
     staying in the ModelProto (a NodeProto takes ~10x the memory of its bytes); not at opset 23,
-    whose Attention fusion rewrites the whole node list."""
+    whose Attention fusion rewrites the whole node list. `fold` (-O2), "constants" or "all": ONNX
+    nodes that compute on constants alone, or on constants and parameters, become initializers
+    (export/fold.py)."""
     check_opset(opset, target)
     stream = pieces is not None and opset < 23
     model = onnx.ModelProto()  # filled in place (helper.make_graph/make_model copy every initializer)
@@ -152,9 +155,14 @@ def to_onnx_parts(graph: Graph, with_value_info: bool = True, opset: int = OPSET
     weights += [_weight(c.data, c.name) for c in graph.consts()]
     scratch = onnx.GraphProto()  # streaming: the chunk of nodes (or value infos) not yet serialized
     ctx = LowerCtx(graph, scratch.node if stream else model.graph.node, opset, target)
+    folder = _folder(graph, ctx, opset, fold == FOLD_ALL) if fold else None
     produced: set[str] = set()
     for node in graph.nodes:
+        start = len(ctx.nodes)
         ctx.lower(node)
+        if folder is not None:
+            folder.add_constants(ctx.initializers)
+            folder.fold_new(ctx.nodes, start)
         if stream and (len(scratch.node) >= CHUNK or node is graph.nodes[-1]):
             produced.update(o for n in scratch.node for o in n.output)
             pieces.nodes.append(scratch.SerializeToString(deterministic=True))  # the field's entries
@@ -186,7 +194,11 @@ def to_onnx_parts(graph: Graph, with_value_info: bool = True, opset: int = OPSET
     onnx_graph.name = graph.name
     onnx_graph.input.extend(inputs)
     onnx_graph.output.extend(outputs)
-    initializers.extend(ctx.initializers)
+    if folder is not None:
+        weights, constants = _after_folding(folder, weights, ctx.initializers)
+    else:
+        constants = ctx.initializers
+    initializers.extend(constants)
     if graph.doc:
         onnx_graph.doc_string = graph.doc
     model.ir_version = IR_VERSIONS[opset]
@@ -198,22 +210,39 @@ def to_onnx_parts(graph: Graph, with_value_info: bool = True, opset: int = OPSET
     return model, weights
 
 
-def to_onnx(graph: Graph, with_value_info: bool = True, opset: int = OPSET, target: str = "portable") -> onnx.ModelProto:
+def _folder(graph: Graph, ctx: LowerCtx, opset: int, params: bool) -> Folder:
+    known = [*graph.params.values(), *graph.consts()] if params else graph.consts()
+    arrays = {v.name: (lambda v=v: v.data) for v in known}
+    return Folder(arrays, {ctx.name(v) for v in graph.outputs}, opset)
+
+
+def _after_folding(folder: Folder, weights: list[Weight], constants: list) -> tuple[list[Weight], list]:
+    """The weights and lowering constants without those only folded nodes read, and the folded
+    tensors that a kept node reads (after the weights, in the order they were made)."""
+    gone = folder.unread()
+    kept = [w for w in weights if w.name not in gone]
+    kept += [_weight(a, name) for name, a in folder.folded.items() if name in folder.read]
+    return kept, [t for t in constants if t.name not in gone]
+
+
+def to_onnx(graph: Graph, with_value_info: bool = True, opset: int = OPSET, target: str = "portable",
+            fold: str | None = None) -> onnx.ModelProto:
     """The whole ModelProto, weights included (under protobuf's 2 GiB limit; files: `write_onnx`)."""
-    model, weights = to_onnx_parts(graph, with_value_info, opset, target)
+    model, weights = to_onnx_parts(graph, with_value_info, opset, target, fold=fold)
     return onnx.load_model_from_string(weights_model_bytes(model, weights))
 
 
-def model_bytes(graph: Graph, opset: int = OPSET, target: str = "portable") -> bytes:
+def model_bytes(graph: Graph, opset: int = OPSET, target: str = "portable", fold: str | None = None) -> bytes:
     """The serialized model, as `to_onnx(graph).SerializeToString(deterministic=True)` gives it."""
     pieces = Pieces()
-    return weights_model_bytes(*to_onnx_parts(graph, opset=opset, target=target, pieces=pieces), pieces)
+    return weights_model_bytes(*to_onnx_parts(graph, opset=opset, target=target, pieces=pieces, fold=fold), pieces)
 
 
 def write_onnx(graph: Graph, path: str, external: bool | None = None, opset: int = OPSET,
-               target: str = "portable") -> list[str]:
+               target: str = "portable", fold: str | None = None) -> list[str]:
     """Write the model to `path` as a stream (see onnx_write); external data beside it when asked
     (external=True) or needed (over 2 GiB). Returns the files written."""
     pieces = Pieces()
-    return write_model(path, *to_onnx_parts(graph, opset=opset, target=target, pieces=pieces), external=external,
+    return write_model(path, *to_onnx_parts(graph, opset=opset, target=target, pieces=pieces, fold=fold),
+                       external=external,
                        pieces=pieces)

@@ -185,13 +185,16 @@ def _stack_directions(ctx, node, names: list[str], tag: str) -> str:
 
 def _zero_state(ctx, node, ndir: int, hidden: int) -> str:
     """Zeros [D, N, H], the explicit initial state: tract cannot build its own for a symbolic
-    batch size N (it panics), and onnxruntime and OpenVINO run it as fast as none."""
-
-
+    batch size N (it panics), and onnxruntime and OpenVINO run it as fast as none. A static batch
+    size gives a constant shape (and, at -O2, a zeros initializer: export/fold.py)."""
     batch, shape, zeros = (ctx.tmp(node, k) for k in ("batch", "state0_shape", "state0"))
-    ctx.emit("Shape", [ctx.name(node.inputs[0])], [batch], start=0, end=1)
-    ctx.emit("Concat", [ctx.const(int64([ndir]), f"{node.name}/directions"), batch,
-                        ctx.const(int64([hidden]), f"{node.name}/hidden")], [shape], axis=0)
+    n = node.inputs[0].shape[0]
+    if isinstance(n, int):
+        shape = ctx.const(int64([ndir, n, hidden]), f"{node.name}/state0_shape")
+    else:
+        ctx.emit("Shape", [ctx.name(node.inputs[0])], [batch], start=0, end=1)
+        ctx.emit("Concat", [ctx.const(int64([ndir]), f"{node.name}/directions"), batch,
+                            ctx.const(int64([hidden]), f"{node.name}/hidden")], [shape], axis=0)
     ctx.emit("ConstantOfShape", [shape], [zeros],
              value=helper.make_tensor("value", onnx_dtype(node.inputs[0].dtype), [1], [0]))
     return zeros

@@ -5,8 +5,8 @@ on the pruned inference graph). Each pass lives in its own module with a docstri
 rewrites; see manager.py for levels and docs/passes.md for the list.
 """
 
-from graphc.passes.manager import PASSES, REWRITES, Pass, describe_passes, optimize, rewrite, select
+from graphc.passes.manager import PASSES, REWRITES, Pass, describe_passes, folds_at_export, optimize, rewrite, select
 from graphc.passes.verify import InvalidGraph, verify_graph
 
-__all__ = ["PASSES", "REWRITES", "InvalidGraph", "Pass", "describe_passes", "optimize", "rewrite", "select",
-           "verify_graph"]
+__all__ = ["PASSES", "REWRITES", "InvalidGraph", "Pass", "describe_passes", "folds_at_export", "optimize", "rewrite",
+           "select", "verify_graph"]

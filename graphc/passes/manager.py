@@ -105,6 +105,12 @@ def optimize(graph: Graph, level: int = 2, passes: list[str] | None = None, expl
     return graph
 
 
+def folds_at_export(level: int = 2, names: list[str] | None = None) -> bool:
+    """Whether the export also folds ONNX nodes that compute on initializers alone (export/fold.py):
+    at -O2 without an explicit pass list, like the -O2 passes that keep float32 numerics."""
+    return names is None and level >= 2
+
+
 def rewrite(graph: Graph, name: str, verify: bool | None = None, **options) -> Any:
     """Run the REWRITES pass `name` on `graph` in place (verified after it in debug mode); returns its result."""
     p = REWRITES[name]

@@ -4,11 +4,16 @@
     x - x                                                  ->  zeros
     neg(neg(x)), relu(relu(x))                             ->  x, relu(x)
     transpose(transpose(x, p), q)                          ->  transpose(x, p∘q), or x when identity
+    transpose(reshape-like(x)), the reshape only adding or
+      removing size-1 dims                                 ->  reshape(transpose(x)), when that lets the
+                                                               transpose or the reshape merge with a neighbour
     reshape-like(reshape-like(x))  (reshape, flatten,
       squeeze, unsqueeze)                                  ->  one reshape, or x when the shape is x's
     slice(concat(a, b, c), covering exactly b)             ->  b  (or a concat of the inputs covered,
                                                                or a slice of the one input it falls in)
     flatten(global_avgpool(x)) to [N, C]                   ->  mean(x, spatial axes)
+    squeeze(slice(x, [i:i+1] on axis a), a)                ->  gather(x, i, axis a)  (x[:, i]; one node;
+                                                               autodiff has already run on what is exported)
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from graphc.ir import dims
 from graphc.ir.types import np_dtype
 from graphc.ops.shape import _perm
 from graphc.passes.log import PassLog
-from graphc.passes.rewrite import Editor, can_replace, const_equals, reshape_spec, static_size
+from graphc.passes.rewrite import Editor, can_replace, const_equals, is_output, reshape_spec, static_size
 
 NAME = "simplify"
 LEVEL = 2
@@ -108,6 +113,71 @@ def rule_reshapes(graph: Graph, node: Node, ed: Editor):
     return (new.outputs[0], f"{inner.op}+{node.op} {node.name} -> one reshape {spec}") if new else None
 
 
+def _unit_free(shape) -> list[int]:
+    """Indices of the dims that are not a static 1."""
+    return [i for i, d in enumerate(shape) if d != 1]
+
+
+def rule_transpose_over_reshape(graph: Graph, node: Node, ed: Editor):
+    """transpose(r(x)), r a reshape-like that only adds or removes size-1 dims -> reshape(transpose(x)):
+    the same elements in the same order. Only when the transpose then meets one before it (x made by a
+    transpose) or the reshape one after it (a reshape-like the only reader), so chains such as an
+    exporter's unsqueeze/transpose/squeeze/transpose collapse and nothing else moves."""
+    inner = node.inputs[0].producer
+    if node.op != "transpose" or inner is None or inner.op not in RESHAPES or not ed.single_use(inner.outputs[0]):
+        return None
+    x, y, z = inner.inputs[0], inner.outputs[0], node.outputs[0]
+    kept_x, kept_y = _unit_free(x.shape), _unit_free(y.shape)
+    if [x.shape[i] for i in kept_x] != [y.shape[i] for i in kept_y]:
+        return None  # the reshape moves real dims
+    readers = ed.readers(z)
+    merges_before = x.producer is not None and x.producer.op == "transpose"
+    merges_after = len(readers) == 1 and readers[0].op in RESHAPES and not is_output(graph, z)
+    if not (merges_before or merges_after):
+        return None
+    to_x = {j: i for i, j in zip(kept_x, kept_y)}  # y's kept dim -> x's
+    p = _perm(y.type, node.attrs)
+    perm = [i for i in range(x.type.rank) if i not in kept_x] + [to_x[j] for j in p if j in to_x]
+    moved = x
+    if perm != list(range(len(perm))):
+        t = ed.emit_before(node, "transpose", [x], {"perm": perm}, sources=[inner])
+        if t is None:
+            return None
+        moved = t.outputs[0]
+    spec = reshape_spec(moved.shape, z.shape)
+    if spec is None:
+        if moved is not x:
+            ed.remove(moved.producer)
+        return None
+    if moved.type == z.type:
+        return moved, f"{inner.op}+transpose {node.name} -> transpose {perm}"
+    new = ed.emit_before(node, "reshape", [moved], {"shape": spec}, sources=[inner])
+    if new is None:
+        if moved is not x:
+            ed.remove(moved.producer)
+        return None
+    return new.outputs[0], f"{inner.op}+transpose {node.name} -> transpose {perm} + reshape {spec}"
+
+
+def rule_pick_one(graph: Graph, node: Node, ed: Editor):
+    inner = node.inputs[0].producer
+    if node.op != "squeeze" or inner is None or inner.op != "slice" or not ed.single_use(inner.outputs[0]):
+        return None
+    a, x = inner.attrs, inner.inputs[0]
+    axes = a.get("axes") or list(range(len(a["starts"])))
+    if len(a["starts"]) != 1 or len(axes) != 1 or (a.get("steps") or [1]) != [1]:
+        return None
+    axis = axes[0] % x.type.rank
+    start, size = a["starts"][0], x.shape[axis]
+    if not isinstance(size, int) or not 0 <= start < size or a["ends"][0] != start + 1:
+        return None
+    if [d % x.type.rank for d in (node.attrs.get("axes") or [])] != [axis]:
+        return None
+    index = graph.add_const(np.asarray(start, np.int64), f"{node.name}/index")
+    new = ed.emit_before(node, "gather", [x, index], {"axis": axis}, sources=[inner])
+    return (new.outputs[0], f"slice+squeeze {node.name} -> gather of index {start}") if new else None
+
+
 def rule_slice_concat(graph: Graph, node: Node, ed: Editor):
     cat = node.inputs[0].producer
     if node.op != "slice" or cat is None or cat.op != "concat":
@@ -152,15 +222,15 @@ def rule_pool_flatten(graph: Graph, node: Node, ed: Editor):
 
 
 RULES: list[Rule] = [rule_neutral, rule_sub_self, rule_involution, rule_transposes, rule_reshapes,
-                     rule_slice_concat, rule_pool_flatten]
+                     rule_transpose_over_reshape,
+                     rule_slice_concat, rule_pool_flatten, rule_pick_one]
 
 
 def run(graph: Graph, log: PassLog) -> bool:
     changed = False
     while _sweep(graph, log):
         changed = True
-    if changed:
-        graph.prune()
+        graph.prune()  # a rewritten chain's inner nodes go, so the next sweep sees single uses
     return changed
 
 
