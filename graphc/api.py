@@ -32,7 +32,7 @@ from graphc.viz import to_dot, svg_text
 from graphc.viewer.html import write_html
 from graphc.onnx_in.model import OnnxSpec, onnx_spec
 from graphc.distributed.api import fit_on_ray
-from graphc.export.onnx_export import OPSET, check_opset
+from graphc.export.onnx_export import OPSET, OPSETS, check_opset
 from graphc.runtime.backends import load_session, require_onnxruntime_for
 from graphc.runtime.session import check_feeds
 
@@ -133,6 +133,15 @@ class Model:
         graph.inputs = graph.used(graph.inputs)
         return optimize(graph, level=opt_level, passes=passes, explain=explain)
 
+    @property
+    def default_opset(self) -> int:
+        """The opset an export writes without `opset`: graphc's (OPSET), or an imported model's own,
+        clamped to what graphc writes (17..23), as onnxsim keeps it. (onnxruntime 1.32's
+        AveragePool from opset 19 on takes a slower kernel: 28 us against 8 at opset 18 on
+        [2, 20, 8, 8]; an Inception re-exported at 21 from an opset-17 file ran 1.29x slower.)"""
+        src = self.graph.source_opset
+        return OPSET if src is None else max(OPSETS[0], min(OPSETS[-1], src))
+
     def _fold(self, opt_level: int, passes: list[str] | None) -> str | None:
         """What the export folds (export/fold.py): nothing below -O2; constants; and parameters too
         for an imported ONNX model, whose initializer names are its exporter's, where a spec's
@@ -145,14 +154,16 @@ class Model:
                 opset: int | None = None, target: str = "portable"):
         """The ONNX model; `opset` 17..23 (default graphc's current one), `target` portable (runs on
         onnxruntime, OpenVINO and tract) or onnxruntime (faster forms only it runs); docs/runtimes.md."""
-        check_opset(opset or OPSET, target)
-        return to_onnx(self.inference_graph(opt_level, passes, explain), opset=opset or OPSET, target=target,
+        opset = opset or self.default_opset
+        check_opset(opset, target)
+        return to_onnx(self.inference_graph(opt_level, passes, explain), opset=opset, target=target,
                        fold=self._fold(opt_level, passes))
 
     def onnx_bytes(self, opt_level: int = 2, passes: list[str] | None = None, explain: list | None = None,
                    opset: int | None = None, target: str = "portable") -> bytes:
-        check_opset(opset or OPSET, target)
-        return model_bytes(self.inference_graph(opt_level, passes, explain), opset=opset or OPSET, target=target,
+        opset = opset or self.default_opset
+        check_opset(opset, target)
+        return model_bytes(self.inference_graph(opt_level, passes, explain), opset=opset, target=target,
                            fold=self._fold(opt_level, passes))
 
     def export(self, path: str, opt_level: int = 2, passes: list[str] | None = None, explain: list | None = None,
@@ -162,9 +173,10 @@ class Model:
         True puts tensors of 1 KiB and more in `<path>.data` beside it; None (default) does so only
         past protobuf's 2 GiB limit. `opset`, `target`: as for `to_onnx`; `in_place`: as for
         `inference_graph`."""
-        check_opset(opset or OPSET, target)
+        opset = opset or self.default_opset
+        check_opset(opset, target)
         write_onnx(self.inference_graph(opt_level, passes, explain, in_place), path, external_data,
-                   opset=opset or OPSET, target=target, fold=self._fold(opt_level, passes))
+                   opset=opset, target=target, fold=self._fold(opt_level, passes))
         return path
 
     def run(self, feeds: dict[str, Any], provider: str = "auto", runtime: str = "onnxruntime") -> dict[str, np.ndarray]:

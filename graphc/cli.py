@@ -66,7 +66,8 @@ def _opt_args(p: argparse.ArgumentParser) -> None:
 
 def _target_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--opset", type=int, choices=OPSETS, metavar="N",
-                   help=f"ONNX opset to write, {OPSETS[0]} to {OPSETS[-1]} (default {OPSET}); see docs/runtimes.md")
+                   help=f"ONNX opset to write, {OPSETS[0]} to {OPSETS[-1]} (default {OPSET}; an imported .onnx "
+                        f"keeps its own, {OPSETS[0]} at least); see docs/runtimes.md")
     p.add_argument("--target", choices=TARGETS, default="portable",
                    help="portable: runs on onnxruntime, OpenVINO and tract (default); onnxruntime: faster forms "
                         "only onnxruntime runs (the rnn layer's Scan)")

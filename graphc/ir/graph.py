@@ -108,6 +108,7 @@ class Graph:
         self.nodes: list[Node] = []
         self.layers: list[LayerInfo] = []
         self.metadata: dict[str, str] = {}
+        self.source_opset: int | None = None  # an imported ONNX model's opset (after any upgrade)
         self._names = NameSet()  # value names
         self._node_names = NameSet()
 
@@ -229,7 +230,7 @@ class Graph:
     def clone(self) -> "Graph":
         """An independent copy of the structure (parameter arrays are shared, never mutated in place)."""
         new = Graph(self.name)
-        new.doc, new.metadata = self.doc, dict(self.metadata)
+        new.doc, new.metadata, new.source_opset = self.doc, dict(self.metadata), self.source_opset
         new.layers = [_copy.copy(l) for l in self.layers]
         new._names, new._node_names = self._names.copy(), self._node_names.copy()
         mapping: dict[int, Value] = {}

@@ -210,6 +210,7 @@ class Importer:
         self._check_value_info()
         graph.doc = og.doc_string
         graph.metadata = {"imported_from": "onnx"}
+        graph.source_opset = self.opset
         return graph
 
     # -- values -------------------------------------------------------------------------
