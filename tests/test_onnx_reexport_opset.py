@@ -59,3 +59,17 @@ def test_a_spec_exports_at_graphcs_opset_and_the_cli_overrides(tmp_path):
         subprocess.run([sys.executable, "-m", "graphc", "compile", src, "-o", str(out), *args], check=True,
                        capture_output=True, cwd=ROOT)
         assert _opset(onnx.load(str(out))) == want
+
+
+def test_gelu_before_opset_20_is_torchs_erf_form():
+    """Below opset 20 gelu is x (1 + erf(x / sqrt 2)) 0.5, node for node as torch.onnx writes it (the
+    form onnxruntime fuses into one Gelu kernel); values against torch's exact gelu."""
+    torch = pytest.importorskip("torch")
+    m = graphc.loads("graphc: 1\nname: g\ninputs:\n  x: [N, 8]\nlayers:\n  - gelu: {name: act}\noutputs: [act]\n")
+    model = m.to_onnx(opset=17)
+    assert [n.op_type for n in model.graph.node] == ["Div", "Erf", "Add", "Mul", "Mul"]
+    assert [n.op_type for n in m.to_onnx(opset=20).graph.node] == ["Gelu"]
+    x = np.random.default_rng(1).standard_normal((3, 8)).astype(np.float32)
+    got = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    want = torch.nn.functional.gelu(torch.from_numpy(x)).numpy()
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
