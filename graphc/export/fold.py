@@ -8,10 +8,9 @@ runtimes may not, and every one is a box in a viewer. Folding them here is what 
 the folded tensor takes the name of the node's output. `FOLD_CONSTANTS` folds only nodes over the
 lowering's and the passes' constants; `FOLD_ALL` folds parameters too, so their initializers may
 go (imported models: their names are the exporter's, not the spec contract's `<layer>.<param>`).
-Only value-exact ops fold (data movement,
-casts and single IEEE arithmetic ops, evaluated by `onnx.reference`), never a node with a graph
-output, and never one whose result would be much larger than its inputs (Expand,
-ConstantOfShape).
+Only value-exact ops fold (data movement, casts and single IEEE arithmetic ops, evaluated by
+`onnx.reference`), never a node with a graph output, and never one whose result would be much
+larger than its inputs (Expand, ConstantOfShape).
 """
 
 from __future__ import annotations
@@ -26,18 +25,22 @@ FOLDABLE = frozenset({
     "Cast", "Concat", "Flatten", "Gather", "Identity", "Reshape", "Slice", "Split", "Squeeze", "Transpose",
     "Unsqueeze", "Add", "Sub", "Mul", "Div", "Neg", "ConstantOfShape", "Expand"})
 FOLD_CONSTANTS, FOLD_ALL = "constants", "all"  # what `to_onnx_parts(fold=...)` takes (None: no folding)
+WITH_SUBGRAPHS = frozenset({"If", "Loop", "Scan", "SequenceMap"})  # the standard ops with graph attributes
 GROWTH_BYTES = 1 << 16  # a folded result may exceed its inputs by this much (a small zero state, a broadcast)
+
+
+def _subgraphs(node: onnx.NodeProto) -> list[onnx.GraphProto]:
+    return [g for a in node.attribute for g in ([a.g] if a.HasField("g") else a.graphs)]
 
 
 def subgraph_inputs(node: onnx.NodeProto) -> set[str]:
     """Every name read inside the node's graph attributes (a Scan or Loop body reads outer values)."""
     names: set[str] = set()
-    stack = [g for a in node.attribute for g in ([a.g] if a.HasField("g") else list(a.graphs))]
+    stack = _subgraphs(node)
     while stack:
-        graph = stack.pop()
-        for inner in graph.node:
+        for inner in stack.pop().node:
             names.update(inner.input)
-            stack += [g for a in inner.attribute for g in ([a.g] if a.HasField("g") else list(a.graphs))]
+            stack += _subgraphs(inner)
     return names
 
 
@@ -50,7 +53,7 @@ class Folder:
         self.protected = protected  # graph outputs: these stay node outputs
         self.opset = opset
         self.folded: dict[str, np.ndarray] = {}  # new initializers, in the order they were made
-        self.read: set[str] = set()  # names a kept node reads
+        self.read: set[str] = set()  # initializer names a kept node reads
         self.fed_folded: set[str] = set()  # names a folded node read
         self._constants_seen = 0
 
@@ -67,8 +70,9 @@ class Folder:
             node = nodes[i]
             values = self._evaluate(node)
             if values is None:
-                self.read.update(n for n in node.input if n)
-                self.read.update(subgraph_inputs(node))
+                self.read.update(n for n in node.input if n in self.arrays)
+                if node.op_type in WITH_SUBGRAPHS:
+                    self.read.update(subgraph_inputs(node))
                 i += 1
                 continue
             for name, value in zip(node.output, values):
@@ -82,11 +86,9 @@ class Folder:
         return self.fed_folded - self.read - self.protected
 
     def _evaluate(self, node: onnx.NodeProto) -> list[np.ndarray] | None:
-        if node.op_type not in FOLDABLE or node.domain not in ("", "ai.onnx") or not node.input:
-            return None
-        if any(not n or n not in self.arrays for n in node.input) or any(o in self.protected for o in node.output):
-            return None
-        if any(not o for o in node.output):
+        if (node.op_type not in FOLDABLE or node.domain not in ("", "ai.onnx") or not node.input
+                or not all(n in self.arrays for n in node.input)  # ("" is never a key: optional inputs stay)
+                or not all(o and o not in self.protected for o in node.output)):
             return None
         inputs = [np.asarray(self.arrays[n]()) for n in node.input]
         budget = sum(a.nbytes for a in inputs) + GROWTH_BYTES

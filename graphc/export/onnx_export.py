@@ -244,5 +244,4 @@ def write_onnx(graph: Graph, path: str, external: bool | None = None, opset: int
     (external=True) or needed (over 2 GiB). Returns the files written."""
     pieces = Pieces()
     return write_model(path, *to_onnx_parts(graph, opset=opset, target=target, pieces=pieces, fold=fold),
-                       external=external,
-                       pieces=pieces)
+                       external=external, pieces=pieces)
